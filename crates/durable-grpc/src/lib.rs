@@ -1,1 +1,13 @@
+//! gRPC client and worker for the Durable Task Scheduler (DTS), its emulator, the embedded backend and the Azure
+//! Functions host's local endpoint.
+#![warn(missing_docs)]
 
+mod auth;
+mod connection;
+mod connection_string;
+mod error;
+
+pub use auth::{DEFAULT_RESOURCE, credential_from_connection_string};
+pub use connection::{ConnectionOptions, FUNCTIONS_TASK_HUB_HEADER, TASK_HUB_HEADER};
+pub use connection_string::{Authentication, ConnectionString};
+pub use error::{Error, Result};

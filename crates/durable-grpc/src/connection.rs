@@ -1,0 +1,200 @@
+//! Where to connect and how: endpoint, task hub header, credential, and the gRPC channel built from them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::auth::{TokenCache, credential_from_connection_string};
+use crate::connection_string::ConnectionString;
+use crate::error::{Error, Result};
+
+/// The header DTS reads the task hub from.
+pub const TASK_HUB_HEADER: &str = "taskhub";
+/// The header the Functions host's local gRPC endpoint reads the task hub from.
+pub const FUNCTIONS_TASK_HUB_HEADER: &str = "durable-taskhub";
+
+/// How to reach a `TaskHubSidecarService`: DTS, its emulator, the embedded backend or the Functions host.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ConnectionOptions {
+    endpoint: String,
+    task_hub: Option<String>,
+    task_hub_header: String,
+    credential: Option<Arc<dyn TokenCredential>>,
+    scope: String,
+    user_agent: String,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for ConnectionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionOptions")
+            .field("endpoint", &self.endpoint)
+            .field("task_hub", &self.task_hub)
+            .field("task_hub_header", &self.task_hub_header)
+            .field("authenticated", &self.credential.is_some())
+            .field("scope", &self.scope)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+impl ConnectionOptions {
+    /// An unauthenticated connection to `endpoint` (`https://` is added when it has no scheme).
+    pub fn new(endpoint: impl AsRef<str>) -> Self {
+        Self::from_parsed(ConnectionString::from_endpoint(endpoint.as_ref()), None)
+    }
+
+    /// Parses a scheduler connection string (or a bare URL) and builds the credential it names.
+    pub fn from_connection_string(connection_string: &str) -> Result<Self> {
+        let parsed = ConnectionString::parse(connection_string)?;
+        let credential = credential_from_connection_string(&parsed)?;
+        Ok(Self::from_parsed(parsed, credential))
+    }
+
+    fn from_parsed(parsed: ConnectionString, credential: Option<Arc<dyn TokenCredential>>) -> Self {
+        Self {
+            scope: parsed.token_scope(),
+            endpoint: parsed.endpoint,
+            task_hub: parsed.task_hub,
+            task_hub_header: TASK_HUB_HEADER.to_owned(),
+            credential,
+            user_agent: format!("durable-rust/{}", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the task hub sent with every call.
+    pub fn with_task_hub(mut self, task_hub: impl Into<String>) -> Self {
+        self.task_hub = Some(task_hub.into());
+        self
+    }
+
+    /// Sets the header name the task hub travels in (`taskhub` for DTS; [`FUNCTIONS_TASK_HUB_HEADER`] for the
+    /// Functions host's local endpoint).
+    pub fn with_task_hub_header(mut self, header: impl Into<String>) -> Self {
+        self.task_hub_header = header.into().to_ascii_lowercase();
+        self
+    }
+
+    /// Authenticates with any Azure credential; tokens are requested for the scheduler's scope.
+    pub fn with_credential(mut self, credential: Arc<dyn TokenCredential>) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// Overrides the token scope (default `https://durabletask.io/.default`).
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// Overrides the `x-user-agent` header (default `durable-rust/<version>`).
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Bounds how long establishing the connection may take (default 30 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The endpoint URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The task hub, if any.
+    pub fn task_hub(&self) -> Option<&str> {
+        self.task_hub.as_deref()
+    }
+
+    /// Builds the channel and header set. The channel connects lazily, so this succeeds without a server.
+    pub(crate) fn connect(&self, worker_id: Option<&str>) -> Result<Connection> {
+        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
+            .map_err(|e| Error::Transport(format!("invalid endpoint {:?}: {e}", self.endpoint)))?
+            .connect_timeout(self.connect_timeout)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true);
+        if self.endpoint.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().with_enabled_roots())
+                .map_err(|e| Error::Transport(format!("TLS setup for {:?}: {e}", self.endpoint)))?;
+        }
+        let channel = endpoint.connect_lazy();
+
+        let mut headers = Vec::new();
+        let mut push = |name: &str, value: &str| -> Result<()> {
+            let key = AsciiMetadataKey::from_bytes(name.as_bytes())
+                .map_err(|_| Error::Transport(format!("invalid header name {name:?}")))?;
+            let value = AsciiMetadataValue::try_from(value).map_err(|_| {
+                Error::Transport(format!(
+                    "header {name:?} has a value that is not printable ASCII"
+                ))
+            })?;
+            headers.push((key, value));
+            Ok(())
+        };
+        if let Some(hub) = &self.task_hub {
+            push(&self.task_hub_header, hub)?;
+        }
+        push("x-user-agent", &self.user_agent)?;
+        if let Some(id) = worker_id {
+            push("workerid", id)?;
+        }
+        Ok(Connection {
+            channel,
+            headers: Arc::new(headers),
+            tokens: self
+                .credential
+                .clone()
+                .map(|c| Arc::new(TokenCache::new(c, self.scope.clone()))),
+        })
+    }
+}
+
+/// A channel plus what every call must carry.
+#[derive(Clone, Debug)]
+pub(crate) struct Connection {
+    pub(crate) channel: Channel,
+    headers: Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>,
+    tokens: Option<Arc<TokenCache>>,
+}
+
+impl Connection {
+    /// Wraps a message with the headers (and a current token).
+    pub(crate) async fn request<T>(&self, message: T) -> Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(message);
+        let metadata = request.metadata_mut();
+        for (key, value) in self.headers.iter() {
+            metadata.insert(key.clone(), value.clone());
+        }
+        if let Some(tokens) = &self.tokens {
+            let bearer = tokens.bearer().await?;
+            let mut value = AsciiMetadataValue::try_from(bearer)
+                .map_err(|_| Error::Credential("the token is not printable ASCII".into()))?;
+            value.set_sensitive(true);
+            metadata.insert("authorization", value);
+        }
+        Ok(request)
+    }
+
+    pub(crate) async fn request_with_timeout<T>(
+        &self,
+        message: T,
+        timeout: Option<Duration>,
+    ) -> Result<tonic::Request<T>> {
+        let mut request = self.request(message).await?;
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        Ok(request)
+    }
+}
