@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The project's one verify command: what CI runs, and what a person runs before pushing.
+# Installs the pinned Python interop SDKs into .venv, checks formatting and lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-python.sh
+export DURABLE_PYTHON="$PWD/.venv/bin/python"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
