@@ -313,7 +313,10 @@ fn parse_pairs(s: &str) -> Result<Vec<(String, String)>> {
                 loop {
                     match chars.get(i) {
                         None => {
-                            return Err(Error::connection_string(&key, "unterminated quoted value"));
+                            return Err(Error::connection_string(
+                                &key,
+                                "unterminated quoted value",
+                            ));
                         }
                         Some(&c) if c == quote && chars.get(i + 1) == Some(&quote) => {
                             value.push(quote);

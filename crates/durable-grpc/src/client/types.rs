@@ -34,7 +34,10 @@ pub enum OrchestrationStatus {
 impl OrchestrationStatus {
     /// Whether the instance will not run again without a restart or rewind.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Canceled | Self::Terminated)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Canceled | Self::Terminated
+        )
     }
 
     pub(crate) fn from_proto(value: i32) -> Self {
@@ -94,7 +97,9 @@ impl FailureDetails {
             error_type: details.error_type,
             message: details.error_message,
             stack_trace: details.stack_trace,
-            inner: details.inner_failure.map(|inner| Box::new(Self::from_proto(*inner))),
+            inner: details
+                .inner_failure
+                .map(|inner| Box::new(Self::from_proto(*inner))),
             is_non_retriable: details.is_non_retriable,
         }
     }
@@ -144,11 +149,13 @@ pub struct OrchestrationMetadata {
 
 pub(crate) fn time(ts: Option<prost_types::Timestamp>) -> Option<SystemTime> {
     // The epoch is what some servers send for "unset".
-    ts.filter(|t| t.seconds != 0 || t.nanos != 0).and_then(|t| SystemTime::try_from(t).ok())
+    ts.filter(|t| t.seconds != 0 || t.nanos != 0)
+        .and_then(|t| SystemTime::try_from(t).ok())
 }
 
 fn parse<T: DeserializeOwned>(what: &str, json: Option<&str>) -> Result<Option<T>> {
-    json.map(|s| serde_json::from_str(s).map_err(|e| Error::payload(what, e))).transpose()
+    json.map(|s| serde_json::from_str(s).map_err(|e| Error::payload(what, e)))
+        .transpose()
 }
 
 impl OrchestrationMetadata {
@@ -231,7 +238,10 @@ impl StartOptions {
 
     /// Allows the start to replace an existing instance with the same ID when it is in one of these statuses
     /// (an empty list: never replace).
-    pub fn with_reuse_policy(mut self, replaceable: impl IntoIterator<Item = OrchestrationStatus>) -> Self {
+    pub fn with_reuse_policy(
+        mut self,
+        replaceable: impl IntoIterator<Item = OrchestrationStatus>,
+    ) -> Self {
         self.replaceable = Some(replaceable.into_iter().collect());
         self
     }
@@ -266,12 +276,19 @@ impl InstanceQuery {
         Self::default()
     }
     /// Only instances in one of these statuses.
-    pub fn with_statuses(mut self, statuses: impl IntoIterator<Item = OrchestrationStatus>) -> Self {
+    pub fn with_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = OrchestrationStatus>,
+    ) -> Self {
         self.statuses = statuses.into_iter().collect();
         self
     }
     /// Only instances created in `[from, to]`.
-    pub fn with_created_between(mut self, from: Option<SystemTime>, to: Option<SystemTime>) -> Self {
+    pub fn with_created_between(
+        mut self,
+        from: Option<SystemTime>,
+        to: Option<SystemTime>,
+    ) -> Self {
         self.created_from = from;
         self.created_to = to;
         self
@@ -315,12 +332,19 @@ impl InstanceIdQuery {
         Self::default()
     }
     /// Only instances in one of these statuses.
-    pub fn with_statuses(mut self, statuses: impl IntoIterator<Item = OrchestrationStatus>) -> Self {
+    pub fn with_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = OrchestrationStatus>,
+    ) -> Self {
         self.statuses = statuses.into_iter().collect();
         self
     }
     /// Only instances completed in `[from, to]`.
-    pub fn with_completed_between(mut self, from: Option<SystemTime>, to: Option<SystemTime>) -> Self {
+    pub fn with_completed_between(
+        mut self,
+        from: Option<SystemTime>,
+        to: Option<SystemTime>,
+    ) -> Self {
         self.completed_from = from;
         self.completed_to = to;
         self
@@ -352,13 +376,20 @@ impl PurgeFilter {
         Self::default()
     }
     /// Only instances created in `[from, to]`.
-    pub fn with_created_between(mut self, from: Option<SystemTime>, to: Option<SystemTime>) -> Self {
+    pub fn with_created_between(
+        mut self,
+        from: Option<SystemTime>,
+        to: Option<SystemTime>,
+    ) -> Self {
         self.created_from = from;
         self.created_to = to;
         self
     }
     /// Only instances in one of these statuses.
-    pub fn with_statuses(mut self, statuses: impl IntoIterator<Item = OrchestrationStatus>) -> Self {
+    pub fn with_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = OrchestrationStatus>,
+    ) -> Self {
         self.statuses = statuses.into_iter().collect();
         self
     }
@@ -431,7 +462,11 @@ impl EntityQuery {
         self
     }
     /// Only entities modified in `[from, to]`.
-    pub fn with_modified_between(mut self, from: Option<SystemTime>, to: Option<SystemTime>) -> Self {
+    pub fn with_modified_between(
+        mut self,
+        from: Option<SystemTime>,
+        to: Option<SystemTime>,
+    ) -> Self {
         self.modified_from = from;
         self.modified_to = to;
         self

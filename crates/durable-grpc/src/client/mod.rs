@@ -1,0 +1,612 @@
+//! `DurableClient`: start, inspect and manage orchestrations and entities.
+
+mod types;
+
+use std::fmt::Display;
+use std::time::{Duration, SystemTime};
+
+use durable_proto as proto;
+use futures::Stream;
+use proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
+use serde::Serialize;
+use tonic::transport::Channel;
+
+use crate::connection::{Connection, ConnectionOptions};
+use crate::error::{Error, Result};
+
+pub use types::{
+    CleanEntityStorageResult, EntityMetadata, EntityQuery, FailureDetails, InstanceIdQuery,
+    InstanceQuery, OrchestrationMetadata, OrchestrationStatus, Page, PurgeFilter, PurgeResult,
+    StartOptions,
+};
+
+/// A client for the scheduler's management API. Cheap to clone; clones share one connection.
+#[derive(Clone, Debug)]
+pub struct DurableClient {
+    connection: Connection,
+}
+
+pub(crate) fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Option<String>> {
+    let json = serde_json::to_string(value).map_err(|e| Error::payload(what, e))?;
+    // A JSON null travels as "no payload", as the other SDKs send it.
+    Ok((json != "null").then_some(json))
+}
+
+fn ts(time: Option<SystemTime>) -> Option<prost_types::Timestamp> {
+    time.map(prost_types::Timestamp::from)
+}
+
+fn statuses(list: &[OrchestrationStatus]) -> Vec<i32> {
+    list.iter().map(|s| s.to_proto()).collect()
+}
+
+fn page_size(size: Option<u32>) -> i32 {
+    size.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX))
+}
+
+fn non_empty(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::InvalidArgument(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+fn entity_id(id: &dyn Display) -> Result<String> {
+    let id = id.to_string();
+    let valid = id
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once('@'))
+        .is_some_and(|(name, _)| !name.is_empty());
+    if !valid {
+        return Err(Error::InvalidArgument(format!(
+            "{id:?} is not an entity ID; expected \"@name@key\""
+        )));
+    }
+    Ok(id)
+}
+
+impl DurableClient {
+    /// A client for the endpoint the options name. The connection is made on the first call.
+    pub fn new(options: &ConnectionOptions) -> Result<Self> {
+        Ok(Self {
+            connection: options.connect(None)?,
+        })
+    }
+
+    /// A client from a connection string (see [`ConnectionOptions::from_connection_string`]).
+    pub fn from_connection_string(connection_string: &str) -> Result<Self> {
+        Self::new(&ConnectionOptions::from_connection_string(
+            connection_string,
+        )?)
+    }
+
+    fn stub(&self) -> TaskHubSidecarServiceClient<Channel> {
+        TaskHubSidecarServiceClient::new(self.connection.channel.clone())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// Starts an orchestration and returns its instance ID.
+    pub async fn schedule_new_orchestration<I: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        input: &I,
+        options: StartOptions,
+    ) -> Result<String> {
+        non_empty("the orchestrator name", name)?;
+        let instance_id = options
+            .instance_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        non_empty("the instance ID", &instance_id)?;
+        let request = proto::CreateInstanceRequest {
+            instance_id,
+            name: name.to_owned(),
+            version: options.version,
+            input: to_json(&format!("input of orchestration {name:?}"), input)?,
+            scheduled_start_timestamp: ts(options.start_at),
+            orchestration_id_reuse_policy: options.replaceable.map(|list| {
+                proto::OrchestrationIdReusePolicy {
+                    replaceable_status: statuses(&list),
+                }
+            }),
+            tags: options.tags,
+            request_time: Some(SystemTime::now().into()),
+            ..Default::default()
+        };
+        let response = self
+            .stub()
+            .start_instance(self.connection.request(request).await?)
+            .await?;
+        Ok(response.into_inner().instance_id)
+    }
+
+    /// The instance's metadata, or `None` when it does not exist.
+    pub async fn get_instance(
+        &self,
+        instance_id: &str,
+        with_payloads: bool,
+    ) -> Result<Option<OrchestrationMetadata>> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::GetInstanceRequest {
+            instance_id: instance_id.to_owned(),
+            get_inputs_and_outputs: with_payloads,
+        };
+        match self
+            .stub()
+            .get_instance(self.connection.request(request).await?)
+            .await
+        {
+            Ok(response) => Ok(existing(response.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(status.into()),
+        }
+    }
+
+    /// Waits (server-side) until the instance has started, for at most `timeout`.
+    pub async fn wait_for_start(
+        &self,
+        instance_id: &str,
+        with_payloads: bool,
+        timeout: Duration,
+    ) -> Result<OrchestrationMetadata> {
+        self.wait(instance_id, with_payloads, timeout, false).await
+    }
+
+    /// Waits (server-side) until the instance has finished, for at most `timeout`.
+    pub async fn wait_for_completion(
+        &self,
+        instance_id: &str,
+        with_payloads: bool,
+        timeout: Duration,
+    ) -> Result<OrchestrationMetadata> {
+        self.wait(instance_id, with_payloads, timeout, true).await
+    }
+
+    async fn wait(
+        &self,
+        instance_id: &str,
+        with_payloads: bool,
+        timeout: Duration,
+        completion: bool,
+    ) -> Result<OrchestrationMetadata> {
+        non_empty("the instance ID", instance_id)?;
+        let message = proto::GetInstanceRequest {
+            instance_id: instance_id.to_owned(),
+            get_inputs_and_outputs: with_payloads,
+        };
+        let request = self
+            .connection
+            .request_with_timeout(message, Some(timeout))
+            .await?;
+        let call = async {
+            if completion {
+                self.stub().wait_for_instance_completion(request).await
+            } else {
+                self.stub().wait_for_instance_start(request).await
+            }
+        };
+        // The local bound guards against servers that ignore the gRPC deadline.
+        let what = if completion { "completion" } else { "start" };
+        let timed_out = || {
+            Error::Timeout(format!(
+                "instance {instance_id:?} did not reach {what} within {timeout:?}"
+            ))
+        };
+        let response = match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {
+                return Err(timed_out());
+            }
+            Ok(Err(status)) => return Err(status.into()),
+            Ok(Ok(response)) => response.into_inner(),
+        };
+        existing(response)
+            .ok_or_else(|| Error::NotFound(format!("instance {instance_id:?} does not exist")))
+    }
+
+    /// Sends an external event to an instance.
+    pub async fn raise_event<T: Serialize + ?Sized>(
+        &self,
+        instance_id: &str,
+        event_name: &str,
+        data: &T,
+    ) -> Result<()> {
+        non_empty("the instance ID", instance_id)?;
+        non_empty("the event name", event_name)?;
+        let request = proto::RaiseEventRequest {
+            instance_id: instance_id.to_owned(),
+            name: event_name.to_owned(),
+            input: to_json(&format!("data of event {event_name:?}"), data)?,
+        };
+        self.stub()
+            .raise_event(self.connection.request(request).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Terminates an instance (and, if `recursive`, its sub-orchestrations) with `output` as its output.
+    pub async fn terminate<T: Serialize + ?Sized>(
+        &self,
+        instance_id: &str,
+        output: &T,
+        recursive: bool,
+    ) -> Result<()> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::TerminateRequest {
+            instance_id: instance_id.to_owned(),
+            output: to_json("termination output", output)?,
+            recursive,
+        };
+        self.stub()
+            .terminate_instance(self.connection.request(request).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Suspends a running instance: it keeps its inbox but takes no turns until resumed.
+    pub async fn suspend(&self, instance_id: &str, reason: Option<&str>) -> Result<()> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::SuspendRequest {
+            instance_id: instance_id.to_owned(),
+            reason: reason.map(str::to_owned),
+        };
+        self.stub()
+            .suspend_instance(self.connection.request(request).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Resumes a suspended instance.
+    pub async fn resume(&self, instance_id: &str, reason: Option<&str>) -> Result<()> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::ResumeRequest {
+            instance_id: instance_id.to_owned(),
+            reason: reason.map(str::to_owned),
+        };
+        self.stub()
+            .resume_instance(self.connection.request(request).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a finished instance again with its original input; returns the (possibly new) instance ID.
+    pub async fn restart(&self, instance_id: &str, with_new_instance_id: bool) -> Result<String> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::RestartInstanceRequest {
+            instance_id: instance_id.to_owned(),
+            restart_with_new_instance_id: with_new_instance_id,
+        };
+        let response = self
+            .stub()
+            .restart_instance(self.connection.request(request).await?)
+            .await?;
+        Ok(response.into_inner().instance_id)
+    }
+
+    /// Rewinds a failed instance so that its failed tasks run again.
+    pub async fn rewind(&self, instance_id: &str, reason: Option<&str>) -> Result<()> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::RewindInstanceRequest {
+            instance_id: instance_id.to_owned(),
+            reason: reason.map(str::to_owned),
+        };
+        self.stub()
+            .rewind_instance(self.connection.request(request).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a finished instance (and, if `recursive`, its sub-orchestrations), or an entity (`@name@key`).
+    pub async fn purge_instance(&self, instance_id: &str, recursive: bool) -> Result<PurgeResult> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::PurgeInstancesRequest {
+            request: Some(proto::purge_instances_request::Request::InstanceId(
+                instance_id.to_owned(),
+            )),
+            recursive,
+            is_orchestration: !instance_id.starts_with('@'),
+        };
+        self.purge(request).await
+    }
+
+    /// Deletes every finished instance that matches the filter.
+    pub async fn purge_instances(
+        &self,
+        filter: PurgeFilter,
+        recursive: bool,
+    ) -> Result<PurgeResult> {
+        let request = proto::PurgeInstancesRequest {
+            request: Some(
+                proto::purge_instances_request::Request::PurgeInstanceFilter(
+                    proto::PurgeInstanceFilter {
+                        created_time_from: ts(filter.created_from),
+                        created_time_to: ts(filter.created_to),
+                        runtime_status: statuses(&filter.statuses),
+                        timeout: None,
+                    },
+                ),
+            ),
+            recursive,
+            is_orchestration: true,
+        };
+        self.purge(request).await
+    }
+
+    async fn purge(&self, request: proto::PurgeInstancesRequest) -> Result<PurgeResult> {
+        let response = self
+            .stub()
+            .purge_instances(self.connection.request(request).await?)
+            .await?
+            .into_inner();
+        Ok(PurgeResult {
+            deleted_instance_count: u32::try_from(response.deleted_instance_count).unwrap_or(0),
+            is_complete: response.is_complete,
+        })
+    }
+
+    /// One page of instances matching the query.
+    pub async fn query_instances(
+        &self,
+        query: &InstanceQuery,
+    ) -> Result<Page<OrchestrationMetadata>> {
+        let request = proto::QueryInstancesRequest {
+            query: Some(proto::InstanceQuery {
+                runtime_status: statuses(&query.statuses),
+                created_time_from: ts(query.created_from),
+                created_time_to: ts(query.created_to),
+                task_hub_names: Vec::new(),
+                max_instance_count: page_size(query.page_size),
+                continuation_token: query.continuation_token.clone(),
+                instance_id_prefix: query.instance_id_prefix.clone(),
+                fetch_inputs_and_outputs: query.with_payloads,
+            }),
+        };
+        let response = self
+            .stub()
+            .query_instances(self.connection.request(request).await?)
+            .await?
+            .into_inner();
+        Ok(Page {
+            items: response
+                .orchestration_state
+                .into_iter()
+                .map(OrchestrationMetadata::from_proto)
+                .collect(),
+            continuation_token: response.continuation_token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// Every instance matching the query, fetched page by page as the stream is read.
+    pub fn query_all_instances(
+        &self,
+        query: InstanceQuery,
+    ) -> impl Stream<Item = Result<OrchestrationMetadata>> + Send + 'static {
+        let client = self.clone();
+        paged(query, move |query| {
+            let client = client.clone();
+            async move {
+                let page = client.query_instances(&query).await?;
+                let next = page
+                    .continuation_token
+                    .clone()
+                    .map(|t| query.with_continuation_token(Some(t)));
+                Ok((page.items, next))
+            }
+        })
+    }
+
+    /// One page of instance IDs (a cheaper listing than [`query_instances`](Self::query_instances)).
+    pub async fn list_instance_ids(&self, query: &InstanceIdQuery) -> Result<Page<String>> {
+        let request = proto::ListInstanceIdsRequest {
+            runtime_status: statuses(&query.statuses),
+            completed_time_from: ts(query.completed_from),
+            completed_time_to: ts(query.completed_to),
+            page_size: page_size(query.page_size),
+            last_instance_key: query.last_instance_key.clone(),
+        };
+        let response = self
+            .stub()
+            .list_instance_ids(self.connection.request(request).await?)
+            .await?
+            .into_inner();
+        Ok(Page {
+            items: response.instance_ids,
+            continuation_token: response.last_instance_key.filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// Every instance ID matching the query, fetched page by page as the stream is read.
+    pub fn list_all_instance_ids(
+        &self,
+        query: InstanceIdQuery,
+    ) -> impl Stream<Item = Result<String>> + Send + 'static {
+        let client = self.clone();
+        paged(query, move |query| {
+            let client = client.clone();
+            async move {
+                let page = client.list_instance_ids(&query).await?;
+                // An empty page with a key would loop forever on some servers; stop there.
+                let next = page
+                    .continuation_token
+                    .clone()
+                    .filter(|_| !page.items.is_empty())
+                    .map(|t| query.with_continuation_token(Some(t)));
+                Ok((page.items, next))
+            }
+        })
+    }
+
+    /// The instance's recorded history, oldest event first.
+    pub async fn get_history(&self, instance_id: &str) -> Result<Vec<proto::HistoryEvent>> {
+        non_empty("the instance ID", instance_id)?;
+        let request = proto::StreamInstanceHistoryRequest {
+            instance_id: instance_id.to_owned(),
+            execution_id: None,
+            for_work_item_processing: false,
+        };
+        crate::history::fetch(&self.connection, request).await
+    }
+
+    /// Sends a one-way operation to an entity (`@name@key`), now or at `scheduled_at`.
+    pub async fn signal_entity<T: Serialize + ?Sized>(
+        &self,
+        entity: &dyn Display,
+        operation: &str,
+        input: &T,
+        scheduled_at: Option<SystemTime>,
+    ) -> Result<()> {
+        let instance_id = entity_id(entity)?;
+        non_empty("the operation name", operation)?;
+        let request = proto::SignalEntityRequest {
+            instance_id,
+            name: operation.to_owned(),
+            input: to_json(&format!("input of entity operation {operation:?}"), input)?,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            scheduled_time: ts(scheduled_at),
+            parent_trace_context: None,
+            request_time: Some(SystemTime::now().into()),
+        };
+        self.stub()
+            .signal_entity(self.connection.request(request).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// The entity's metadata (and state, if asked), or `None` when it does not exist.
+    pub async fn get_entity(
+        &self,
+        entity: &dyn Display,
+        include_state: bool,
+    ) -> Result<Option<EntityMetadata>> {
+        let instance_id = entity_id(entity)?;
+        let request = proto::GetEntityRequest {
+            instance_id,
+            include_state,
+        };
+        let response = match self
+            .stub()
+            .get_entity(self.connection.request(request).await?)
+            .await
+        {
+            Ok(response) => response.into_inner(),
+            Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+            Err(status) => return Err(status.into()),
+        };
+        Ok(response
+            .entity
+            .filter(|_| response.exists)
+            .map(EntityMetadata::from_proto))
+    }
+
+    /// One page of entities matching the query.
+    pub async fn query_entities(&self, query: &EntityQuery) -> Result<Page<EntityMetadata>> {
+        let request = proto::QueryEntitiesRequest {
+            query: Some(proto::EntityQuery {
+                instance_id_starts_with: query.instance_id_prefix.clone(),
+                last_modified_from: ts(query.modified_from),
+                last_modified_to: ts(query.modified_to),
+                include_state: query.include_state,
+                include_transient: query.include_transient,
+                page_size: query
+                    .page_size
+                    .map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+                continuation_token: query.continuation_token.clone(),
+            }),
+        };
+        let response = self
+            .stub()
+            .query_entities(self.connection.request(request).await?)
+            .await?
+            .into_inner();
+        Ok(Page {
+            items: response
+                .entities
+                .into_iter()
+                .map(EntityMetadata::from_proto)
+                .collect(),
+            continuation_token: response.continuation_token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// Every entity matching the query, fetched page by page as the stream is read.
+    pub fn query_all_entities(
+        &self,
+        query: EntityQuery,
+    ) -> impl Stream<Item = Result<EntityMetadata>> + Send + 'static {
+        let client = self.clone();
+        paged(query, move |query| {
+            let client = client.clone();
+            async move {
+                let page = client.query_entities(&query).await?;
+                let next = page
+                    .continuation_token
+                    .clone()
+                    .map(|t| query.with_continuation_token(Some(t)));
+                Ok((page.items, next))
+            }
+        })
+    }
+
+    /// Removes empty entities and releases locks held by finished orchestrations, across every page.
+    pub async fn clean_entity_storage(
+        &self,
+        remove_empty_entities: bool,
+        release_orphaned_locks: bool,
+    ) -> Result<CleanEntityStorageResult> {
+        let mut total = CleanEntityStorageResult::default();
+        let mut continuation_token = None;
+        loop {
+            let request = proto::CleanEntityStorageRequest {
+                continuation_token,
+                remove_empty_entities,
+                release_orphaned_locks,
+            };
+            let response = self
+                .stub()
+                .clean_entity_storage(self.connection.request(request).await?)
+                .await?
+                .into_inner();
+            total.empty_entities_removed +=
+                u32::try_from(response.empty_entities_removed).unwrap_or(0);
+            total.orphaned_locks_released +=
+                u32::try_from(response.orphaned_locks_released).unwrap_or(0);
+            continuation_token = response.continuation_token.filter(|t| !t.is_empty());
+            if continuation_token.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+fn existing(response: proto::GetInstanceResponse) -> Option<OrchestrationMetadata> {
+    response
+        .orchestration_state
+        .filter(|_| response.exists)
+        .map(OrchestrationMetadata::from_proto)
+}
+
+/// Turns "fetch a page, maybe get the next query" into a flat stream of items.
+fn paged<Q, T, F, Fut>(first: Q, fetch: F) -> impl Stream<Item = Result<T>> + Send + 'static
+where
+    Q: Send + 'static,
+    T: Send + 'static,
+    F: Fn(Q) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(Vec<T>, Option<Q>)>> + Send + 'static,
+{
+    use futures::StreamExt;
+    futures::stream::try_unfold((Some(first), fetch), |(query, fetch)| async move {
+        let Some(query) = query else {
+            return Ok(None);
+        };
+        let (items, next) = fetch(query).await?;
+        Ok(Some((
+            futures::stream::iter(items.into_iter().map(Ok)),
+            (next, fetch),
+        )))
+    })
+    .map(|page: Result<_>| match page {
+        Ok(items) => items.left_stream(),
+        Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
+    })
+    .flatten()
+}
