@@ -115,11 +115,10 @@ impl DefaultAzureChain {
         if let Ok(c) = environment() {
             sources.push(("Environment", c));
         }
-        if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_some() || cs.token_file_path.is_some()
-        {
-            if let Ok(c) = workload_identity(cs) {
-                sources.push(("WorkloadIdentity", c));
-            }
+        let federated = std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_some()
+            || cs.token_file_path.is_some();
+        if let Some(c) = federated.then(|| workload_identity(cs).ok()).flatten() {
+            sources.push(("WorkloadIdentity", c));
         }
         if let Ok(c) = managed_identity(cs.client_id.clone()) {
             sources.push(("ManagedIdentity", c));
