@@ -8,6 +8,7 @@ mod connection;
 mod connection_string;
 mod error;
 mod history;
+mod worker;
 
 pub use auth::{DEFAULT_RESOURCE, credential_from_connection_string};
 pub use client::{
@@ -17,5 +18,10 @@ pub use client::{
 };
 pub use connection::{ConnectionOptions, FUNCTIONS_TASK_HUB_HEADER, TASK_HUB_HEADER};
 pub use connection_string::{Authentication, ConnectionString};
+pub use worker::{
+    BoxFuture, Capability, Executor, ExecutorError, Worker, WorkerBuilder, WorkerHandle,
+    WorkerOptions,
+};
+
 pub use durable_proto as proto;
 pub use error::{Error, Result};
