@@ -210,7 +210,7 @@ impl Worker {
                     }
                     failures += 1;
                     warn!(reason, failures, "work-item stream lost; reconnecting");
-                    if failures % RECREATE_CHANNEL_AFTER == 0 {
+                    if failures.is_multiple_of(RECREATE_CHANNEL_AFTER) {
                         info!("recreating the gRPC channel");
                         connection = self.connection.connect(Some(&worker_id))?;
                         shared = Arc::new(Shared {
