@@ -1,0 +1,368 @@
+//! The replay state shared by the executor and every `OrchestrationContext` clone of one execution.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::entity_id::EntityId;
+use crate::errors::{FailureDetails, TaskError};
+use crate::proto;
+use crate::proto::orchestrator_action::OrchestratorActionType;
+use crate::time_util;
+
+/// Index of a completion cell: the rendezvous between the executor (which fills it from history) and the future
+/// the orchestrator code awaits.
+pub(crate) type Handle = usize;
+
+/// How a durable task ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Success with the JSON result text, if any.
+    Value(Option<String>),
+    /// Failure, surfaced to the orchestrator as this error.
+    Failed(TaskError),
+    /// An entity lock was granted.
+    Locked,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Cell {
+    pub(crate) outcome: Option<Outcome>,
+    /// Position of the completing event in history order; lets `when_any` pick the earliest winner.
+    pub(crate) order: u64,
+}
+
+/// An open task, keyed by the sequence number of the action that started it.
+#[derive(Debug)]
+pub(crate) enum OpenTask {
+    Activity {
+        handle: Handle,
+        name: String,
+    },
+    SubOrchestration {
+        handle: Handle,
+        name: String,
+    },
+    Timer {
+        handle: Handle,
+        final_fire_at: OffsetDateTime,
+        /// Set when the timer is the timeout of an external-event wait.
+        waiter: Option<(Handle, String)>,
+    },
+    EntityCall {
+        handle: Handle,
+        entity: EntityId,
+        operation: String,
+    },
+    Lock {
+        handle: Handle,
+    },
+}
+
+/// A buffered external event, waiting for a `wait_for_external_event`.
+#[derive(Debug, Clone)]
+pub(crate) struct BufferedEvent {
+    pub(crate) arrival: u64,
+    pub(crate) name: String,
+    pub(crate) input: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CriticalSection {
+    pub(crate) id: String,
+    pub(crate) locks: Vec<EntityId>,
+    /// Locked entities with no call in flight (a call borrows the lock until its response).
+    pub(crate) available: Vec<EntityId>,
+    pub(crate) acquired: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct ContinueAsNew {
+    pub(crate) input: Option<String>,
+    pub(crate) keep_unprocessed_events: bool,
+}
+
+/// Information about the parent of a sub-orchestration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParentInfo {
+    /// The parent's instance id.
+    pub instance_id: String,
+    /// The parent's execution id, when known.
+    pub execution_id: Option<String>,
+    /// The parent orchestrator's name, when known.
+    pub name: Option<String>,
+    /// The parent orchestrator's version, when known.
+    pub version: Option<String>,
+    /// The sequence number of the parent's action that created this instance.
+    pub task_scheduled_id: i32,
+}
+
+#[derive(Debug)]
+pub(crate) struct OrchState {
+    pub(crate) instance_id: String,
+    pub(crate) execution_id: Option<String>,
+    pub(crate) name: String,
+    pub(crate) version: Option<String>,
+    pub(crate) input: Option<String>,
+    pub(crate) parent: Option<ParentInfo>,
+    pub(crate) now: OffsetDateTime,
+    pub(crate) is_replaying: bool,
+    pub(crate) max_timer_interval: Option<Duration>,
+
+    sequence: i32,
+    guid_counter: u64,
+    completion_order: u64,
+    arrival: u64,
+
+    /// Actions decided by the code and not yet confirmed by history, by sequence number.
+    pub(crate) actions: BTreeMap<i32, proto::OrchestratorAction>,
+    pub(crate) open: HashMap<i32, OpenTask>,
+    pub(crate) cells: Vec<Cell>,
+    /// Entity request id -> sequence number of the call.
+    pub(crate) entity_requests: HashMap<String, i32>,
+    /// Critical section id -> sequence number of the lock request.
+    pub(crate) lock_requests: HashMap<String, i32>,
+    /// Buffered events by case-folded name.
+    pub(crate) buffered: HashMap<String, VecDeque<BufferedEvent>>,
+    /// Waiting `wait_for_external_event` calls by case-folded name, oldest first.
+    pub(crate) waiters: HashMap<String, VecDeque<Handle>>,
+    pub(crate) critical_section: Option<CriticalSection>,
+    pub(crate) custom_status: Option<String>,
+    pub(crate) continue_as_new: Option<ContinueAsNew>,
+    /// Set once the execution is over: user code is no longer polled.
+    pub(crate) completed: bool,
+    /// Sequence number of the completion action, once there is one.
+    pub(crate) completion_id: Option<i32>,
+    /// Set while the executor tears down; drop-time side effects (lock guards) must not add actions.
+    pub(crate) closed: bool,
+    /// Something completed since the code was last polled.
+    pub(crate) dirty: bool,
+}
+
+impl OrchState {
+    pub(crate) fn new(instance_id: String, max_timer_interval: Option<Duration>) -> Self {
+        Self {
+            instance_id,
+            execution_id: None,
+            name: String::new(),
+            version: None,
+            input: None,
+            parent: None,
+            now: time_util::clock_sentinel(),
+            is_replaying: true,
+            max_timer_interval,
+            sequence: 0,
+            guid_counter: 0,
+            completion_order: 0,
+            arrival: 0,
+            actions: BTreeMap::new(),
+            open: HashMap::new(),
+            cells: Vec::new(),
+            entity_requests: HashMap::new(),
+            lock_requests: HashMap::new(),
+            buffered: HashMap::new(),
+            waiters: HashMap::new(),
+            critical_section: None,
+            custom_status: None,
+            continue_as_new: None,
+            completed: false,
+            completion_id: None,
+            closed: false,
+            dirty: false,
+        }
+    }
+
+    pub(crate) fn next_sequence(&mut self) -> i32 {
+        let id = self.sequence;
+        self.sequence += 1;
+        id
+    }
+
+    pub(crate) fn next_guid_counter(&mut self) -> u64 {
+        let n = self.guid_counter;
+        self.guid_counter += 1;
+        n
+    }
+
+    pub(crate) fn next_arrival(&mut self) -> u64 {
+        self.arrival += 1;
+        self.arrival
+    }
+
+    pub(crate) fn new_cell(&mut self) -> Handle {
+        self.cells.push(Cell::default());
+        self.cells.len() - 1
+    }
+
+    /// A cell that is already resolved (e.g. a buffered event consumed at call time).
+    pub(crate) fn resolved_cell(&mut self, outcome: Outcome) -> Handle {
+        let handle = self.new_cell();
+        self.resolve(handle, outcome);
+        handle
+    }
+
+    pub(crate) fn resolve(&mut self, handle: Handle, outcome: Outcome) {
+        self.completion_order += 1;
+        if let Some(cell) = self.cells.get_mut(handle) {
+            cell.outcome = Some(outcome);
+            cell.order = self.completion_order;
+        }
+        self.dirty = true;
+    }
+
+    pub(crate) fn is_resolved(&self, handle: Handle) -> bool {
+        self.cells
+            .get(handle)
+            .is_some_and(|cell| cell.outcome.is_some())
+    }
+
+    /// Records a new action and returns its sequence number.
+    pub(crate) fn push_action(&mut self, action_type: OrchestratorActionType) -> i32 {
+        let id = self.next_sequence();
+        self.actions.insert(
+            id,
+            proto::OrchestratorAction {
+                id,
+                orchestrator_action_type: Some(action_type),
+            },
+        );
+        id
+    }
+
+    /// Schedules a timer action for `final_fire_at`, splitting it at the maximum timer interval.
+    pub(crate) fn push_timer(
+        &mut self,
+        handle: Handle,
+        final_fire_at: OffsetDateTime,
+        waiter: Option<(Handle, String)>,
+    ) -> i32 {
+        let fire_at = self.next_timer_fire_at(self.now, final_fire_at);
+        let id = self.push_action(OrchestratorActionType::CreateTimer(
+            proto::CreateTimerAction {
+                fire_at: Some(time_util::to_timestamp(fire_at)),
+            },
+        ));
+        self.open.insert(
+            id,
+            OpenTask::Timer {
+                handle,
+                final_fire_at,
+                waiter,
+            },
+        );
+        id
+    }
+
+    pub(crate) fn next_timer_fire_at(
+        &self,
+        from: OffsetDateTime,
+        final_fire_at: OffsetDateTime,
+    ) -> OffsetDateTime {
+        match self.max_timer_interval {
+            Some(max) if !max.is_zero() => {
+                let step = time_util::add(from, max);
+                if step < final_fire_at {
+                    step
+                } else {
+                    final_fire_at
+                }
+            }
+            _ => final_fire_at,
+        }
+    }
+
+    /// Emits one unlock per locked entity and leaves the critical section.
+    pub(crate) fn exit_critical_section(&mut self) {
+        let Some(section) = self.critical_section.take() else {
+            return;
+        };
+        for entity in section.locks {
+            let action = proto::SendEntityMessageAction {
+                entity_message_type: Some(
+                    proto::send_entity_message_action::EntityMessageType::EntityUnlockSent(
+                        proto::EntityUnlockSentEvent {
+                            critical_section_id: section.id.clone(),
+                            parent_instance_id: Some(self.instance_id.clone()),
+                            target_instance_id: Some(entity.to_string()),
+                        },
+                    ),
+                ),
+            };
+            self.push_action(OrchestratorActionType::SendEntityMessage(action));
+        }
+    }
+
+    /// Ends the execution with a completion action (the next sequence number), unlocking held entities first.
+    pub(crate) fn complete(
+        &mut self,
+        status: proto::OrchestrationStatus,
+        result: Option<String>,
+        failure: Option<FailureDetails>,
+    ) {
+        if self.completed {
+            return;
+        }
+        self.exit_critical_section();
+        self.completed = true;
+        let action = proto::CompleteOrchestrationAction {
+            orchestration_status: status as i32,
+            result,
+            failure_details: failure.map(|f| f.to_proto()),
+            ..Default::default()
+        };
+        let id = self.push_action(OrchestratorActionType::CompleteOrchestration(action));
+        self.completion_id = Some(id);
+    }
+
+    /// Fills in the carried-over events of a continue-as-new completion. Runs at the end of the turn so that events
+    /// arriving after the `continue_as_new` call in the same batch are carried over too.
+    pub(crate) fn finalize_carryover(&mut self) {
+        let keep = self
+            .continue_as_new
+            .as_ref()
+            .is_some_and(|can| can.keep_unprocessed_events);
+        if !keep {
+            return;
+        }
+        let events = self.carryover_events();
+        let Some(action) = self.completion_id.and_then(|id| self.actions.get_mut(&id)) else {
+            return;
+        };
+        if let Some(OrchestratorActionType::CompleteOrchestration(complete)) =
+            &mut action.orchestrator_action_type
+            && complete.orchestration_status == proto::OrchestrationStatus::ContinuedAsNew as i32
+        {
+            complete.carryover_events = events;
+        }
+    }
+
+    fn carryover_events(&self) -> Vec<proto::HistoryEvent> {
+        let mut events: Vec<&BufferedEvent> = self.buffered.values().flatten().collect();
+        events.sort_by_key(|e| e.arrival);
+        events
+            .into_iter()
+            .map(|e| proto::HistoryEvent {
+                event_id: -1,
+                timestamp: None,
+                event_type: Some(proto::history_event::EventType::EventRaised(
+                    proto::EventRaisedEvent {
+                        name: e.name.clone(),
+                        input: e.input.clone(),
+                    },
+                )),
+            })
+            .collect()
+    }
+
+    /// Fails the execution because of an engine-level error; the code's other pending decisions are dropped since
+    /// they may not correspond to anything real.
+    pub(crate) fn fail_replay(&mut self, details: FailureDetails) {
+        if self.completed {
+            return;
+        }
+        self.actions.clear();
+        self.complete(proto::OrchestrationStatus::Failed, None, Some(details));
+    }
+}
