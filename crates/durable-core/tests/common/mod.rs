@@ -1,0 +1,548 @@
+//! Test support: a history builder, a simulated backend that runs an orchestration turn by turn (appending to
+//! history what a real backend appends), golden replay checks and readable action summaries.
+#![allow(dead_code, unreachable_pub)]
+
+use durable_core::proto::{
+    self, history_event::EventType, orchestrator_action::OrchestratorActionType,
+    send_entity_message_action::EntityMessageType,
+};
+use durable_core::{OffsetDateTime, Registry};
+
+pub const INSTANCE: &str = "inst-1";
+
+/// The clock of the first turn: 2026-01-01T00:00:00Z.
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
+}
+
+pub fn at(secs: i64) -> OffsetDateTime {
+    t0() + time::Duration::seconds(secs)
+}
+
+pub fn ts(at: OffsetDateTime) -> proto::prost_types::Timestamp {
+    let nanos = at.unix_timestamp_nanos();
+    proto::prost_types::Timestamp {
+        seconds: (nanos.div_euclid(1_000_000_000)) as i64,
+        nanos: (nanos.rem_euclid(1_000_000_000)) as i32,
+    }
+}
+
+pub fn from_ts(ts: &proto::prost_types::Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos)).unwrap()
+}
+
+/// History event constructors.
+pub mod ev {
+    use super::*;
+
+    pub fn event(event_id: i32, event_type: EventType) -> proto::HistoryEvent {
+        proto::HistoryEvent {
+            event_id,
+            timestamp: None,
+            event_type: Some(event_type),
+        }
+    }
+
+    pub fn orchestrator_started(at: OffsetDateTime) -> proto::HistoryEvent {
+        proto::HistoryEvent {
+            event_id: -1,
+            timestamp: Some(ts(at)),
+            event_type: Some(EventType::OrchestratorStarted(Default::default())),
+        }
+    }
+
+    pub fn orchestrator_completed() -> proto::HistoryEvent {
+        event(-1, EventType::OrchestratorCompleted(Default::default()))
+    }
+
+    pub fn execution_started(name: &str, input: Option<&str>) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::ExecutionStarted(proto::ExecutionStartedEvent {
+                name: name.into(),
+                input: input.map(str::to_string),
+                orchestration_instance: Some(proto::OrchestrationInstance {
+                    instance_id: INSTANCE.into(),
+                    execution_id: Some("exec-1".into()),
+                }),
+                ..Default::default()
+            }),
+        )
+    }
+
+    pub fn task_scheduled(id: i32, name: &str) -> proto::HistoryEvent {
+        event(
+            id,
+            EventType::TaskScheduled(proto::TaskScheduledEvent {
+                name: name.into(),
+                ..Default::default()
+            }),
+        )
+    }
+
+    pub fn task_completed(id: i32, result: &str) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::TaskCompleted(proto::TaskCompletedEvent {
+                task_scheduled_id: id,
+                result: Some(result.into()),
+            }),
+        )
+    }
+
+    pub fn failure(error_type: &str, message: &str, non_retriable: bool) -> proto::TaskFailureDetails {
+        proto::TaskFailureDetails {
+            error_type: error_type.into(),
+            error_message: message.into(),
+            is_non_retriable: non_retriable,
+            ..Default::default()
+        }
+    }
+
+    pub fn task_failed(id: i32, error_type: &str, message: &str, non_retriable: bool) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::TaskFailed(proto::TaskFailedEvent {
+                task_scheduled_id: id,
+                failure_details: Some(failure(error_type, message, non_retriable)),
+            }),
+        )
+    }
+
+    pub fn sub_completed(id: i32, result: &str) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::SubOrchestrationInstanceCompleted(proto::SubOrchestrationInstanceCompletedEvent {
+                task_scheduled_id: id,
+                result: Some(result.into()),
+            }),
+        )
+    }
+
+    pub fn sub_failed(id: i32, error_type: &str, message: &str) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::SubOrchestrationInstanceFailed(proto::SubOrchestrationInstanceFailedEvent {
+                task_scheduled_id: id,
+                failure_details: Some(failure(error_type, message, false)),
+            }),
+        )
+    }
+
+    pub fn timer_created(id: i32, fire_at: OffsetDateTime) -> proto::HistoryEvent {
+        event(
+            id,
+            EventType::TimerCreated(proto::TimerCreatedEvent {
+                fire_at: Some(ts(fire_at)),
+            }),
+        )
+    }
+
+    pub fn timer_fired(id: i32, fire_at: OffsetDateTime) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::TimerFired(proto::TimerFiredEvent {
+                fire_at: Some(ts(fire_at)),
+                timer_id: id,
+            }),
+        )
+    }
+
+    pub fn event_raised(name: &str, input: Option<&str>) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::EventRaised(proto::EventRaisedEvent {
+                name: name.into(),
+                input: input.map(str::to_string),
+            }),
+        )
+    }
+
+    pub fn event_sent(id: i32, instance_id: &str, name: &str, input: Option<&str>) -> proto::HistoryEvent {
+        event(
+            id,
+            EventType::EventSent(proto::EventSentEvent {
+                instance_id: instance_id.into(),
+                name: name.into(),
+                input: input.map(str::to_string),
+            }),
+        )
+    }
+
+    pub fn suspended() -> proto::HistoryEvent {
+        event(-1, EventType::ExecutionSuspended(Default::default()))
+    }
+
+    pub fn resumed() -> proto::HistoryEvent {
+        event(-1, EventType::ExecutionResumed(Default::default()))
+    }
+
+    pub fn terminated(output: Option<&str>) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::ExecutionTerminated(proto::ExecutionTerminatedEvent {
+                input: output.map(str::to_string),
+                recurse: false,
+            }),
+        )
+    }
+
+    pub fn entity_completed(request_id: &str, output: Option<&str>) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::EntityOperationCompleted(proto::EntityOperationCompletedEvent {
+                request_id: request_id.into(),
+                output: output.map(str::to_string),
+            }),
+        )
+    }
+
+    pub fn entity_failed(request_id: &str, error_type: &str, message: &str) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::EntityOperationFailed(proto::EntityOperationFailedEvent {
+                request_id: request_id.into(),
+                failure_details: Some(failure(error_type, message, false)),
+            }),
+        )
+    }
+
+    pub fn lock_granted(section_id: &str) -> proto::HistoryEvent {
+        event(
+            -1,
+            EventType::EntityLockGranted(proto::EntityLockGrantedEvent {
+                critical_section_id: section_id.into(),
+            }),
+        )
+    }
+}
+
+/// How the simulated backend records entity messages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    /// Durable Task Scheduler: the entity events themselves.
+    Scheduler,
+    /// Functions host: every entity message becomes `EventSent` to the entity with a JSON request message.
+    FunctionsHost,
+}
+
+/// The history event a backend appends for an action (eventId = action id), or none for completions.
+pub fn confirmation(action: &proto::OrchestratorAction, shape: Shape) -> Option<proto::HistoryEvent> {
+    let id = action.id;
+    let event_type = match action.orchestrator_action_type.as_ref()? {
+        OrchestratorActionType::ScheduleTask(t) => EventType::TaskScheduled(proto::TaskScheduledEvent {
+            name: t.name.clone(),
+            version: t.version.clone(),
+            input: t.input.clone(),
+            ..Default::default()
+        }),
+        OrchestratorActionType::CreateSubOrchestration(s) => {
+            EventType::SubOrchestrationInstanceCreated(proto::SubOrchestrationInstanceCreatedEvent {
+                instance_id: s.instance_id.clone(),
+                name: s.name.clone(),
+                version: s.version.clone(),
+                input: s.input.clone(),
+                ..Default::default()
+            })
+        }
+        OrchestratorActionType::CreateTimer(t) => EventType::TimerCreated(proto::TimerCreatedEvent {
+            fire_at: t.fire_at,
+        }),
+        OrchestratorActionType::SendEvent(e) => EventType::EventSent(proto::EventSentEvent {
+            instance_id: e.instance.as_ref().map(|i| i.instance_id.clone()).unwrap_or_default(),
+            name: e.name.clone(),
+            input: e.data.clone(),
+        }),
+        OrchestratorActionType::CompleteOrchestration(c) => {
+            EventType::ExecutionCompleted(proto::ExecutionCompletedEvent {
+                orchestration_status: c.orchestration_status,
+                result: c.result.clone(),
+                failure_details: c.failure_details.clone(),
+            })
+        }
+        OrchestratorActionType::SendEntityMessage(m) => {
+            let message = m.entity_message_type.as_ref()?;
+            if shape == Shape::FunctionsHost {
+                let (target, request_id, op) = match message {
+                    EntityMessageType::EntityOperationCalled(c) => {
+                        (c.target_instance_id.clone(), c.request_id.clone(), c.operation.clone())
+                    }
+                    EntityMessageType::EntityOperationSignaled(s) => {
+                        (s.target_instance_id.clone(), s.request_id.clone(), s.operation.clone())
+                    }
+                    EntityMessageType::EntityLockRequested(l) => {
+                        (l.lock_set.first().cloned(), l.critical_section_id.clone(), "lock".into())
+                    }
+                    EntityMessageType::EntityUnlockSent(u) => {
+                        (u.target_instance_id.clone(), u.critical_section_id.clone(), "release".into())
+                    }
+                };
+                let input = serde_json::json!({"id": request_id, "op": op}).to_string();
+                EventType::EventSent(proto::EventSentEvent {
+                    instance_id: target.unwrap_or_default(),
+                    name: "op".into(),
+                    input: Some(input),
+                })
+            } else {
+                match message {
+                    EntityMessageType::EntityOperationCalled(c) => EventType::EntityOperationCalled(c.clone()),
+                    EntityMessageType::EntityOperationSignaled(s) => EventType::EntityOperationSignaled(s.clone()),
+                    EntityMessageType::EntityLockRequested(l) => EventType::EntityLockRequested(l.clone()),
+                    EntityMessageType::EntityUnlockSent(u) => EventType::EntityUnlockSent(u.clone()),
+                }
+            }
+        }
+        OrchestratorActionType::TerminateOrchestration(_) | OrchestratorActionType::RewindOrchestration(_) => {
+            return None;
+        }
+    };
+    Some(ev::event(id, event_type))
+}
+
+type StepFn = Box<dyn Fn(&Run) -> Vec<proto::HistoryEvent>>;
+
+/// One turn of inbound events after the first: its clock, and the events (built from the run so far, so they can
+/// name request ids or timer times the code produced).
+pub struct Step {
+    pub at: OffsetDateTime,
+    pub make: StepFn,
+}
+
+pub fn step(at_secs: i64, make: impl Fn(&Run) -> Vec<proto::HistoryEvent> + 'static) -> Step {
+    Step {
+        at: at(at_secs),
+        make: Box::new(make),
+    }
+}
+
+/// The result of running a scenario turn by turn.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// The committed history after every turn.
+    pub history: Vec<proto::HistoryEvent>,
+    /// The request and response of every turn.
+    pub turns: Vec<(proto::OrchestratorRequest, proto::OrchestratorResponse)>,
+    /// Every action any turn returned, by id.
+    pub all_actions: std::collections::BTreeMap<i32, proto::OrchestratorAction>,
+}
+
+impl Run {
+    pub fn last(&self) -> &proto::OrchestratorResponse {
+        &self.turns.last().unwrap().1
+    }
+
+    pub fn action(&self, id: i32) -> &proto::OrchestratorAction {
+        self.all_actions
+            .get(&id)
+            .unwrap_or_else(|| panic!("no action {id}; actions: {:?}", summary_of(self.all_actions.values())))
+    }
+
+    /// The fire time of timer action `id`.
+    pub fn fire_at(&self, id: i32) -> OffsetDateTime {
+        match &self.action(id).orchestrator_action_type {
+            Some(OrchestratorActionType::CreateTimer(t)) => from_ts(t.fire_at.as_ref().unwrap()),
+            other => panic!("action {id} is not a timer: {other:?}"),
+        }
+    }
+
+    /// The request id (or critical section id) of entity action `id`.
+    pub fn request_id(&self, id: i32) -> String {
+        match &self.action(id).orchestrator_action_type {
+            Some(OrchestratorActionType::SendEntityMessage(m)) => match m.entity_message_type.as_ref().unwrap() {
+                EntityMessageType::EntityOperationCalled(c) => c.request_id.clone(),
+                EntityMessageType::EntityOperationSignaled(s) => s.request_id.clone(),
+                EntityMessageType::EntityLockRequested(l) => l.critical_section_id.clone(),
+                EntityMessageType::EntityUnlockSent(u) => u.critical_section_id.clone(),
+            },
+            other => panic!("action {id} is not an entity message: {other:?}"),
+        }
+    }
+}
+
+pub fn execute(registry: &Registry, past: &[proto::HistoryEvent], new: &[proto::HistoryEvent]) -> proto::OrchestratorResponse {
+    let request = proto::OrchestratorRequest {
+        instance_id: INSTANCE.into(),
+        past_events: past.to_vec(),
+        new_events: new.to_vec(),
+        ..Default::default()
+    };
+    let response = registry.execute_orchestrator(&request);
+    assert_eq!(response.instance_id, INSTANCE);
+    assert!(response.completion_token.is_empty());
+    response
+}
+
+/// Runs the orchestration one turn at a time, as a backend would: each turn's new events are
+/// `[OrchestratorStarted, ...]`, and after each turn the backend appends the new events, one confirmation per
+/// action and `OrchestratorCompleted`.
+pub fn run_incremental(registry: &Registry, name: &str, input: Option<&str>, steps: Vec<Step>, shape: Shape) -> Run {
+    let mut run = Run::default();
+    let first = vec![ev::orchestrator_started(t0()), ev::execution_started(name, input)];
+    let mut turns: Vec<(OffsetDateTime, Option<StepFn>)> = vec![(t0(), None)];
+    turns.extend(steps.into_iter().map(|s| (s.at, Some(s.make))));
+    for (index, (clock, make)) in turns.into_iter().enumerate() {
+        let new = match make {
+            None => first.clone(),
+            Some(make) => {
+                let mut events = vec![ev::orchestrator_started(clock)];
+                events.extend(make(&run));
+                events
+            }
+        };
+        let response = execute(registry, &run.history, &new);
+        let request = proto::OrchestratorRequest {
+            instance_id: INSTANCE.into(),
+            past_events: run.history.clone(),
+            new_events: new.clone(),
+            ..Default::default()
+        };
+        run.history.extend(new);
+        for action in &response.actions {
+            run.all_actions.insert(action.id, action.clone());
+            if let Some(event) = confirmation(action, shape) {
+                run.history.push(event);
+            }
+        }
+        run.history.push(ev::orchestrator_completed());
+        let _ = index;
+        run.turns.push((request, response));
+    }
+    run
+}
+
+/// The golden checks every scenario goes through:
+/// - the last turn replayed with its new events as past events (one full replay, everything `is_replaying`)
+///   decides exactly what the incremental run decided;
+/// - the complete history replayed again adds nothing but the completion (if any), without non-determinism.
+pub fn check_replays(registry: &Registry, run: &Run) {
+    let (last_request, last_response) = run.turns.last().unwrap();
+    let mut past = last_request.past_events.clone();
+    past.extend(last_request.new_events.iter().cloned());
+    let full = execute(registry, &past, &[]);
+    assert_eq!(
+        summary(&full),
+        summary(last_response),
+        "full replay differs from the incremental run"
+    );
+    assert_eq!(full.custom_status, last_response.custom_status);
+
+    let again = execute(registry, &run.history, &[]);
+    let expected: Vec<String> = summary(last_response)
+        .into_iter()
+        .filter(|s| s.contains("Complete"))
+        .collect();
+    let got = summary(&again);
+    assert_eq!(got, expected, "replaying the committed history changed the decisions");
+}
+
+/// Incremental run plus golden replay checks.
+pub fn run_both(registry: &Registry, name: &str, input: Option<&str>, steps: Vec<Step>) -> Run {
+    let run = run_incremental(registry, name, input, steps, Shape::Scheduler);
+    check_replays(registry, &run);
+    run
+}
+
+pub fn summary(response: &proto::OrchestratorResponse) -> Vec<String> {
+    summary_of(response.actions.iter())
+}
+
+pub fn summary_of<'a>(actions: impl Iterator<Item = &'a proto::OrchestratorAction>) -> Vec<String> {
+    actions.map(describe).collect()
+}
+
+fn status_name(status: i32) -> String {
+    proto::OrchestrationStatus::try_from(status)
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_else(|_| status.to_string())
+}
+
+/// `"<id> <Kind> <details>"`, stable and readable.
+pub fn describe(action: &proto::OrchestratorAction) -> String {
+    let id = action.id;
+    match action.orchestrator_action_type.as_ref() {
+        Some(OrchestratorActionType::ScheduleTask(t)) => {
+            format!("{id} ScheduleTask {} {}", t.name, t.input.as_deref().unwrap_or("-"))
+        }
+        Some(OrchestratorActionType::CreateSubOrchestration(s)) => format!(
+            "{id} CreateSubOrchestration {} {} {}",
+            s.name,
+            s.instance_id,
+            s.input.as_deref().unwrap_or("-")
+        ),
+        Some(OrchestratorActionType::CreateTimer(t)) => {
+            let fire = from_ts(t.fire_at.as_ref().unwrap());
+            format!("{id} CreateTimer +{}s", (fire - t0()).whole_seconds())
+        }
+        Some(OrchestratorActionType::SendEvent(e)) => format!(
+            "{id} SendEvent {} {} {}",
+            e.instance.as_ref().unwrap().instance_id,
+            e.name,
+            e.data.as_deref().unwrap_or("-")
+        ),
+        Some(OrchestratorActionType::CompleteOrchestration(c)) => {
+            let mut s = format!("{id} Complete {}", status_name(c.orchestration_status));
+            if let Some(r) = &c.result {
+                s.push_str(&format!(" {r}"));
+            }
+            if let Some(f) = &c.failure_details {
+                s.push_str(&format!(" [{}: {}]", f.error_type, f.error_message));
+            }
+            if !c.carryover_events.is_empty() {
+                let names: Vec<String> = c
+                    .carryover_events
+                    .iter()
+                    .map(|e| match &e.event_type {
+                        Some(EventType::EventRaised(r)) => format!("{}={}", r.name, r.input.as_deref().unwrap_or("-")),
+                        _ => "?".into(),
+                    })
+                    .collect();
+                s.push_str(&format!(" carry({})", names.join(",")));
+            }
+            s
+        }
+        Some(OrchestratorActionType::SendEntityMessage(m)) => match m.entity_message_type.as_ref().unwrap() {
+            EntityMessageType::EntityOperationCalled(c) => format!(
+                "{id} EntityCall {} {} {}",
+                c.target_instance_id.as_deref().unwrap_or("-"),
+                c.operation,
+                c.input.as_deref().unwrap_or("-")
+            ),
+            EntityMessageType::EntityOperationSignaled(s) => format!(
+                "{id} EntitySignal {} {} {}",
+                s.target_instance_id.as_deref().unwrap_or("-"),
+                s.operation,
+                s.input.as_deref().unwrap_or("-")
+            ),
+            EntityMessageType::EntityLockRequested(l) => format!("{id} Lock {}", l.lock_set.join(",")),
+            EntityMessageType::EntityUnlockSent(u) => {
+                format!("{id} Unlock {}", u.target_instance_id.as_deref().unwrap_or("-"))
+            }
+        },
+        Some(OrchestratorActionType::TerminateOrchestration(t)) => format!("{id} Terminate {}", t.instance_id),
+        Some(OrchestratorActionType::RewindOrchestration(_)) => format!("{id} Rewind"),
+        None => format!("{id} <empty>"),
+    }
+}
+
+/// A canned case: past + new events and the expected actions.
+pub struct ReplayCase {
+    pub past: Vec<proto::HistoryEvent>,
+    pub new: Vec<proto::HistoryEvent>,
+    pub expected: Vec<&'static str>,
+}
+
+impl ReplayCase {
+    pub fn check(&self, registry: &Registry) -> proto::OrchestratorResponse {
+        let response = execute(registry, &self.past, &self.new);
+        assert_eq!(summary(&response), self.expected);
+        response
+    }
+}
+
+/// The failure of the completion action in `response`, if it failed.
+pub fn failure(response: &proto::OrchestratorResponse) -> Option<proto::TaskFailureDetails> {
+    response.actions.iter().find_map(|a| match &a.orchestrator_action_type {
+        Some(OrchestratorActionType::CompleteOrchestration(c)) => c.failure_details.clone(),
+        _ => None,
+    })
+}
