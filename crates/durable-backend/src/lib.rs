@@ -1,1 +1,34 @@
+//! An embedded Durable Task backend: the `TaskHubSidecarService` gRPC protocol of the Durable Task Scheduler,
+//! served from a SQLite file. Microsoft's Durable Task SDKs and this workspace's worker connect to it as they would
+//! to the scheduler's emulator (`Endpoint=http://localhost:8080;TaskHub=default;Authentication=None`).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), durable_backend::Error> {
+//! let backend = durable_backend::start(
+//!     durable_backend::Options::new()
+//!         .with_db_path("./.durable/backend.db")
+//!         .with_bind("127.0.0.1:0".parse().unwrap()),
+//! )
+//! .await?;
+//! println!("connect to {}", backend.endpoint());
+//! backend.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The backend is a store and a dispatcher, nothing else: it keeps histories, queues and leases, hands work items
+//! to workers over `GetWorkItems`, and applies their completions, each in one SQLite transaction.
 
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod options;
+mod server;
+mod service;
+mod store;
+
+pub use error::{Error, StoreError};
+pub use options::{Options, Storage, Synchronous};
+pub use server::{Handle, start, start_with_store};
+pub use store::{Changes, LeaseRequest, LeasedWork, SqliteStore, Store, StoreFuture, WorkKind};

@@ -1,0 +1,69 @@
+//! `durable-backend`: the embedded Durable Task backend as a command, a drop-in for the scheduler emulator.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Serves the Durable Task Scheduler protocol (gRPC, plaintext HTTP/2) from a SQLite file.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Port to listen on (the emulator's is 8080).
+    #[arg(long, default_value_t = 8080, env = "DURABLE_BACKEND_PORT")]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "DURABLE_BACKEND_HOST")]
+    host: IpAddr,
+    /// SQLite database file.
+    #[arg(
+        long,
+        default_value = "./.durable/backend.db",
+        conflicts_with = "in_memory"
+    )]
+    db: PathBuf,
+    /// Keep everything in memory (lost on exit).
+    #[arg(long)]
+    in_memory: bool,
+    /// Task hubs to create at start-up, comma separated (like DTS_TASK_HUB_NAMES); others are created on first use.
+    #[arg(long, value_delimiter = ',', env = "DTS_TASK_HUB_NAMES")]
+    task_hubs: Vec<String>,
+    /// The hub used by calls without a `taskhub` header.
+    #[arg(long, default_value = "default")]
+    default_hub: String,
+    /// Largest accepted payload in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_payload_bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut options = durable_backend::Options::new()
+        .with_bind(SocketAddr::new(args.host, args.port))
+        .with_default_hub(args.default_hub)
+        .with_task_hubs(args.task_hubs.into_iter().filter(|h| !h.trim().is_empty()))
+        .with_max_payload_bytes(args.max_payload_bytes);
+    options = if args.in_memory {
+        options.in_memory()
+    } else {
+        options.with_db_path(args.db)
+    };
+    let backend = durable_backend::start(options)
+        .await
+        .context("cannot start the backend")?;
+    println!("durable-backend listening on {}", backend.endpoint());
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    tracing::info!("shutting down");
+    backend.shutdown().await.context("shutdown failed")?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Activity work: scheduling from a turn, leasing, and routing the result back to the orchestration.
+
+use durable_proto::history_event::EventType;
+use durable_proto::{
+    ActivityRequest, ActivityResponse, ScheduleTaskAction, TaskCompletedEvent, TaskFailedEvent,
+    WorkItem, work_item,
+};
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension};
+
+use super::instances::{self, InstanceRow, PRIORITY_NORMAL};
+use crate::codec::{encode, event, new_id};
+use crate::error::StoreError;
+use crate::store::{LeaseRequest, LeasedWork, WorkKind};
+
+const CANDIDATES: i64 = 256;
+
+pub(super) fn schedule(
+    c: &Connection,
+    hub: &str,
+    owner: &InstanceRow,
+    task_id: i32,
+    action: ScheduleTaskAction,
+) -> Result<(), StoreError> {
+    super::changes::note_work(hub);
+    let request = ActivityRequest {
+        name: action.name.clone(),
+        version: action.version,
+        input: action.input,
+        orchestration_instance: Some(super::orchestration::instance_ref(owner)),
+        task_id,
+        parent_trace_context: action.parent_trace_context,
+        tags: action.tags,
+    };
+    c.prepare_cached(
+        "INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        hub,
+        owner.instance_id,
+        owner.execution_id,
+        task_id,
+        action.name,
+        encode(&request)
+    ])?;
+    Ok(())
+}
+
+pub(super) fn lease(
+    c: &Connection,
+    hub: &str,
+    request: &LeaseRequest,
+    now: i64,
+) -> Result<Vec<LeasedWork>, StoreError> {
+    let filters = request
+        .filters
+        .as_ref()
+        .map(|f| f.activities.clone())
+        .unwrap_or_default();
+    let mut stmt = c.prepare_cached(
+        "SELECT id, name, request FROM activities \
+         WHERE hub = ?1 AND (lease_token IS NULL OR lease_expires_at <= ?2) ORDER BY id LIMIT ?3",
+    )?;
+    let candidates = stmt
+        .query_map((hub, now, CANDIDATES), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (row_id, name, blob) in candidates {
+        if out.len() >= request.activities {
+            break;
+        }
+        let activity = ActivityRequest::decode(blob.as_slice())?;
+        let accepted = filters.is_empty()
+            || filters.iter().any(|f| {
+                f.name == name
+                    && (f.versions.is_empty()
+                        || f.versions
+                            .iter()
+                            .any(|v| Some(v) == activity.version.as_ref()))
+            });
+        if !accepted {
+            continue;
+        }
+        let token = new_id();
+        c.execute(
+            "UPDATE activities SET lease_token = ?2, lease_expires_at = ?3 WHERE id = ?1",
+            rusqlite::params![row_id, token, now.saturating_add(request.activity_lease_ms)],
+        )?;
+        out.push(LeasedWork {
+            kind: WorkKind::Activity,
+            token: token.clone(),
+            item: WorkItem {
+                request: Some(work_item::Request::ActivityRequest(activity)),
+                completion_token: token,
+            },
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn complete(
+    c: &Connection,
+    hub: &str,
+    response: ActivityResponse,
+    now: i64,
+) -> Result<(), StoreError> {
+    let token = response.completion_token;
+    let found = c
+        .query_row(
+            "SELECT id, instance_id, execution_id, task_id FROM activities WHERE hub = ?1 AND lease_token = ?2",
+            (hub, &token),
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i32>(3)?)),
+        )
+        .optional()?;
+    let Some((row_id, instance_id, execution_id, task_id)) = found else {
+        return Err(StoreError::StaleLease(token));
+    };
+    c.execute("DELETE FROM activities WHERE id = ?1", [row_id])?;
+    // A result for an older generation (continue-as-new, restart) or a finished instance has nobody to wake.
+    let Some(owner) = instances::load(c, hub, &instance_id)? else {
+        return Ok(());
+    };
+    if owner.execution_id != execution_id || owner.is_terminal() {
+        return Ok(());
+    }
+    let kind = match response.failure_details {
+        Some(details) => EventType::TaskFailed(TaskFailedEvent {
+            task_scheduled_id: task_id,
+            failure_details: Some(details),
+        }),
+        None => EventType::TaskCompleted(TaskCompletedEvent {
+            task_scheduled_id: task_id,
+            result: response.result,
+        }),
+    };
+    instances::enqueue(
+        c,
+        hub,
+        &instance_id,
+        PRIORITY_NORMAL,
+        now,
+        Some(&event(-1, now, kind)),
+    )
+}

@@ -1,0 +1,737 @@
+//! Entities: message routing, FIFO batching, critical-section locks, results back to callers, and queries.
+
+use durable_proto::history_event::EventType;
+use durable_proto::send_entity_message_action::EntityMessageType;
+use durable_proto::{
+    CleanEntityStorageRequest, CleanEntityStorageResponse, EntityBatchRequest, EntityBatchResult,
+    EntityLockGrantedEvent, EntityLockRequestedEvent, EntityMetadata,
+    EntityOperationCompletedEvent, EntityOperationFailedEvent, EntityOperationSignaledEvent,
+    EntityQuery, HistoryEvent, OperationRequest, QueryEntitiesResponse, SendEntityMessageAction,
+    SignalEntityRequest, WorkItem, operation_action, operation_result, work_item,
+};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::instances::{self, InstanceRow, NewInstance, PRIORITY_NORMAL};
+use crate::codec::{decode_event, encode, event, ms, new_id, ts};
+use crate::error::StoreError;
+use crate::store::{LeaseRequest, LeasedWork, WorkKind};
+
+const CANDIDATES: i64 = 64;
+
+/// `@name@key` with the name lower-cased, or `None` when the id is not an entity id.
+pub(crate) fn normalize_id(id: &str) -> Option<(String, String)> {
+    let rest = id.strip_prefix('@')?;
+    let (name, key) = rest.split_once('@')?;
+    if name.is_empty() {
+        return None;
+    }
+    let name = name.to_lowercase();
+    Some((format!("@{name}@{key}"), name))
+}
+
+fn ensure(c: &Connection, hub: &str, id: &str, now: i64) -> Result<String, StoreError> {
+    let (id, name) = normalize_id(id).ok_or_else(|| {
+        StoreError::InvalidArgument(format!("'{id}' is not an entity id (@name@key)"))
+    })?;
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO entities (hub, entity_id, name, created_at, last_modified_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?
+    .execute(rusqlite::params![hub, id, name, now])?;
+    Ok(id)
+}
+
+fn enqueue(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    visible_at: i64,
+    message: &HistoryEvent,
+) -> Result<(), StoreError> {
+    super::changes::note_work(hub);
+    c.prepare_cached(
+        "INSERT INTO entity_inbox (hub, entity_id, visible_at, event) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(rusqlite::params![hub, id, visible_at, encode(message)])?;
+    Ok(())
+}
+
+pub(super) fn signal(
+    c: &Connection,
+    hub: &str,
+    request: SignalEntityRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    let id = ensure(c, hub, &request.instance_id, now)?;
+    let visible_at = request
+        .scheduled_time
+        .as_ref()
+        .map(ms)
+        .unwrap_or(now)
+        .max(now);
+    let request_id = if request.request_id.is_empty() {
+        new_id()
+    } else {
+        request.request_id
+    };
+    let signaled = event(
+        -1,
+        now,
+        EventType::EntityOperationSignaled(EntityOperationSignaledEvent {
+            request_id,
+            operation: request.name,
+            scheduled_time: request.scheduled_time,
+            input: request.input,
+            target_instance_id: Some(id.clone()),
+        }),
+    );
+    enqueue(c, hub, &id, visible_at, &signaled)
+}
+
+/// Queues an orchestration's entity message; returns the event recorded in the sender's history.
+pub(super) fn route_from_orchestration(
+    c: &Connection,
+    hub: &str,
+    sender: &InstanceRow,
+    action: SendEntityMessageAction,
+    now: i64,
+) -> Result<Option<EventType>, StoreError> {
+    let Some(message) = action.entity_message_type else {
+        return Ok(None);
+    };
+    let (target, visible_at, history) = match message {
+        EntityMessageType::EntityOperationSignaled(mut m) => {
+            let target = ensure(
+                c,
+                hub,
+                m.target_instance_id.as_deref().unwrap_or_default(),
+                now,
+            )?;
+            m.target_instance_id = Some(target.clone());
+            let at = m.scheduled_time.as_ref().map(ms).unwrap_or(now).max(now);
+            (target, at, EventType::EntityOperationSignaled(m))
+        }
+        EntityMessageType::EntityOperationCalled(mut m) => {
+            let target = ensure(
+                c,
+                hub,
+                m.target_instance_id.as_deref().unwrap_or_default(),
+                now,
+            )?;
+            m.target_instance_id = Some(target.clone());
+            m.parent_instance_id = Some(sender.instance_id.clone());
+            m.parent_execution_id = Some(sender.execution_id.clone());
+            let at = m.scheduled_time.as_ref().map(ms).unwrap_or(now).max(now);
+            (target, at, EventType::EntityOperationCalled(m))
+        }
+        EntityMessageType::EntityLockRequested(mut m) => {
+            m.parent_instance_id = Some(sender.instance_id.clone());
+            let Some(first) = m
+                .lock_set
+                .get(usize::try_from(m.position).unwrap_or(usize::MAX))
+                .cloned()
+            else {
+                return Err(StoreError::InvalidArgument(
+                    "a lock request names no entity at its position".into(),
+                ));
+            };
+            let target = ensure(c, hub, &first, now)?;
+            (target, now, EventType::EntityLockRequested(m))
+        }
+        EntityMessageType::EntityUnlockSent(mut m) => {
+            let target = ensure(
+                c,
+                hub,
+                m.target_instance_id.as_deref().unwrap_or_default(),
+                now,
+            )?;
+            m.target_instance_id = Some(target.clone());
+            m.parent_instance_id = Some(sender.instance_id.clone());
+            (target, now, EventType::EntityUnlockSent(m))
+        }
+    };
+    let message = event(-1, now, history.clone());
+    enqueue(c, hub, &target, visible_at, &message)?;
+    Ok(Some(history))
+}
+
+/// The orchestration a message came from, for lock checks and replies.
+fn sender_of(e: &HistoryEvent) -> Option<&str> {
+    match &e.event_type {
+        Some(EventType::EntityOperationCalled(m)) => m.parent_instance_id.as_deref(),
+        Some(EventType::EntityLockRequested(m)) => m.parent_instance_id.as_deref(),
+        Some(EventType::EntityUnlockSent(m)) => m.parent_instance_id.as_deref(),
+        _ => None,
+    }
+}
+
+struct EntityRow {
+    locked_by: Option<String>,
+    lock_section: Option<String>,
+    state: Option<String>,
+}
+
+fn load_row(c: &Connection, hub: &str, id: &str) -> Result<Option<EntityRow>, StoreError> {
+    Ok(c.query_row(
+        "SELECT locked_by, lock_section, state FROM entities WHERE hub = ?1 AND entity_id = ?2",
+        (hub, id),
+        |r| {
+            Ok(EntityRow {
+                locked_by: r.get(0)?,
+                lock_section: r.get(1)?,
+                state: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+pub(super) fn lease(
+    c: &Connection,
+    hub: &str,
+    request: &LeaseRequest,
+    now: i64,
+) -> Result<Vec<LeasedWork>, StoreError> {
+    let filters = request
+        .filters
+        .as_ref()
+        .map(|f| f.entities.clone())
+        .unwrap_or_default();
+    let mut stmt = c.prepare_cached(
+        "SELECT e.entity_id, e.name, MIN(m.id) AS first FROM entity_inbox m \
+         JOIN entities e ON e.hub = m.hub AND e.entity_id = m.entity_id \
+         WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (e.lease_token IS NULL OR e.lease_expires_at <= ?2) \
+         GROUP BY e.entity_id ORDER BY first LIMIT ?3",
+    )?;
+    let candidates = stmt
+        .query_map((hub, now, CANDIDATES), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (id, name) in candidates {
+        if out.len() >= request.entities {
+            break;
+        }
+        if !filters.is_empty() && !filters.iter().any(|f| f.name.to_lowercase() == name) {
+            continue;
+        }
+        if let Some(work) = lease_one(c, hub, &id, request, now)? {
+            out.push(work);
+        }
+    }
+    Ok(out)
+}
+
+/// Walks the entity's queue in order: lock and unlock messages are handled here (they never reach a worker),
+/// operations are batched. While a critical section holds the entity, only its owner's messages move.
+fn lease_one(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    request: &LeaseRequest,
+    now: i64,
+) -> Result<Option<LeasedWork>, StoreError> {
+    let Some(mut entity) = load_row(c, hub, id)? else {
+        return Ok(None);
+    };
+    let mut batch: Vec<(i64, HistoryEvent)> = Vec::new();
+    'walk: loop {
+        let mut stmt = c.prepare_cached(
+            "SELECT id, event FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2 AND visible_at <= ?3 ORDER BY id",
+        )?;
+        let queued = stmt
+            .query_map((hub, id, now), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (row_id, blob) in queued {
+            if batch.iter().any(|(b, _)| *b == row_id) {
+                continue;
+            }
+            let message = decode_event(&blob)?;
+            let from = sender_of(&message);
+            if let Some(holder) = entity.locked_by.as_deref()
+                && from != Some(holder)
+            {
+                continue;
+            }
+            match &message.event_type {
+                Some(EventType::EntityLockRequested(lock)) => {
+                    if !batch.is_empty() {
+                        break 'walk;
+                    }
+                    grant_lock(c, hub, id, lock, now)?;
+                    c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+                    entity.locked_by = lock.parent_instance_id.clone();
+                    entity.lock_section = Some(lock.critical_section_id.clone());
+                    continue 'walk;
+                }
+                Some(EventType::EntityUnlockSent(unlock)) => {
+                    if !batch.is_empty() {
+                        break 'walk;
+                    }
+                    c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+                    if entity.lock_section.as_deref() == Some(unlock.critical_section_id.as_str()) {
+                        c.execute(
+                            "UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2",
+                            (hub, id),
+                        )?;
+                        entity.locked_by = None;
+                        entity.lock_section = None;
+                    }
+                    continue 'walk;
+                }
+                Some(EventType::EntityOperationCalled(_))
+                | Some(EventType::EntityOperationSignaled(_)) => {
+                    batch.push((row_id, message));
+                    if batch.len() >= request.max_entity_batch {
+                        break 'walk;
+                    }
+                }
+                _ => {
+                    c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+                }
+            }
+        }
+        break;
+    }
+    if batch.is_empty() {
+        return Ok(None);
+    }
+    let token = new_id();
+    c.execute(
+        "UPDATE entities SET lease_token = ?3, lease_expires_at = ?4 WHERE hub = ?1 AND entity_id = ?2",
+        rusqlite::params![hub, id, token, now.saturating_add(request.entity_lease_ms)],
+    )?;
+    let mut operations = Vec::with_capacity(batch.len());
+    for (row_id, message) in &batch {
+        c.execute(
+            "UPDATE entity_inbox SET lease_token = ?2 WHERE id = ?1",
+            rusqlite::params![row_id, token],
+        )?;
+        operations.push(match &message.event_type {
+            Some(EventType::EntityOperationCalled(m)) => OperationRequest {
+                operation: m.operation.clone(),
+                request_id: m.request_id.clone(),
+                input: m.input.clone(),
+                trace_context: None,
+            },
+            Some(EventType::EntityOperationSignaled(m)) => OperationRequest {
+                operation: m.operation.clone(),
+                request_id: m.request_id.clone(),
+                input: m.input.clone(),
+                trace_context: None,
+            },
+            _ => OperationRequest::default(),
+        });
+    }
+    let request = EntityBatchRequest {
+        instance_id: id.to_owned(),
+        entity_state: entity.state,
+        operations,
+        properties: Default::default(),
+    };
+    Ok(Some(LeasedWork {
+        kind: WorkKind::Entity,
+        token: token.clone(),
+        item: WorkItem {
+            request: Some(work_item::Request::EntityRequest(request)),
+            completion_token: token,
+        },
+    }))
+}
+
+/// Takes the lock on `id` and passes the request on along the lock set, or tells the orchestration it holds all.
+fn grant_lock(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    lock: &EntityLockRequestedEvent,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE entities SET locked_by = ?3, lock_section = ?4 WHERE hub = ?1 AND entity_id = ?2",
+        rusqlite::params![hub, id, lock.parent_instance_id, lock.critical_section_id],
+    )?;
+    let next = usize::try_from(lock.position)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    if let Some(next_id) = lock.lock_set.get(next) {
+        let target = ensure(c, hub, next_id, now)?;
+        let mut forwarded = lock.clone();
+        forwarded.position = i32::try_from(next).unwrap_or(i32::MAX);
+        enqueue(
+            c,
+            hub,
+            &target,
+            now,
+            &event(-1, now, EventType::EntityLockRequested(forwarded)),
+        )
+    } else if let Some(owner) = lock.parent_instance_id.as_deref() {
+        let granted = event(
+            -1,
+            now,
+            EventType::EntityLockGranted(EntityLockGrantedEvent {
+                critical_section_id: lock.critical_section_id.clone(),
+            }),
+        );
+        if instances::load(c, hub, owner)?.is_some_and(|r| !r.is_terminal()) {
+            instances::enqueue(c, hub, owner, PRIORITY_NORMAL, now, Some(&granted))?;
+        }
+        Ok(())
+    } else {
+        Ok(())
+    }
+}
+
+/// Frees every lock an orchestration still holds (it finished without sending its unlocks).
+pub(super) fn release_locks_of(
+    c: &Connection,
+    hub: &str,
+    instance_id: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    super::changes::note_work(hub);
+    Ok(c.execute(
+        "UPDATE entities SET locked_by = NULL, lock_section = NULL, last_modified_at = ?3 \
+         WHERE hub = ?1 AND locked_by = ?2",
+        rusqlite::params![hub, instance_id, now],
+    )?)
+}
+
+pub(super) fn complete(
+    c: &Connection,
+    hub: &str,
+    result: EntityBatchResult,
+    now: i64,
+) -> Result<(), StoreError> {
+    // The lease ends: anything queued meanwhile becomes runnable.
+    super::changes::note_work(hub);
+    let token = result.completion_token.clone();
+    let id: Option<String> = c
+        .query_row(
+            "SELECT entity_id FROM entities WHERE hub = ?1 AND lease_token = ?2",
+            (hub, &token),
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else {
+        return Err(StoreError::StaleLease(token));
+    };
+    let mut stmt = c.prepare_cached(
+        "SELECT id, event FROM entity_inbox WHERE hub = ?1 AND lease_token = ?2 ORDER BY id",
+    )?;
+    let leased = stmt
+        .query_map((hub, &token), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let whole_batch_failed = result.results.is_empty() && result.failure_details.is_some();
+    for (index, (row_id, blob)) in leased.iter().enumerate() {
+        let message = decode_event(blob)?;
+        let outcome = if whole_batch_failed {
+            Some(operation_result::ResultType::Failure(
+                durable_proto::OperationResultFailure {
+                    failure_details: result.failure_details.clone(),
+                    ..Default::default()
+                },
+            ))
+        } else {
+            result
+                .results
+                .get(index)
+                .and_then(|r| r.result_type.clone())
+        };
+        let Some(outcome) = outcome else {
+            // The worker did not get to this operation: it goes back to the queue, in place.
+            super::changes::note_work(hub);
+            c.execute(
+                "UPDATE entity_inbox SET lease_token = NULL WHERE id = ?1",
+                [row_id],
+            )?;
+            continue;
+        };
+        c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+        if let Some(EventType::EntityOperationCalled(call)) = &message.event_type {
+            reply(c, hub, call, outcome, now)?;
+        }
+    }
+    if !whole_batch_failed {
+        c.execute(
+            "UPDATE entities SET state = ?3, last_modified_at = ?4 WHERE hub = ?1 AND entity_id = ?2",
+            rusqlite::params![hub, id, result.entity_state, now],
+        )?;
+        for action in result.actions {
+            match action.operation_action_type {
+                Some(operation_action::OperationActionType::SendSignal(s)) => {
+                    signal(
+                        c,
+                        hub,
+                        SignalEntityRequest {
+                            instance_id: s.instance_id,
+                            name: s.name,
+                            input: s.input,
+                            request_id: new_id(),
+                            scheduled_time: s.scheduled_time,
+                            parent_trace_context: s.parent_trace_context,
+                            request_time: s.request_time,
+                        },
+                        now,
+                    )?;
+                }
+                Some(operation_action::OperationActionType::StartNewOrchestration(s)) => {
+                    let id = if s.instance_id.is_empty() {
+                        new_id()
+                    } else {
+                        s.instance_id
+                    };
+                    if instances::load(c, hub, &id)?.is_none_or(|r| r.is_terminal()) {
+                        instances::create(
+                            c,
+                            hub,
+                            NewInstance {
+                                instance_id: id,
+                                name: s.name,
+                                version: s.version,
+                                input: s.input,
+                                scheduled_start_at: s.scheduled_time.as_ref().map(ms),
+                                trace: s.parent_trace_context,
+                                ..NewInstance::default()
+                            },
+                            now,
+                        )?;
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    c.execute(
+        "UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND entity_id = ?2",
+        (hub, &id),
+    )?;
+    Ok(())
+}
+
+fn reply(
+    c: &Connection,
+    hub: &str,
+    call: &durable_proto::EntityOperationCalledEvent,
+    outcome: operation_result::ResultType,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(parent) = call.parent_instance_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(row) = instances::load(c, hub, parent)? else {
+        return Ok(());
+    };
+    if row.is_terminal() {
+        return Ok(());
+    }
+    let kind = match outcome {
+        operation_result::ResultType::Success(s) => {
+            EventType::EntityOperationCompleted(EntityOperationCompletedEvent {
+                request_id: call.request_id.clone(),
+                output: s.result,
+            })
+        }
+        operation_result::ResultType::Failure(f) => {
+            EventType::EntityOperationFailed(EntityOperationFailedEvent {
+                request_id: call.request_id.clone(),
+                failure_details: f.failure_details,
+            })
+        }
+    };
+    instances::enqueue(
+        c,
+        hub,
+        parent,
+        PRIORITY_NORMAL,
+        now,
+        Some(&event(-1, now, kind)),
+    )
+}
+
+fn metadata(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    state: Option<String>,
+    locked_by: Option<String>,
+    last_modified: i64,
+    include_state: bool,
+) -> Result<EntityMetadata, StoreError> {
+    let backlog: i64 = c.query_row(
+        "SELECT COUNT(*) FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2",
+        (hub, id),
+        |r| r.get(0),
+    )?;
+    Ok(EntityMetadata {
+        instance_id: id.to_owned(),
+        last_modified_time: Some(ts(last_modified)),
+        backlog_queue_size: i32::try_from(backlog).unwrap_or(i32::MAX),
+        locked_by,
+        serialized_state: state.filter(|_| include_state),
+    })
+}
+
+pub(super) fn get(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    include_state: bool,
+) -> Result<Option<EntityMetadata>, StoreError> {
+    let Some((id, _)) = normalize_id(id) else {
+        return Err(StoreError::InvalidArgument(format!(
+            "'{id}' is not an entity id (@name@key)"
+        )));
+    };
+    let row = c
+        .query_row(
+            "SELECT state, locked_by, last_modified_at FROM entities WHERE hub = ?1 AND entity_id = ?2",
+            (hub, &id),
+            |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?)),
+        )
+        .optional()?;
+    match row {
+        Some((state, locked_by, modified)) if state.is_some() || locked_by.is_some() => Ok(Some(
+            metadata(c, hub, &id, state, locked_by, modified, include_state)?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+pub(super) fn query(
+    c: &Connection,
+    hub: &str,
+    q: EntityQuery,
+) -> Result<QueryEntitiesResponse, StoreError> {
+    let page = q.page_size.filter(|p| *p > 0).unwrap_or(100);
+    let prefix = q
+        .instance_id_starts_with
+        .map(|p| match normalize_id(&p) {
+            Some((normalized, _)) => normalized,
+            None if p.starts_with('@') => p.to_lowercase(),
+            None => p,
+        })
+        .unwrap_or_default();
+    let after = q.continuation_token.unwrap_or_default();
+    let from = q.last_modified_from.as_ref().map(ms).unwrap_or(i64::MIN);
+    let to = q.last_modified_to.as_ref().map(ms).unwrap_or(i64::MAX);
+    let mut stmt = c.prepare_cached(
+        "SELECT entity_id, state, locked_by, last_modified_at FROM entities \
+         WHERE hub = ?1 AND entity_id > ?2 AND substr(entity_id, 1, length(?3)) = ?3 \
+           AND last_modified_at >= ?4 AND last_modified_at <= ?5 AND (?6 OR state IS NOT NULL) \
+         ORDER BY entity_id LIMIT ?7",
+    )?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![hub, after, prefix, from, to, q.include_transient, page],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let full = rows.len() >= usize::try_from(page).unwrap_or(usize::MAX);
+    let continuation = if full {
+        rows.last().map(|r| r.0.clone())
+    } else {
+        None
+    };
+    let mut entities = Vec::with_capacity(rows.len());
+    for (id, state, locked_by, modified) in rows {
+        entities.push(metadata(
+            c,
+            hub,
+            &id,
+            state,
+            locked_by,
+            modified,
+            q.include_state,
+        )?);
+    }
+    Ok(QueryEntitiesResponse {
+        entities,
+        continuation_token: continuation,
+    })
+}
+
+pub(super) fn clean(
+    c: &Connection,
+    hub: &str,
+    request: CleanEntityStorageRequest,
+) -> Result<CleanEntityStorageResponse, StoreError> {
+    let mut released = 0;
+    super::changes::note_work(hub);
+    if request.release_orphaned_locks {
+        let mut stmt = c.prepare(
+            "SELECT entity_id, locked_by FROM entities WHERE hub = ?1 AND locked_by IS NOT NULL",
+        )?;
+        let locked = stmt
+            .query_map([hub], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, owner) in locked {
+            if instances::load(c, hub, &owner)?.is_none_or(|r| r.is_terminal()) {
+                c.execute(
+                    "UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2",
+                    (hub, &id),
+                )?;
+                released += 1;
+            }
+        }
+    }
+    let removed = if request.remove_empty_entities {
+        c.execute(
+            "DELETE FROM entities WHERE hub = ?1 AND state IS NULL AND locked_by IS NULL AND lease_token IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id)",
+            [hub],
+        )?
+    } else {
+        0
+    };
+    Ok(CleanEntityStorageResponse {
+        continuation_token: None,
+        empty_entities_removed: i32::try_from(removed).unwrap_or(i32::MAX),
+        orphaned_locks_released: released,
+    })
+}
+
+/// Deletes an entity with its queue; returns whether it existed.
+pub(super) fn purge(c: &Connection, hub: &str, id: &str) -> Result<bool, StoreError> {
+    let Some((id, _)) = normalize_id(id) else {
+        return Ok(false);
+    };
+    c.execute(
+        "DELETE FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2",
+        (hub, &id),
+    )?;
+    Ok(c.execute(
+        "DELETE FROM entities WHERE hub = ?1 AND entity_id = ?2",
+        (hub, &id),
+    )? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_id;
+
+    #[test]
+    fn entity_ids_lower_case_the_name_only() {
+        assert_eq!(
+            normalize_id("@Counter@Key"),
+            Some(("@counter@Key".into(), "counter".into()))
+        );
+        assert_eq!(normalize_id("@c@"), Some(("@c@".into(), "c".into())));
+        assert_eq!(normalize_id("counter@k"), None);
+        assert_eq!(normalize_id("@@k"), None);
+        assert_eq!(normalize_id("@nokey"), None);
+    }
+}

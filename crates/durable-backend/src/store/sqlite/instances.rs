@@ -1,0 +1,616 @@
+//! Orchestration instances: rows, history, inbox, and the client operations on them.
+
+use std::collections::HashMap;
+
+use durable_proto::history_event::EventType;
+use durable_proto::{
+    CreateInstanceRequest, EventRaisedEvent, ExecutionResumedEvent, ExecutionRewoundEvent,
+    ExecutionStartedEvent, ExecutionSuspendedEvent, ExecutionTerminatedEvent, HistoryEvent,
+    OrchestrationInstance, OrchestrationState, OrchestrationStatus, ParentInstanceInfo,
+    RaiseEventRequest, RestartInstanceRequest, RewindInstanceRequest, TaskFailureDetails,
+    TerminateRequest, TraceContext,
+};
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::codec::{decode_event, encode, event, is_terminal, new_id, ts};
+use crate::error::StoreError;
+
+/// Inbox ordering: a new generation's ExecutionStarted (and its carried-over events) go before anything queued.
+pub(super) const PRIORITY_FIRST: i64 = 0;
+pub(super) const PRIORITY_NORMAL: i64 = 1;
+
+const COLUMNS: &str = "instance_id, execution_id, name, version, status, created_at, updated_at, completed_at, \
+    scheduled_start_at, input, output, custom_status, failure, parent_instance_id, parent_execution_id, \
+    parent_task_id, parent_name, parent_version, tags, lease_token, lease_expires_at, lease_started_at";
+
+/// One row of `instances`.
+#[derive(Debug, Clone, Default)]
+pub(super) struct InstanceRow {
+    pub(super) instance_id: String,
+    pub(super) execution_id: String,
+    pub(super) name: String,
+    pub(super) version: Option<String>,
+    pub(super) status: i32,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+    pub(super) completed_at: Option<i64>,
+    pub(super) scheduled_start_at: Option<i64>,
+    pub(super) input: Option<String>,
+    pub(super) output: Option<String>,
+    pub(super) custom_status: Option<String>,
+    pub(super) failure: Option<TaskFailureDetails>,
+    pub(super) parent: Option<ParentRef>,
+    pub(super) tags: HashMap<String, String>,
+    pub(super) lease_token: Option<String>,
+    pub(super) lease_started_at: Option<i64>,
+}
+
+/// Where a sub-orchestration reports back.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ParentRef {
+    pub(super) instance_id: String,
+    pub(super) execution_id: Option<String>,
+    pub(super) task_id: i32,
+    pub(super) name: Option<String>,
+    pub(super) version: Option<String>,
+}
+
+impl InstanceRow {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let failure: Option<Vec<u8>> = r.get(12)?;
+        let parent_id: Option<String> = r.get(13)?;
+        let tags: Option<String> = r.get(18)?;
+        Ok(InstanceRow {
+            instance_id: r.get(0)?,
+            execution_id: r.get(1)?,
+            name: r.get(2)?,
+            version: r.get(3)?,
+            status: r.get(4)?,
+            created_at: r.get(5)?,
+            updated_at: r.get(6)?,
+            completed_at: r.get(7)?,
+            scheduled_start_at: r.get(8)?,
+            input: r.get(9)?,
+            output: r.get(10)?,
+            custom_status: r.get(11)?,
+            failure: failure.and_then(|b| TaskFailureDetails::decode(b.as_slice()).ok()),
+            parent: match parent_id {
+                Some(instance_id) => Some(ParentRef {
+                    instance_id,
+                    execution_id: r.get(14)?,
+                    task_id: r.get(15)?,
+                    name: r.get(16)?,
+                    version: r.get(17)?,
+                }),
+                None => None,
+            },
+            tags: tags
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
+            lease_token: r.get(19)?,
+            lease_started_at: r.get(21)?,
+        })
+    }
+
+    pub(super) fn is_terminal(&self) -> bool {
+        is_terminal(self.status)
+    }
+
+    pub(super) fn to_state(&self, payloads: bool) -> OrchestrationState {
+        OrchestrationState {
+            instance_id: self.instance_id.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            orchestration_status: self.status,
+            scheduled_start_timestamp: self.scheduled_start_at.map(ts),
+            created_timestamp: Some(ts(self.created_at)),
+            last_updated_timestamp: Some(ts(self.updated_at)),
+            input: self.input.clone().filter(|_| payloads),
+            output: self.output.clone().filter(|_| payloads),
+            custom_status: self.custom_status.clone(),
+            failure_details: self.failure.clone(),
+            execution_id: Some(self.execution_id.clone()),
+            completed_timestamp: self.completed_at.map(ts),
+            parent_instance_id: self.parent.as_ref().map(|p| p.instance_id.clone()),
+            tags: self.tags.clone(),
+        }
+    }
+
+    /// Writes every column back.
+    pub(super) fn save(
+        &self,
+        c: &Connection,
+        hub: &str,
+        lease_expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        super::changes::note_instance(hub, &self.instance_id);
+        let tags = if self.tags.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&self.tags)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
+            )
+        };
+        let parent = self.parent.as_ref();
+        c.execute(
+            &format!("INSERT OR REPLACE INTO instances (hub, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+                     ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
+            rusqlite::params![
+                hub,
+                self.instance_id,
+                self.execution_id,
+                self.name,
+                self.version,
+                self.status,
+                self.created_at,
+                self.updated_at,
+                self.completed_at,
+                self.scheduled_start_at,
+                self.input,
+                self.output,
+                self.custom_status,
+                self.failure.as_ref().map(encode),
+                parent.map(|p| p.instance_id.clone()),
+                parent.and_then(|p| p.execution_id.clone()),
+                parent.map(|p| p.task_id),
+                parent.and_then(|p| p.name.clone()),
+                parent.and_then(|p| p.version.clone()),
+                tags,
+                self.lease_token,
+                lease_expires_at,
+                self.lease_started_at,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+pub(super) fn load(c: &Connection, hub: &str, id: &str) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM instances WHERE hub = ?1 AND instance_id = ?2"),
+        (hub, id),
+        InstanceRow::from_row,
+    )
+    .optional()?)
+}
+
+pub(super) fn load_by_lease(
+    c: &Connection,
+    hub: &str,
+    token: &str,
+) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM instances WHERE hub = ?1 AND lease_token = ?2"),
+        (hub, token),
+        InstanceRow::from_row,
+    )
+    .optional()?)
+}
+
+pub(super) fn load_many(
+    c: &Connection,
+    sql_where: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<InstanceRow>, StoreError> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM instances WHERE {sql_where}"
+    ))?;
+    let rows = stmt.query_map(params, InstanceRow::from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(super) fn history(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT event FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map((hub, id), |r| r.get::<_, Vec<u8>>(0))?;
+    let mut events = Vec::new();
+    for row in rows {
+        events.push(decode_event(&row?)?);
+    }
+    Ok(events)
+}
+
+pub(super) fn append_history(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    events: &[HistoryEvent],
+) -> Result<(), StoreError> {
+    let next: i64 = c.query_row(
+        "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE hub = ?1 AND instance_id = ?2",
+        (hub, id),
+        |r| r.get(0),
+    )?;
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO history (hub, instance_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (offset, e) in (next..).zip(events) {
+        stmt.execute(rusqlite::params![hub, id, offset, encode(e)])?;
+    }
+    Ok(())
+}
+
+/// Queues a message for an instance. `None` is a bare wake-up: it makes the instance runnable without an event.
+pub(super) fn enqueue(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    priority: i64,
+    visible_at: i64,
+    message: Option<&HistoryEvent>,
+) -> Result<(), StoreError> {
+    super::changes::note_work(hub);
+    c.prepare_cached("INSERT INTO inbox (hub, instance_id, priority, visible_at, event) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(rusqlite::params![hub, id, priority, visible_at, message.map(encode)])?;
+    Ok(())
+}
+
+/// Removes an instance and everything queued for it.
+pub(super) fn delete_data(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
+    super::changes::note_instance(hub, id);
+    for table in ["instances", "history", "inbox", "activities"] {
+        c.execute(
+            &format!("DELETE FROM {table} WHERE hub = ?1 AND instance_id = ?2"),
+            (hub, id),
+        )?;
+    }
+    Ok(())
+}
+
+/// What a new instance (top-level, sub-orchestration, restart, entity-started) starts with.
+#[derive(Debug, Default)]
+pub(super) struct NewInstance {
+    pub(super) instance_id: String,
+    pub(super) name: String,
+    pub(super) version: Option<String>,
+    pub(super) input: Option<String>,
+    pub(super) tags: HashMap<String, String>,
+    pub(super) scheduled_start_at: Option<i64>,
+    pub(super) parent: Option<ParentRef>,
+    pub(super) trace: Option<TraceContext>,
+}
+
+/// Writes a fresh PENDING instance (replacing whatever had that id) and queues its ExecutionStarted.
+pub(super) fn create(
+    c: &Connection,
+    hub: &str,
+    new: NewInstance,
+    now: i64,
+) -> Result<String, StoreError> {
+    delete_data(c, hub, &new.instance_id)?;
+    let execution_id = new_id();
+    let started = execution_started(&new, &execution_id, now);
+    let row = InstanceRow {
+        instance_id: new.instance_id.clone(),
+        execution_id,
+        name: new.name,
+        version: new.version,
+        status: OrchestrationStatus::Pending as i32,
+        created_at: now,
+        updated_at: now,
+        scheduled_start_at: new.scheduled_start_at,
+        input: new.input,
+        parent: new.parent,
+        tags: new.tags,
+        ..InstanceRow::default()
+    };
+    row.save(c, hub, None)?;
+    let visible_at = new.scheduled_start_at.unwrap_or(now).max(now);
+    enqueue(
+        c,
+        hub,
+        &new.instance_id,
+        PRIORITY_FIRST,
+        visible_at,
+        Some(&started),
+    )?;
+    Ok(new.instance_id)
+}
+
+pub(super) fn execution_started(new: &NewInstance, execution_id: &str, now: i64) -> HistoryEvent {
+    event(
+        -1,
+        now,
+        EventType::ExecutionStarted(ExecutionStartedEvent {
+            name: new.name.clone(),
+            version: new.version.clone(),
+            input: new.input.clone(),
+            orchestration_instance: Some(OrchestrationInstance {
+                instance_id: new.instance_id.clone(),
+                execution_id: Some(execution_id.to_owned()),
+            }),
+            parent_instance: new.parent.as_ref().map(|p| ParentInstanceInfo {
+                task_scheduled_id: p.task_id,
+                name: p.name.clone(),
+                version: p.version.clone(),
+                orchestration_instance: Some(OrchestrationInstance {
+                    instance_id: p.instance_id.clone(),
+                    execution_id: p.execution_id.clone(),
+                }),
+            }),
+            scheduled_start_timestamp: new.scheduled_start_at.map(ts),
+            parent_trace_context: new.trace.clone(),
+            orchestration_span_id: None,
+            tags: new.tags.clone(),
+        }),
+    )
+}
+
+pub(super) fn start(
+    c: &Connection,
+    hub: &str,
+    request: CreateInstanceRequest,
+    now: i64,
+) -> Result<String, StoreError> {
+    let id = if request.instance_id.is_empty() {
+        new_id()
+    } else {
+        request.instance_id.clone()
+    };
+    if let Some(existing) = load(c, hub, &id)? {
+        let replaceable = request
+            .orchestration_id_reuse_policy
+            .as_ref()
+            .map(|p| p.replaceable_status.clone())
+            .unwrap_or_default();
+        // No policy (or an empty one): a finished instance may be replaced, a live one may not.
+        let allowed = if replaceable.is_empty() {
+            existing.is_terminal()
+        } else {
+            replaceable.contains(&existing.status)
+        };
+        if !allowed {
+            let status = crate::codec::status_from_i32(existing.status).as_str_name();
+            return Err(StoreError::AlreadyExists(format!(
+                "an orchestration instance with ID '{id}' already exists with status {status}, \
+                 which the instance ID reuse policy does not allow replacing"
+            )));
+        }
+    }
+    create(
+        c,
+        hub,
+        NewInstance {
+            instance_id: id,
+            name: request.name,
+            version: request.version,
+            input: request.input,
+            tags: request.tags,
+            scheduled_start_at: request
+                .scheduled_start_timestamp
+                .as_ref()
+                .map(crate::codec::ms),
+            parent: None,
+            trace: request.parent_trace_context,
+        },
+        now,
+    )
+}
+
+fn require(c: &Connection, hub: &str, id: &str) -> Result<InstanceRow, StoreError> {
+    load(c, hub, id)?
+        .ok_or_else(|| StoreError::NotFound(format!("no orchestration instance with ID '{id}'")))
+}
+
+pub(super) fn raise_event(
+    c: &Connection,
+    hub: &str,
+    request: RaiseEventRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = require(c, hub, &request.instance_id)?;
+    if row.is_terminal() {
+        // Like the scheduler: an event for a finished instance is accepted and dropped.
+        return Ok(());
+    }
+    let raised = event(
+        -1,
+        now,
+        EventType::EventRaised(EventRaisedEvent {
+            name: request.name,
+            input: request.input,
+        }),
+    );
+    enqueue(
+        c,
+        hub,
+        &row.instance_id,
+        PRIORITY_NORMAL,
+        now,
+        Some(&raised),
+    )
+}
+
+pub(super) fn terminate(
+    c: &Connection,
+    hub: &str,
+    request: TerminateRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = require(c, hub, &request.instance_id)?;
+    terminate_row(c, hub, row, request.output, request.recursive, now)
+}
+
+pub(super) fn terminate_row(
+    c: &Connection,
+    hub: &str,
+    mut row: InstanceRow,
+    output: Option<String>,
+    recursive: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    if row.is_terminal() {
+        return Ok(());
+    }
+    if recursive {
+        let children = load_many(
+            c,
+            "hub = ?1 AND parent_instance_id = ?2 AND status NOT IN (1, 3, 4, 5)",
+            &[&hub, &row.instance_id],
+        )?;
+        for child in children {
+            terminate_row(c, hub, child, output.clone(), true, now)?;
+        }
+    }
+    let never_ran = row.status == OrchestrationStatus::Pending as i32 && row.lease_token.is_none();
+    if never_ran {
+        // Nothing has run yet, so there is no orchestrator to tell: finish it here.
+        c.execute(
+            "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2",
+            (hub, &row.instance_id),
+        )?;
+        row.status = OrchestrationStatus::Terminated as i32;
+        row.output = output;
+        row.completed_at = Some(now);
+        row.updated_at = now;
+        row.save(c, hub, None)?;
+        return super::orchestration::notify_parent(c, hub, &row, now);
+    }
+    let terminated = event(
+        -1,
+        now,
+        EventType::ExecutionTerminated(ExecutionTerminatedEvent {
+            input: output,
+            recurse: recursive,
+        }),
+    );
+    enqueue(
+        c,
+        hub,
+        &row.instance_id,
+        PRIORITY_NORMAL,
+        now,
+        Some(&terminated),
+    )
+}
+
+pub(super) fn suspend_resume(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    reason: Option<String>,
+    suspend: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = require(c, hub, id)?;
+    if row.is_terminal() {
+        return Ok(());
+    }
+    let kind = if suspend {
+        EventType::ExecutionSuspended(ExecutionSuspendedEvent { input: reason })
+    } else {
+        EventType::ExecutionResumed(ExecutionResumedEvent { input: reason })
+    };
+    enqueue(
+        c,
+        hub,
+        id,
+        PRIORITY_NORMAL,
+        now,
+        Some(&event(-1, now, kind)),
+    )
+}
+
+pub(super) fn restart(
+    c: &Connection,
+    hub: &str,
+    request: RestartInstanceRequest,
+    now: i64,
+) -> Result<String, StoreError> {
+    let row = require(c, hub, &request.instance_id)?;
+    let instance_id = if request.restart_with_new_instance_id {
+        new_id()
+    } else {
+        if !row.is_terminal() {
+            return Err(StoreError::FailedPrecondition(format!(
+                "orchestration instance '{}' is still running; only a finished instance can be restarted under \
+                 the same ID",
+                row.instance_id
+            )));
+        }
+        row.instance_id.clone()
+    };
+    create(
+        c,
+        hub,
+        NewInstance {
+            instance_id,
+            name: row.name,
+            version: row.version,
+            input: row.input,
+            tags: row.tags,
+            ..NewInstance::default()
+        },
+        now,
+    )
+}
+
+pub(super) fn rewind(
+    c: &Connection,
+    hub: &str,
+    request: RewindInstanceRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = require(c, hub, &request.instance_id)?;
+    if row.status != OrchestrationStatus::Failed as i32 {
+        return Err(StoreError::FailedPrecondition(format!(
+            "orchestration instance '{}' has not failed; only failed instances can be rewound",
+            row.instance_id
+        )));
+    }
+    if row.lease_token.is_some() {
+        return Err(StoreError::FailedPrecondition(format!(
+            "orchestration instance '{}' is being processed; try again",
+            row.instance_id
+        )));
+    }
+    prepare_rewind(c, hub, row, request.reason, None, now)
+}
+
+/// Queues the ExecutionRewound that makes the worker rewrite the history (the SDK answers with a
+/// RewindOrchestrationAction, applied in `orchestration::complete`).
+pub(super) fn prepare_rewind(
+    c: &Connection,
+    hub: &str,
+    mut row: InstanceRow,
+    reason: Option<String>,
+    parent_execution_id: Option<String>,
+    now: i64,
+) -> Result<(), StoreError> {
+    // The worker expects exactly [OrchestratorStarted, ExecutionRewound]: drop anything stale still queued.
+    c.execute(
+        "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2",
+        (hub, &row.instance_id),
+    )?;
+    let rewound = event(
+        -1,
+        now,
+        EventType::ExecutionRewound(ExecutionRewoundEvent {
+            reason,
+            parent_execution_id: parent_execution_id.clone(),
+            instance_id: Some(row.instance_id.clone()),
+            ..ExecutionRewoundEvent::default()
+        }),
+    );
+    if let (Some(parent), Some(exec)) = (row.parent.as_mut(), parent_execution_id) {
+        parent.execution_id = Some(exec);
+    }
+    row.status = OrchestrationStatus::Running as i32;
+    row.updated_at = now;
+    row.save(c, hub, None)?;
+    enqueue(
+        c,
+        hub,
+        &row.instance_id,
+        PRIORITY_FIRST,
+        now,
+        Some(&rewound),
+    )
+}

@@ -1,0 +1,308 @@
+//! SQLite implementation of [`Store`]: one writer thread owns the connection and commits queued operations in
+//! groups (one transaction, one fsync, many operations), acknowledging each only after the commit.
+
+mod activity;
+mod changes;
+mod entity;
+mod instances;
+mod orchestration;
+mod query;
+mod schema;
+mod writer;
+
+use std::path::Path;
+
+use durable_proto::{
+    ActivityResponse, CleanEntityStorageRequest, CleanEntityStorageResponse, CreateInstanceRequest,
+    EntityBatchResult, EntityMetadata, EntityQuery, HistoryEvent, InstanceQuery,
+    ListInstanceIdsRequest, ListInstanceIdsResponse, OrchestrationState, OrchestratorResponse,
+    PurgeInstancesRequest, PurgeInstancesResponse, QueryEntitiesResponse, QueryInstancesResponse,
+    RaiseEventRequest, RestartInstanceRequest, RewindInstanceRequest, SignalEntityRequest,
+    TerminateRequest,
+};
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::{Changes, LeaseRequest, LeasedWork, Store, StoreFuture, WorkKind};
+use crate::codec::now_ms;
+use crate::error::StoreError;
+use crate::options::{Storage, Synchronous};
+
+/// The SQLite store. Cheap to clone; all clones share one writer thread.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: writer::Writer,
+    changes: broadcast::Sender<Arc<Changes>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating when needed) the database and starts its writer thread.
+    pub fn open(
+        storage: &Storage,
+        synchronous: Synchronous,
+        max_commit_batch: usize,
+    ) -> Result<Self, StoreError> {
+        let conn = match storage {
+            Storage::InMemory => rusqlite::Connection::open_in_memory()?,
+            Storage::File(path) => {
+                create_parent(path)?;
+                rusqlite::Connection::open(path)?
+            }
+        };
+        schema::prepare(&conn, synchronous)?;
+        let (changes, _) = broadcast::channel(1024);
+        Ok(SqliteStore {
+            writer: writer::Writer::spawn(conn, max_commit_batch, changes.clone())?,
+            changes,
+        })
+    }
+}
+
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::Internal(format!("cannot create {}: {e}", parent.display()))
+        })?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn changes(&self) -> broadcast::Receiver<Arc<Changes>> {
+        self.changes.subscribe()
+    }
+
+    fn ensure_hubs(&self, hubs: Vec<String>) -> StoreFuture<()> {
+        self.writer.run(move |c| {
+            for hub in &hubs {
+                schema::ensure_hub(c, hub)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_hub(&self, hub: String, recreate: bool) -> StoreFuture<()> {
+        self.writer.run(move |c| {
+            if recreate {
+                changes::note_work(&hub);
+                schema::delete_hub(c, &hub)?;
+            }
+            schema::ensure_hub(c, &hub)
+        })
+    }
+
+    fn delete_hub(&self, hub: String) -> StoreFuture<()> {
+        self.writer.run(move |c| schema::delete_hub(c, &hub))
+    }
+
+    fn start_instance(&self, hub: String, request: CreateInstanceRequest) -> StoreFuture<String> {
+        self.writer
+            .run(move |c| instances::start(c, &hub, request, now_ms()))
+    }
+
+    fn get_instance(
+        &self,
+        hub: String,
+        id: String,
+        payloads: bool,
+    ) -> StoreFuture<Option<OrchestrationState>> {
+        self.writer
+            .run(move |c| Ok(instances::load(c, &hub, &id)?.map(|row| row.to_state(payloads))))
+    }
+
+    fn raise_event(&self, hub: String, request: RaiseEventRequest) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| instances::raise_event(c, &hub, request, now_ms()))
+    }
+
+    fn terminate(&self, hub: String, request: TerminateRequest) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| instances::terminate(c, &hub, request, now_ms()))
+    }
+
+    fn suspend_resume(
+        &self,
+        hub: String,
+        id: String,
+        reason: Option<String>,
+        suspend: bool,
+    ) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| instances::suspend_resume(c, &hub, &id, reason, suspend, now_ms()))
+    }
+
+    fn restart(&self, hub: String, request: RestartInstanceRequest) -> StoreFuture<String> {
+        self.writer
+            .run(move |c| instances::restart(c, &hub, request, now_ms()))
+    }
+
+    fn rewind(&self, hub: String, request: RewindInstanceRequest) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| instances::rewind(c, &hub, request, now_ms()))
+    }
+
+    fn purge(
+        &self,
+        hub: String,
+        request: PurgeInstancesRequest,
+    ) -> StoreFuture<PurgeInstancesResponse> {
+        self.writer.run(move |c| query::purge(c, &hub, request))
+    }
+
+    fn query_instances(
+        &self,
+        hub: String,
+        query: InstanceQuery,
+    ) -> StoreFuture<QueryInstancesResponse> {
+        self.writer
+            .run(move |c| query::query_instances(c, &hub, query))
+    }
+
+    fn list_instance_ids(
+        &self,
+        hub: String,
+        request: ListInstanceIdsRequest,
+    ) -> StoreFuture<ListInstanceIdsResponse> {
+        self.writer
+            .run(move |c| query::list_instance_ids(c, &hub, request))
+    }
+
+    fn history(&self, hub: String, id: String) -> StoreFuture<Option<Vec<HistoryEvent>>> {
+        self.writer.run(move |c| {
+            if instances::load(c, &hub, &id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(instances::history(c, &hub, &id)?))
+        })
+    }
+
+    fn lease(&self, hub: String, request: LeaseRequest) -> StoreFuture<Vec<LeasedWork>> {
+        self.writer.run(move |c| {
+            let now = now_ms();
+            let mut out = Vec::new();
+            if request.orchestrations > 0 {
+                out.extend(orchestration::lease(c, &hub, &request, now)?);
+            }
+            if request.activities > 0 {
+                out.extend(activity::lease(c, &hub, &request, now)?);
+            }
+            if request.entities > 0 {
+                out.extend(entity::lease(c, &hub, &request, now)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn complete_orchestration(
+        &self,
+        hub: String,
+        response: OrchestratorResponse,
+    ) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| orchestration::complete(c, &hub, response, now_ms()))
+    }
+
+    fn complete_activity(&self, hub: String, response: ActivityResponse) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| activity::complete(c, &hub, response, now_ms()))
+    }
+
+    fn complete_entity(&self, hub: String, result: EntityBatchResult) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| entity::complete(c, &hub, result, now_ms()))
+    }
+
+    fn abandon(&self, hub: String, kind: WorkKind, token: String) -> StoreFuture<()> {
+        self.writer.run(move |c| {
+            if release_one(c, &hub, kind, &token)? {
+                Ok(())
+            } else {
+                Err(StoreError::StaleLease(token))
+            }
+        })
+    }
+
+    fn release(&self, hub: String, leases: Vec<(WorkKind, String)>) -> StoreFuture<()> {
+        self.writer.run(move |c| {
+            for (kind, token) in &leases {
+                release_one(c, &hub, *kind, token)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn next_due(&self, hub: String) -> StoreFuture<Option<i64>> {
+        self.writer.run(move |c| query::next_due(c, &hub, now_ms()))
+    }
+
+    fn signal_entity(&self, hub: String, request: SignalEntityRequest) -> StoreFuture<()> {
+        self.writer
+            .run(move |c| entity::signal(c, &hub, request, now_ms()))
+    }
+
+    fn get_entity(
+        &self,
+        hub: String,
+        id: String,
+        include_state: bool,
+    ) -> StoreFuture<Option<EntityMetadata>> {
+        self.writer
+            .run(move |c| entity::get(c, &hub, &id, include_state))
+    }
+
+    fn query_entities(
+        &self,
+        hub: String,
+        query: EntityQuery,
+    ) -> StoreFuture<QueryEntitiesResponse> {
+        self.writer.run(move |c| entity::query(c, &hub, query))
+    }
+
+    fn clean_entity_storage(
+        &self,
+        hub: String,
+        request: CleanEntityStorageRequest,
+    ) -> StoreFuture<CleanEntityStorageResponse> {
+        self.writer.run(move |c| entity::clean(c, &hub, request))
+    }
+}
+
+/// Frees one lease so the work is handed out again at once. Returns whether the token was held.
+fn release_one(
+    c: &rusqlite::Connection,
+    hub: &str,
+    kind: WorkKind,
+    token: &str,
+) -> Result<bool, StoreError> {
+    changes::note_work(hub);
+    let changed = match kind {
+        WorkKind::Orchestration => {
+            c.execute(
+                "UPDATE inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
+                (hub, token),
+            )?;
+            c.execute(
+                "UPDATE instances SET lease_token = NULL, lease_expires_at = NULL \
+                 WHERE hub = ?1 AND lease_token = ?2",
+                (hub, token),
+            )?
+        }
+        WorkKind::Activity => c.execute(
+            "UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2",
+            (hub, token),
+        )?,
+        WorkKind::Entity => {
+            c.execute(
+                "UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
+                (hub, token),
+            )?;
+            c.execute(
+                "UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2",
+                (hub, token),
+            )?
+        }
+    };
+    Ok(changed > 0)
+}

@@ -1,0 +1,583 @@
+//! Orchestrator turns: leasing an instance with its inbox, and applying the worker's actions.
+
+use durable_proto::history_event::EventType;
+use durable_proto::orchestrator_action::OrchestratorActionType;
+use durable_proto::{
+    CompleteOrchestrationAction, EventRaisedEvent, EventSentEvent, ExecutionCompletedEvent,
+    HistoryEvent, OrchestrationInstance, OrchestrationStatus, OrchestratorCompletedEvent,
+    OrchestratorRequest, OrchestratorResponse, OrchestratorStartedEvent,
+    SubOrchestrationInstanceCompletedEvent, SubOrchestrationInstanceCreatedEvent,
+    SubOrchestrationInstanceFailedEvent, TaskFailureDetails, TaskScheduledEvent, TimerCreatedEvent,
+    TimerFiredEvent, WorkItem, work_item,
+};
+use rusqlite::Connection;
+
+use super::instances::{
+    self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,
+};
+use super::{activity, entity};
+use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32};
+use crate::error::StoreError;
+use crate::store::{LeaseRequest, LeasedWork, WorkKind};
+
+/// Instances considered per lease call; filters that reject many candidates still see this many.
+const CANDIDATES: i64 = 64;
+
+pub(super) fn lease(
+    c: &Connection,
+    hub: &str,
+    request: &LeaseRequest,
+    now: i64,
+) -> Result<Vec<LeasedWork>, StoreError> {
+    let filters = request
+        .filters
+        .as_ref()
+        .map(|f| f.orchestrations.clone())
+        .unwrap_or_default();
+    let mut stmt = c.prepare_cached(
+        "SELECT i.instance_id, i.name, i.version, MIN(m.id) AS first FROM inbox m \
+         JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
+         WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) \
+           AND i.status NOT IN (1, 3, 4, 5) \
+         GROUP BY i.instance_id ORDER BY first LIMIT ?3",
+    )?;
+    let candidates = stmt
+        .query_map((hub, now, CANDIDATES), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (id, name, version) in candidates {
+        if out.len() >= request.orchestrations {
+            break;
+        }
+        let accepted = filters.is_empty()
+            || filters.iter().any(|f| {
+                f.name == name
+                    && (f.versions.is_empty()
+                        || f.versions.iter().any(|v| Some(v) == version.as_ref()))
+            });
+        if !accepted {
+            continue;
+        }
+        out.push(lease_one(c, hub, &id, request.orchestration_lease_ms, now)?);
+    }
+    Ok(out)
+}
+
+fn lease_one(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    lease_ms: i64,
+    now: i64,
+) -> Result<LeasedWork, StoreError> {
+    let token = new_id();
+    c.execute(
+        "UPDATE instances SET lease_token = ?3, lease_expires_at = ?4, lease_started_at = ?5 \
+         WHERE hub = ?1 AND instance_id = ?2",
+        rusqlite::params![hub, id, token, now.saturating_add(lease_ms), now],
+    )?;
+    c.execute(
+        "UPDATE inbox SET lease_token = ?3 WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?4",
+        rusqlite::params![hub, id, token, now],
+    )?;
+    let row = instances::load(c, hub, id)?.ok_or_else(|| {
+        StoreError::Internal(format!("instance '{id}' vanished while being leased"))
+    })?;
+    let mut new_events = vec![orchestrator_started(now)];
+    new_events.extend(leased_messages(c, hub, &token)?);
+    let request = OrchestratorRequest {
+        instance_id: id.to_owned(),
+        execution_id: Some(row.execution_id.clone()),
+        past_events: instances::history(c, hub, id)?,
+        new_events,
+        ..OrchestratorRequest::default()
+    };
+    Ok(LeasedWork {
+        kind: WorkKind::Orchestration,
+        token: token.clone(),
+        item: WorkItem {
+            request: Some(work_item::Request::OrchestratorRequest(request)),
+            completion_token: token,
+        },
+    })
+}
+
+fn orchestrator_started(at: i64) -> HistoryEvent {
+    event(
+        -1,
+        at,
+        EventType::OrchestratorStarted(OrchestratorStartedEvent {}),
+    )
+}
+
+fn leased_messages(
+    c: &Connection,
+    hub: &str,
+    token: &str,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT event FROM inbox WHERE hub = ?1 AND lease_token = ?2 AND event IS NOT NULL ORDER BY priority, id",
+    )?;
+    let rows = stmt.query_map((hub, token), |r| r.get::<_, Vec<u8>>(0))?;
+    let mut events = Vec::new();
+    for row in rows {
+        events.push(decode_event(&row?)?);
+    }
+    Ok(events)
+}
+
+/// Applies one orchestrator turn in the caller's transaction: history, outgoing messages and work, status.
+pub(super) fn complete(
+    c: &Connection,
+    hub: &str,
+    response: OrchestratorResponse,
+    now: i64,
+) -> Result<(), StoreError> {
+    // The lease ends: anything queued meanwhile becomes runnable.
+    super::changes::note_work(hub);
+    let token = response.completion_token.clone();
+    let mut row = instances::load_by_lease(c, hub, &token)?
+        .ok_or_else(|| StoreError::StaleLease(token.clone()))?;
+    let mut new_events = vec![orchestrator_started(row.lease_started_at.unwrap_or(now))];
+    new_events.extend(leased_messages(c, hub, &token)?);
+    c.execute(
+        "DELETE FROM inbox WHERE hub = ?1 AND lease_token = ?2",
+        (hub, &token),
+    )?;
+    row.lease_token = None;
+    row.lease_started_at = None;
+    row.updated_at = now;
+
+    let rewind = response
+        .actions
+        .iter()
+        .find_map(|a| match &a.orchestrator_action_type {
+            Some(OrchestratorActionType::RewindOrchestration(r)) => Some(r.new_history.clone()),
+            _ => None,
+        });
+    if let Some(new_history) = rewind {
+        return apply_rewind(c, hub, row, new_history, now);
+    }
+
+    for e in &new_events {
+        match &e.event_type {
+            Some(EventType::ExecutionStarted(_))
+                if row.status == OrchestrationStatus::Pending as i32 =>
+            {
+                row.status = OrchestrationStatus::Running as i32;
+            }
+            Some(EventType::ExecutionSuspended(_)) => {
+                row.status = OrchestrationStatus::Suspended as i32
+            }
+            Some(EventType::ExecutionResumed(_))
+                if row.status == OrchestrationStatus::Suspended as i32 =>
+            {
+                row.status = OrchestrationStatus::Running as i32;
+            }
+            _ => {}
+        }
+    }
+    row.custom_status = response.custom_status.clone();
+
+    let mut appended = new_events;
+    let mut completion: Option<(i32, CompleteOrchestrationAction)> = None;
+    for action in response.actions {
+        let id = action.id;
+        let Some(kind) = action.orchestrator_action_type else {
+            continue;
+        };
+        match kind {
+            OrchestratorActionType::ScheduleTask(a) => {
+                appended.push(event(
+                    id,
+                    now,
+                    EventType::TaskScheduled(TaskScheduledEvent {
+                        name: a.name.clone(),
+                        version: a.version.clone(),
+                        input: a.input.clone(),
+                        parent_trace_context: a.parent_trace_context.clone(),
+                        tags: a.tags.clone(),
+                    }),
+                ));
+                activity::schedule(c, hub, &row, id, a)?;
+            }
+            OrchestratorActionType::CreateSubOrchestration(a) => {
+                let child_id = if a.instance_id.is_empty() {
+                    format!("{}:{:04x}", row.instance_id, id)
+                } else {
+                    a.instance_id.clone()
+                };
+                appended.push(event(
+                    id,
+                    now,
+                    EventType::SubOrchestrationInstanceCreated(
+                        SubOrchestrationInstanceCreatedEvent {
+                            instance_id: child_id.clone(),
+                            name: a.name.clone(),
+                            version: a.version.clone(),
+                            input: a.input.clone(),
+                            parent_trace_context: a.parent_trace_context.clone(),
+                            tags: a.tags.clone(),
+                        },
+                    ),
+                ));
+                start_child(c, hub, &row, id, child_id, a, now)?;
+            }
+            OrchestratorActionType::CreateTimer(a) => {
+                let fire_at = a.fire_at.unwrap_or_default();
+                appended.push(event(
+                    id,
+                    now,
+                    EventType::TimerCreated(TimerCreatedEvent {
+                        fire_at: Some(fire_at),
+                    }),
+                ));
+                let fired = event(
+                    -1,
+                    ms(&fire_at),
+                    EventType::TimerFired(TimerFiredEvent {
+                        fire_at: Some(fire_at),
+                        timer_id: id,
+                    }),
+                );
+                instances::enqueue(
+                    c,
+                    hub,
+                    &row.instance_id,
+                    PRIORITY_NORMAL,
+                    ms(&fire_at),
+                    Some(&fired),
+                )?;
+            }
+            OrchestratorActionType::SendEvent(a) => {
+                let target = a.instance.map(|i| i.instance_id).unwrap_or_default();
+                appended.push(event(
+                    id,
+                    now,
+                    EventType::EventSent(EventSentEvent {
+                        instance_id: target.clone(),
+                        name: a.name.clone(),
+                        input: a.data.clone(),
+                    }),
+                ));
+                // Events for instances that do not exist (or have finished) are dropped, as the scheduler does.
+                if let Some(target_row) =
+                    instances::load(c, hub, &target)?.filter(|t| !t.is_terminal())
+                {
+                    let raised = event(
+                        -1,
+                        now,
+                        EventType::EventRaised(EventRaisedEvent {
+                            name: a.name,
+                            input: a.data,
+                        }),
+                    );
+                    instances::enqueue(
+                        c,
+                        hub,
+                        &target_row.instance_id,
+                        PRIORITY_NORMAL,
+                        now,
+                        Some(&raised),
+                    )?;
+                }
+            }
+            OrchestratorActionType::TerminateOrchestration(a) => {
+                if let Some(target) = instances::load(c, hub, &a.instance_id)? {
+                    instances::terminate_row(c, hub, target, a.reason, a.recurse, now)?;
+                }
+            }
+            OrchestratorActionType::SendEntityMessage(a) => {
+                if let Some(inner) = entity::route_from_orchestration(c, hub, &row, a, now)? {
+                    appended.push(HistoryEvent {
+                        event_id: id,
+                        timestamp: Some(crate::codec::ts(now)),
+                        event_type: Some(inner),
+                    });
+                }
+            }
+            OrchestratorActionType::CompleteOrchestration(a) => completion = Some((id, a)),
+            OrchestratorActionType::RewindOrchestration(_) => {}
+        }
+    }
+    appended.push(event(
+        -1,
+        now,
+        EventType::OrchestratorCompleted(OrchestratorCompletedEvent {}),
+    ));
+
+    match completion {
+        Some((_, a)) if a.orchestration_status == OrchestrationStatus::ContinuedAsNew as i32 => {
+            continue_as_new(c, hub, row, a, now)
+        }
+        Some((id, a)) if is_terminal(a.orchestration_status) => {
+            appended.push(event(
+                id,
+                now,
+                EventType::ExecutionCompleted(ExecutionCompletedEvent {
+                    orchestration_status: a.orchestration_status,
+                    result: a.result.clone(),
+                    failure_details: a.failure_details.clone(),
+                }),
+            ));
+            instances::append_history(c, hub, &row.instance_id, &appended)?;
+            row.status = a.orchestration_status;
+            row.output = a.result;
+            row.failure = a.failure_details;
+            row.completed_at = Some(now);
+            row.save(c, hub, None)?;
+            entity::release_locks_of(c, hub, &row.instance_id, now)?;
+            notify_parent(c, hub, &row, now)
+        }
+        _ => {
+            instances::append_history(c, hub, &row.instance_id, &appended)?;
+            row.save(c, hub, None)
+        }
+    }
+}
+
+fn start_child(
+    c: &Connection,
+    hub: &str,
+    parent: &InstanceRow,
+    task_id: i32,
+    child_id: String,
+    a: durable_proto::CreateSubOrchestrationAction,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(existing) = instances::load(c, hub, &child_id)?.filter(|r| !r.is_terminal()) {
+        let failed = event(
+            -1,
+            now,
+            EventType::SubOrchestrationInstanceFailed(SubOrchestrationInstanceFailedEvent {
+                task_scheduled_id: task_id,
+                failure_details: Some(failure(
+                    "InstanceAlreadyExists",
+                    format!(
+                        "an orchestration instance with ID '{}' is already running",
+                        existing.instance_id
+                    ),
+                )),
+            }),
+        );
+        return instances::enqueue(
+            c,
+            hub,
+            &parent.instance_id,
+            PRIORITY_NORMAL,
+            now,
+            Some(&failed),
+        );
+    }
+    instances::create(
+        c,
+        hub,
+        NewInstance {
+            instance_id: child_id,
+            name: a.name,
+            version: a.version,
+            input: a.input,
+            tags: a.tags,
+            scheduled_start_at: None,
+            parent: Some(ParentRef {
+                instance_id: parent.instance_id.clone(),
+                execution_id: Some(parent.execution_id.clone()),
+                task_id,
+                name: Some(parent.name.clone()),
+                version: parent.version.clone(),
+            }),
+            trace: a.parent_trace_context,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+fn continue_as_new(
+    c: &Connection,
+    hub: &str,
+    mut row: InstanceRow,
+    a: CompleteOrchestrationAction,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM history WHERE hub = ?1 AND instance_id = ?2",
+        (hub, &row.instance_id),
+    )?;
+    row.execution_id = new_id();
+    if a.new_version.is_some() {
+        row.version = a.new_version;
+    }
+    row.input = a.result;
+    row.output = None;
+    row.failure = None;
+    row.custom_status = None;
+    row.status = OrchestrationStatus::Running as i32;
+    let new = NewInstance {
+        instance_id: row.instance_id.clone(),
+        name: row.name.clone(),
+        version: row.version.clone(),
+        input: row.input.clone(),
+        tags: row.tags.clone(),
+        scheduled_start_at: None,
+        parent: row.parent.clone(),
+        trace: None,
+    };
+    let started = instances::execution_started(&new, &row.execution_id, now);
+    instances::enqueue(
+        c,
+        hub,
+        &row.instance_id,
+        PRIORITY_FIRST,
+        now,
+        Some(&started),
+    )?;
+    for carried in &a.carryover_events {
+        instances::enqueue(c, hub, &row.instance_id, PRIORITY_FIRST, now, Some(carried))?;
+    }
+    row.save(c, hub, None)
+}
+
+fn apply_rewind(
+    c: &Connection,
+    hub: &str,
+    mut row: InstanceRow,
+    new_history: Vec<HistoryEvent>,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM history WHERE hub = ?1 AND instance_id = ?2",
+        (hub, &row.instance_id),
+    )?;
+    instances::append_history(c, hub, &row.instance_id, &new_history)?;
+    let mut reason = None;
+    let mut created = Vec::new();
+    let mut finished = std::collections::HashSet::new();
+    for e in &new_history {
+        match &e.event_type {
+            Some(EventType::ExecutionStarted(s)) => {
+                if let Some(exec) = s
+                    .orchestration_instance
+                    .as_ref()
+                    .and_then(|i| i.execution_id.clone())
+                {
+                    row.execution_id = exec;
+                }
+            }
+            Some(EventType::ExecutionRewound(r)) => reason = r.reason.clone(),
+            Some(EventType::SubOrchestrationInstanceCreated(s)) => {
+                created.push((e.event_id, s.clone()))
+            }
+            Some(EventType::SubOrchestrationInstanceCompleted(s)) => {
+                finished.insert(s.task_scheduled_id);
+            }
+            _ => {}
+        }
+    }
+    row.status = OrchestrationStatus::Running as i32;
+    row.output = None;
+    row.failure = None;
+    row.completed_at = None;
+    row.save(c, hub, None)?;
+    for (task_id, sub) in created.into_iter().filter(|(id, _)| !finished.contains(id)) {
+        match instances::load(c, hub, &sub.instance_id)? {
+            Some(child) if child.status == OrchestrationStatus::Failed as i32 => {
+                instances::prepare_rewind(
+                    c,
+                    hub,
+                    child,
+                    reason.clone(),
+                    Some(row.execution_id.clone()),
+                    now,
+                )?;
+            }
+            Some(_) => {}
+            None => {
+                let a = durable_proto::CreateSubOrchestrationAction {
+                    instance_id: sub.instance_id.clone(),
+                    name: sub.name,
+                    version: sub.version,
+                    input: sub.input,
+                    parent_trace_context: sub.parent_trace_context,
+                    tags: sub.tags,
+                };
+                start_child(c, hub, &row, task_id, sub.instance_id, a, now)?;
+            }
+        }
+    }
+    // The rewritten history already holds the ExecutionRewound; a bare wake-up makes the worker replay it.
+    instances::enqueue(c, hub, &row.instance_id, PRIORITY_NORMAL, now, None)
+}
+
+/// Tells a finished sub-orchestration's parent how it ended (if the parent's generation is still waiting).
+pub(super) fn notify_parent(
+    c: &Connection,
+    hub: &str,
+    row: &InstanceRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(parent) = &row.parent else {
+        return Ok(());
+    };
+    let Some(parent_row) = instances::load(c, hub, &parent.instance_id)? else {
+        return Ok(());
+    };
+    let same_generation = parent
+        .execution_id
+        .as_ref()
+        .is_none_or(|e| *e == parent_row.execution_id);
+    if parent_row.is_terminal() || !same_generation {
+        return Ok(());
+    }
+    let kind = if row.status == OrchestrationStatus::Completed as i32 {
+        EventType::SubOrchestrationInstanceCompleted(SubOrchestrationInstanceCompletedEvent {
+            task_scheduled_id: parent.task_id,
+            result: row.output.clone(),
+        })
+    } else {
+        let details = row.failure.clone().unwrap_or_else(|| {
+            failure(
+                status_from_i32(row.status).as_str_name(),
+                format!(
+                    "sub-orchestration '{}' ended with status {}",
+                    row.instance_id,
+                    status_from_i32(row.status).as_str_name()
+                ),
+            )
+        });
+        EventType::SubOrchestrationInstanceFailed(SubOrchestrationInstanceFailedEvent {
+            task_scheduled_id: parent.task_id,
+            failure_details: Some(details),
+        })
+    };
+    instances::enqueue(
+        c,
+        hub,
+        &parent_row.instance_id,
+        PRIORITY_NORMAL,
+        now,
+        Some(&event(-1, now, kind)),
+    )
+}
+
+pub(super) fn failure(error_type: &str, message: String) -> TaskFailureDetails {
+    TaskFailureDetails {
+        error_type: error_type.to_owned(),
+        error_message: message,
+        ..TaskFailureDetails::default()
+    }
+}
+
+/// The instance an orchestration-originated message came from, for history and routing.
+pub(super) fn instance_ref(row: &InstanceRow) -> OrchestrationInstance {
+    OrchestrationInstance {
+        instance_id: row.instance_id.clone(),
+        execution_id: Some(row.execution_id.clone()),
+    }
+}

@@ -1,0 +1,215 @@
+//! Listing, purging and the "when is the next thing due" question.
+
+use durable_proto::{
+    InstanceQuery, ListInstanceIdsRequest, ListInstanceIdsResponse, PurgeInstancesRequest,
+    PurgeInstancesResponse, QueryInstancesResponse, purge_instances_request,
+};
+use rusqlite::Connection;
+
+use super::entity;
+use super::instances::{self, InstanceRow};
+use crate::codec::{is_terminal, ms};
+use crate::error::StoreError;
+
+const DEFAULT_PAGE: i64 = 100;
+
+fn status_list(statuses: &[i32]) -> String {
+    statuses
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(super) fn query_instances(
+    c: &Connection,
+    hub: &str,
+    q: InstanceQuery,
+) -> Result<QueryInstancesResponse, StoreError> {
+    let page = if q.max_instance_count > 0 {
+        i64::from(q.max_instance_count)
+    } else {
+        DEFAULT_PAGE
+    };
+    let mut sql = String::from(
+        "hub = ?1 AND instance_id > ?2 AND substr(instance_id, 1, length(?3)) = ?3 \
+         AND created_at >= ?4 AND created_at <= ?5",
+    );
+    if !q.runtime_status.is_empty() {
+        sql.push_str(&format!(
+            " AND status IN ({})",
+            status_list(&q.runtime_status)
+        ));
+    }
+    sql.push_str(" ORDER BY instance_id LIMIT ?6");
+    let after = q.continuation_token.clone().unwrap_or_default();
+    let prefix = q.instance_id_prefix.clone().unwrap_or_default();
+    let from = q.created_time_from.as_ref().map(ms).unwrap_or(i64::MIN);
+    let to = q.created_time_to.as_ref().map(ms).unwrap_or(i64::MAX);
+    let rows = instances::load_many(c, &sql, &[&hub, &after, &prefix, &from, &to, &page])?;
+    let full = rows.len() >= usize::try_from(page).unwrap_or(usize::MAX);
+    Ok(QueryInstancesResponse {
+        continuation_token: if full {
+            rows.last().map(|r| r.instance_id.clone())
+        } else {
+            None
+        },
+        orchestration_state: rows
+            .iter()
+            .map(|r| r.to_state(q.fetch_inputs_and_outputs))
+            .collect(),
+    })
+}
+
+pub(super) fn list_instance_ids(
+    c: &Connection,
+    hub: &str,
+    request: ListInstanceIdsRequest,
+) -> Result<ListInstanceIdsResponse, StoreError> {
+    let page = if request.page_size > 0 {
+        i64::from(request.page_size)
+    } else {
+        DEFAULT_PAGE
+    };
+    let mut sql =
+        String::from("SELECT instance_id FROM instances WHERE hub = ?1 AND instance_id > ?2");
+    if !request.runtime_status.is_empty() {
+        sql.push_str(&format!(
+            " AND status IN ({})",
+            status_list(&request.runtime_status)
+        ));
+    }
+    if request.completed_time_from.is_some() || request.completed_time_to.is_some() {
+        sql.push_str(" AND completed_at IS NOT NULL AND completed_at >= ?3 AND completed_at <= ?4");
+    } else {
+        sql.push_str(" AND ?3 <= ?4");
+    }
+    sql.push_str(" ORDER BY instance_id LIMIT ?5");
+    let after = request.last_instance_key.clone().unwrap_or_default();
+    let from = request
+        .completed_time_from
+        .as_ref()
+        .map(ms)
+        .unwrap_or(i64::MIN);
+    let to = request
+        .completed_time_to
+        .as_ref()
+        .map(ms)
+        .unwrap_or(i64::MAX);
+    let mut stmt = c.prepare(&sql)?;
+    let ids = stmt
+        .query_map(rusqlite::params![hub, after, from, to, page], |r| {
+            r.get::<_, String>(0)
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let full = ids.len() >= usize::try_from(page).unwrap_or(usize::MAX);
+    Ok(ListInstanceIdsResponse {
+        last_instance_key: if full { ids.last().cloned() } else { None },
+        instance_ids: ids,
+    })
+}
+
+pub(super) fn purge(
+    c: &Connection,
+    hub: &str,
+    request: PurgeInstancesRequest,
+) -> Result<PurgeInstancesResponse, StoreError> {
+    let recursive = request.recursive;
+    let mut deleted = 0;
+    match request.request {
+        Some(purge_instances_request::Request::InstanceId(id)) => {
+            if id.starts_with('@') && !request.is_orchestration {
+                deleted += i32::from(entity::purge(c, hub, &id)?);
+            } else if let Some(row) = instances::load(c, hub, &id)? {
+                if !row.is_terminal() {
+                    return Err(StoreError::FailedPrecondition(format!(
+                        "orchestration instance '{id}' is not in a terminal state; only completed, failed or \
+                         terminated instances can be purged"
+                    )));
+                }
+                deleted += purge_row(c, hub, &row, recursive)?;
+            }
+        }
+        Some(purge_instances_request::Request::InstanceBatch(batch)) => {
+            for id in batch.instance_ids {
+                if let Some(row) = instances::load(c, hub, &id)?.filter(InstanceRow::is_terminal) {
+                    deleted += purge_row(c, hub, &row, recursive)?;
+                }
+            }
+        }
+        Some(purge_instances_request::Request::PurgeInstanceFilter(filter)) => {
+            let statuses: Vec<i32> = if filter.runtime_status.is_empty() {
+                vec![1, 3, 4, 5]
+            } else {
+                filter
+                    .runtime_status
+                    .iter()
+                    .copied()
+                    .filter(|s| is_terminal(*s))
+                    .collect()
+            };
+            if !statuses.is_empty() {
+                let from = filter
+                    .created_time_from
+                    .as_ref()
+                    .map(ms)
+                    .unwrap_or(i64::MIN);
+                let to = filter.created_time_to.as_ref().map(ms).unwrap_or(i64::MAX);
+                let sql = format!(
+                    "hub = ?1 AND created_at >= ?2 AND created_at <= ?3 AND status IN ({})",
+                    status_list(&statuses)
+                );
+                for row in instances::load_many(c, &sql, &[&hub, &from, &to])? {
+                    // A recursive purge of an earlier row may have removed this one already.
+                    if instances::load(c, hub, &row.instance_id)?.is_some() {
+                        deleted += purge_row(c, hub, &row, recursive)?;
+                    }
+                }
+            }
+        }
+        None => {
+            return Err(StoreError::InvalidArgument(
+                "a purge request names no instance and no filter".into(),
+            ));
+        }
+    }
+    Ok(PurgeInstancesResponse {
+        deleted_instance_count: deleted,
+        is_complete: Some(true),
+    })
+}
+
+fn purge_row(
+    c: &Connection,
+    hub: &str,
+    row: &InstanceRow,
+    recursive: bool,
+) -> Result<i32, StoreError> {
+    let mut deleted = 0;
+    if recursive {
+        let children = instances::load_many(
+            c,
+            "hub = ?1 AND parent_instance_id = ?2 AND status IN (1, 3, 4, 5)",
+            &[&hub, &row.instance_id],
+        )?;
+        for child in children {
+            deleted += purge_row(c, hub, &child, true)?;
+        }
+    }
+    instances::delete_data(c, hub, &row.instance_id)?;
+    Ok(deleted + 1)
+}
+
+/// The earliest future time something becomes runnable: a timer or delayed message, or an expiring lease.
+pub(super) fn next_due(c: &Connection, hub: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    Ok(c.query_row(
+        "SELECT MIN(t) FROM ( \
+           SELECT MIN(visible_at) AS t FROM inbox WHERE hub = ?1 AND visible_at > ?2 \
+           UNION ALL SELECT MIN(lease_expires_at) FROM instances WHERE hub = ?1 AND lease_expires_at > ?2 \
+           UNION ALL SELECT MIN(lease_expires_at) FROM activities WHERE hub = ?1 AND lease_expires_at > ?2 \
+           UNION ALL SELECT MIN(visible_at) FROM entity_inbox WHERE hub = ?1 AND visible_at > ?2 \
+           UNION ALL SELECT MIN(lease_expires_at) FROM entities WHERE hub = ?1 AND lease_expires_at > ?2)",
+        (hub, now),
+        |r| r.get::<_, Option<i64>>(0),
+    )?)
+}

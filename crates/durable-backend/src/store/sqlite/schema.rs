@@ -1,0 +1,181 @@
+//! Schema, migrations (`PRAGMA user_version`) and task hubs.
+
+use rusqlite::Connection;
+
+use crate::codec::now_ms;
+use crate::error::StoreError;
+use crate::options::Synchronous;
+
+/// Each entry migrates from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE hubs (
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE instances (
+    hub TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT,
+    status INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    completed_at INTEGER,
+    scheduled_start_at INTEGER,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    failure BLOB,
+    parent_instance_id TEXT,
+    parent_execution_id TEXT,
+    parent_task_id INTEGER,
+    parent_name TEXT,
+    parent_version TEXT,
+    tags TEXT,
+    lease_token TEXT,
+    lease_expires_at INTEGER,
+    lease_started_at INTEGER,
+    PRIMARY KEY (hub, instance_id)
+) WITHOUT ROWID;
+CREATE INDEX instances_by_status ON instances (hub, status);
+CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id);
+CREATE INDEX instances_by_lease ON instances (hub, lease_token);
+CREATE TABLE history (
+    hub TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (hub, instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY,
+    hub TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    event BLOB,
+    lease_token TEXT
+);
+CREATE INDEX inbox_by_time ON inbox (hub, visible_at);
+CREATE INDEX inbox_by_instance ON inbox (hub, instance_id, priority, id);
+CREATE INDEX inbox_by_lease ON inbox (hub, lease_token);
+CREATE TABLE activities (
+    id INTEGER PRIMARY KEY,
+    hub TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    request BLOB NOT NULL,
+    lease_token TEXT,
+    lease_expires_at INTEGER
+);
+CREATE INDEX activities_by_hub ON activities (hub, lease_expires_at);
+CREATE INDEX activities_by_lease ON activities (hub, lease_token);
+CREATE INDEX activities_by_instance ON activities (hub, instance_id);
+CREATE TABLE entities (
+    hub TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT,
+    created_at INTEGER NOT NULL,
+    last_modified_at INTEGER NOT NULL,
+    locked_by TEXT,
+    lock_section TEXT,
+    lease_token TEXT,
+    lease_expires_at INTEGER,
+    PRIMARY KEY (hub, entity_id)
+) WITHOUT ROWID;
+CREATE INDEX entities_by_lease ON entities (hub, lease_token);
+CREATE TABLE entity_inbox (
+    id INTEGER PRIMARY KEY,
+    hub TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    visible_at INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    lease_token TEXT
+);
+CREATE INDEX entity_inbox_by_time ON entity_inbox (hub, visible_at);
+CREATE INDEX entity_inbox_by_entity ON entity_inbox (hub, entity_id, id);
+CREATE INDEX entity_inbox_by_lease ON entity_inbox (hub, lease_token);
+"#];
+
+/// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
+pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(), StoreError> {
+    // WAL lets a reader (e.g. `sqlite3` by hand) look while the backend writes; in memory it silently stays "memory".
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > latest {
+        return Err(StoreError::Internal(format!(
+            "the database has schema version {version}, newer than this build understands ({latest})"
+        )));
+    }
+    for (index, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        let next = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {migration} PRAGMA user_version = {next}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+pub(super) fn ensure_hub(conn: &Connection, hub: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO hubs (name, created_at) VALUES (?1, ?2)",
+        (hub, now_ms()),
+    )?;
+    Ok(())
+}
+
+pub(super) fn delete_hub(conn: &Connection, hub: &str) -> Result<(), StoreError> {
+    for table in [
+        "instances",
+        "history",
+        "inbox",
+        "activities",
+        "entities",
+        "entity_inbox",
+    ] {
+        conn.execute(&format!("DELETE FROM {table} WHERE hub = ?1"), [hub])?;
+    }
+    conn.execute("DELETE FROM hubs WHERE name = ?1", [hub])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_keeps_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        for _ in 0..2 {
+            let conn = Connection::open(&path).unwrap();
+            prepare(&conn, Synchronous::Full).unwrap();
+            let version: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, MIGRATIONS.len() as i64);
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(prepare(&conn, Synchronous::Full).is_err());
+    }
+}
