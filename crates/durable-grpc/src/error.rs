@@ -106,6 +106,8 @@ impl From<tonic::Status> for Error {
             Code::PermissionDenied => Self::PermissionDenied(message),
             Code::Unavailable => Self::Unavailable(message),
             Code::DeadlineExceeded => Self::Timeout(message),
+            // tonic reports its own client-side deadline this way.
+            Code::Cancelled if message == "Timeout expired" => Self::Timeout(message),
             code => Self::Rpc { code, message },
         }
     }

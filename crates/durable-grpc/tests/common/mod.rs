@@ -1,0 +1,138 @@
+//! Test helpers: the Python SDK's reference server as a child process, and bounded polling.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Python interpreter with durabletask installed, or `None` (after printing why) when the test should skip.
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("DURABLE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    if candidate.exists() {
+        return Some(candidate);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but no Python with durabletask was found at {candidate:?}; run scripts/setup-python.sh"
+        );
+    }
+    println!(
+        "skipped: no Python with durabletask at {candidate:?} (set DURABLE_PYTHON or run scripts/setup-python.sh)"
+    );
+    None
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+const SERVER_SCRIPT: &str = r#"
+import sys
+from durabletask.testing.in_memory_backend import create_test_backend
+backend = create_test_backend(port=int(sys.argv[1]))
+print("ready", flush=True)
+sys.stdin.read()
+backend.stop()
+"#;
+
+/// `durabletask.testing.in_memory_backend` in its own process; killed on drop.
+pub struct PythonServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl PythonServer {
+    /// Starts the server on `port` (0: a free one) and waits until it accepts connections.
+    pub fn start(python: &PathBuf, port: u16) -> Self {
+        let port = if port == 0 { free_port() } else { port };
+        let mut child = Command::new(python)
+            .args(["-c", SERVER_SCRIPT, &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("PY_SERVER_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("start the Python reference server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the server's first line");
+        assert_eq!(line.trim(), "ready", "the reference server did not start");
+        let server = Self { child, port };
+        wait_until(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        server
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the process and waits for it, so the port is free again.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.flush();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `condition` until it holds; panics after `limit`.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Async version of [`wait_until`] for conditions that need the client.
+pub async fn eventually<F, Fut>(limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs to the test's output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
