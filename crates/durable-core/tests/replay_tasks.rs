@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use durable_core::{
-    ActivityError, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, TaskError, when_all,
-    when_any,
+    ActivityError, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, TaskError,
+    when_all, when_any,
 };
 
 fn registry() -> Registry {
@@ -21,7 +21,9 @@ fn registry() -> Registry {
         Ok::<_, OrchestrationError>(out)
     })
     .add_orchestrator("fan_out", |ctx: OrchestrationContext, n: u32| async move {
-        let tasks: Vec<_> = (0..n).map(|i| ctx.call_activity::<_, u32>("double", i)).collect();
+        let tasks: Vec<_> = (0..n)
+            .map(|i| ctx.call_activity::<_, u32>("double", i))
+            .collect();
         let mut sum = 0;
         for r in when_all(tasks).await {
             sum += r?;
@@ -34,14 +36,17 @@ fn registry() -> Registry {
         let (winner, value) = when_any([a, b]).await;
         Ok::<_, OrchestrationError>(format!("{winner}:{}", value?))
     })
-    .add_orchestrator("race_late", |ctx: OrchestrationContext, (): ()| async move {
-        // Both tasks may be complete before when_any is first polled; history order must still decide.
-        let a = ctx.call_activity::<_, String>("slow", "a");
-        let b = ctx.call_activity::<_, String>("slow", "b");
-        ctx.wait_for_external_event::<()>("go").await?;
-        let (winner, value) = when_any([a, b]).await;
-        Ok::<_, OrchestrationError>(format!("{winner}:{}", value?))
-    })
+    .add_orchestrator(
+        "race_late",
+        |ctx: OrchestrationContext, (): ()| async move {
+            // Both tasks may be complete before when_any is first polled; history order must still decide.
+            let a = ctx.call_activity::<_, String>("slow", "a");
+            let b = ctx.call_activity::<_, String>("slow", "b");
+            ctx.wait_for_external_event::<()>("go").await?;
+            let (winner, value) = when_any([a, b]).await;
+            Ok::<_, OrchestrationError>(format!("{winner}:{}", value?))
+        },
+    )
     .add_orchestrator("retry", |ctx: OrchestrationContext, (): ()| async move {
         let policy = RetryPolicy::new(3, Duration::from_secs(10)).backoff_coefficient(2.0);
         let v: String = ctx.call_activity_with_retry("flaky", (), policy).await?;
@@ -49,28 +54,44 @@ fn registry() -> Registry {
     })
     .add_orchestrator("catch", |ctx: OrchestrationContext, (): ()| async move {
         match ctx.call_activity::<_, ()>("boom", ()).await {
-            Err(TaskError::Failed { kind, name, details }) => Ok::<_, OrchestrationError>(format!(
+            Err(TaskError::Failed {
+                kind,
+                name,
+                details,
+            }) => Ok::<_, OrchestrationError>(format!(
                 "{kind}/{name}/{}/{}",
                 details.error_type, details.error_message
             )),
             other => Err(OrchestrationError::msg(format!("unexpected {other:?}"))),
         }
     })
-    .add_orchestrator("propagate", |ctx: OrchestrationContext, (): ()| async move {
-        ctx.call_activity::<_, ()>("boom", ()).await?;
-        Ok::<_, OrchestrationError>(())
-    })
+    .add_orchestrator(
+        "propagate",
+        |ctx: OrchestrationContext, (): ()| async move {
+            ctx.call_activity::<_, ()>("boom", ()).await?;
+            Ok::<_, OrchestrationError>(())
+        },
+    )
     .add_orchestrator("parent", |ctx: OrchestrationContext, (): ()| async move {
         let a: u32 = ctx.call_sub_orchestrator("child", 1, None).await?;
-        let b: u32 = ctx.call_sub_orchestrator("child", 2, Some("explicit".into())).await?;
+        let b: u32 = ctx
+            .call_sub_orchestrator("child", 2, Some("explicit".into()))
+            .await?;
         Ok::<_, OrchestrationError>(a + b)
     })
-    .add_orchestrator("parent_retry", |ctx: OrchestrationContext, (): ()| async move {
-        let policy = RetryPolicy::new(2, Duration::from_secs(5));
-        let a: u32 = ctx.call_sub_orchestrator_with_retry("child", 1, None, policy).await?;
-        Ok::<_, OrchestrationError>(a)
-    })
-    .add_activity("hello", |_ctx, c: String| async move { Ok::<_, ActivityError>(format!("hi {c}")) });
+    .add_orchestrator(
+        "parent_retry",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let policy = RetryPolicy::new(2, Duration::from_secs(5));
+            let a: u32 = ctx
+                .call_sub_orchestrator_with_retry("child", 1, None, policy)
+                .await?;
+            Ok::<_, OrchestrationError>(a)
+        },
+    )
+    .add_activity("hello", |_ctx, c: String| async move {
+        Ok::<_, ActivityError>(format!("hi {c}"))
+    });
     r
 }
 
@@ -88,7 +109,10 @@ fn sequence_of_activities() {
     );
     assert_eq!(summary(&run.turns[0].1), ["0 ScheduleTask hello \"c0\""]);
     assert_eq!(summary(&run.turns[1].1), ["1 ScheduleTask hello \"c1\""]);
-    assert_eq!(summary(run.last()), [r#"2 Complete Completed ["hi c0","hi c1"]"#]);
+    assert_eq!(
+        summary(run.last()),
+        [r#"2 Complete Completed ["hi c0","hi c1"]"#]
+    );
 }
 
 #[test]
@@ -106,7 +130,11 @@ fn fan_out_fan_in() {
     );
     assert_eq!(
         summary(&run.turns[0].1),
-        ["0 ScheduleTask double 0", "1 ScheduleTask double 1", "2 ScheduleTask double 2"]
+        [
+            "0 ScheduleTask double 0",
+            "1 ScheduleTask double 1",
+            "2 ScheduleTask double 2"
+        ]
     );
     assert!(run.turns[1].1.actions.is_empty());
     assert!(run.turns[2].1.actions.is_empty());
@@ -120,7 +148,12 @@ fn when_any_picks_the_first_completion_in_history() {
         &r,
         "race",
         None,
-        vec![step(1, |_| vec![ev::task_completed(1, r#""B""#), ev::task_completed(0, r#""A""#)])],
+        vec![step(1, |_| {
+            vec![
+                ev::task_completed(1, r#""B""#),
+                ev::task_completed(0, r#""A""#),
+            ]
+        })],
     );
     assert_eq!(summary(run.last()), [r#"2 Complete Completed "1:B""#]);
 }
@@ -193,32 +226,61 @@ fn retry_stops_at_non_retriable_failure() {
         None,
         vec![step(1, |_| vec![ev::task_failed(0, "Bad", "no", true)])],
     );
-    assert_eq!(summary(run.last()), ["1 Complete Failed [TaskFailedError: activity 'flaky' failed: no]"]);
+    assert_eq!(
+        summary(run.last()),
+        ["1 Complete Failed [TaskFailedError: activity 'flaky' failed: no]"]
+    );
 }
 
 #[test]
 fn activity_failure_can_be_caught_and_inspected() {
     let r = registry();
-    let run = run_both(&r, "catch", None, vec![step(1, |_| vec![ev::task_failed(0, "Boom", "bad", false)])]);
-    assert_eq!(summary(run.last()), [r#"1 Complete Completed "activity/boom/Boom/bad""#]);
+    let run = run_both(
+        &r,
+        "catch",
+        None,
+        vec![step(1, |_| vec![ev::task_failed(0, "Boom", "bad", false)])],
+    );
+    assert_eq!(
+        summary(run.last()),
+        [r#"1 Complete Completed "activity/boom/Boom/bad""#]
+    );
 }
 
 #[test]
 fn activity_failure_propagates_with_inner_failure() {
     let r = registry();
-    let run = run_both(&r, "propagate", None, vec![step(1, |_| vec![ev::task_failed(0, "Boom", "bad", false)])]);
+    let run = run_both(
+        &r,
+        "propagate",
+        None,
+        vec![step(1, |_| vec![ev::task_failed(0, "Boom", "bad", false)])],
+    );
     let f = failure(run.last()).unwrap();
     assert_eq!(f.error_type, "TaskFailedError");
     let inner = f.inner_failure.unwrap();
-    assert_eq!((inner.error_type.as_str(), inner.error_message.as_str()), ("Boom", "bad"));
+    assert_eq!(
+        (inner.error_type.as_str(), inner.error_message.as_str()),
+        ("Boom", "bad")
+    );
 }
 
 #[test]
 fn failure_envelope_in_task_completed_is_a_failure() {
     let r = registry();
-    let envelope = durable_core::failure_envelope::encode(&ev::failure("Boom", "through the host", false)).to_string();
-    let run = run_both(&r, "catch", None, vec![step(1, move |_| vec![ev::task_completed(0, &envelope)])]);
-    assert_eq!(summary(run.last()), [r#"1 Complete Completed "activity/boom/Boom/through the host""#]);
+    let envelope =
+        durable_core::failure_envelope::encode(&ev::failure("Boom", "through the host", false))
+            .to_string();
+    let run = run_both(
+        &r,
+        "catch",
+        None,
+        vec![step(1, move |_| vec![ev::task_completed(0, &envelope)])],
+    );
+    assert_eq!(
+        summary(run.last()),
+        [r#"1 Complete Completed "activity/boom/Boom/through the host""#]
+    );
 }
 
 #[test]
@@ -228,10 +290,19 @@ fn sub_orchestrations_get_derived_or_explicit_ids() {
         &r,
         "parent",
         None,
-        vec![step(1, |_| vec![ev::sub_completed(0, "10")]), step(2, |_| vec![ev::sub_completed(1, "20")])],
+        vec![
+            step(1, |_| vec![ev::sub_completed(0, "10")]),
+            step(2, |_| vec![ev::sub_completed(1, "20")]),
+        ],
     );
-    assert_eq!(summary(&run.turns[0].1), ["0 CreateSubOrchestration child inst-1:0000 1"]);
-    assert_eq!(summary(&run.turns[1].1), ["1 CreateSubOrchestration child explicit 2"]);
+    assert_eq!(
+        summary(&run.turns[0].1),
+        ["0 CreateSubOrchestration child inst-1:0000 1"]
+    );
+    assert_eq!(
+        summary(&run.turns[1].1),
+        ["1 CreateSubOrchestration child explicit 2"]
+    );
     assert_eq!(summary(run.last()), ["2 Complete Completed 30"]);
 }
 
@@ -248,7 +319,10 @@ fn sub_orchestration_retry_keeps_the_child_id() {
             step(7, |_| vec![ev::sub_completed(2, "7")]),
         ],
     );
-    assert_eq!(summary(&run.turns[2].1), ["2 CreateSubOrchestration child inst-1:0000 1"]);
+    assert_eq!(
+        summary(&run.turns[2].1),
+        ["2 CreateSubOrchestration child inst-1:0000 1"]
+    );
     assert_eq!(summary(run.last()), ["3 Complete Completed 7"]);
 }
 
@@ -260,7 +334,9 @@ fn unknown_completion_ids_are_ignored() {
         "sequence",
         Some("1"),
         vec![
-            step(1, |_| vec![ev::task_completed(42, "1"), ev::timer_fired(7, at(0))]),
+            step(1, |_| {
+                vec![ev::task_completed(42, "1"), ev::timer_fired(7, at(0))]
+            }),
             step(2, |_| vec![ev::task_completed(0, r#""hi c0""#)]),
         ],
     );
@@ -271,8 +347,18 @@ fn unknown_completion_ids_are_ignored() {
 #[test]
 fn a_result_of_the_wrong_type_is_a_decode_error() {
     let r = registry();
-    let run = run_both(&r, "sequence", Some("1"), vec![step(1, |_| vec![ev::task_completed(0, "12")])]);
+    let run = run_both(
+        &r,
+        "sequence",
+        Some("1"),
+        vec![step(1, |_| vec![ev::task_completed(0, "12")])],
+    );
     let f = failure(run.last()).unwrap();
     assert_eq!(f.error_type, "SerializationError");
-    assert!(f.error_message.contains("could not decode the result of activity 'hello'"), "{}", f.error_message);
+    assert!(
+        f.error_message
+            .contains("could not decode the result of activity 'hello'"),
+        "{}",
+        f.error_message
+    );
 }

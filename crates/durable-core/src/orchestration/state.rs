@@ -135,6 +135,9 @@ pub(crate) struct OrchState {
     pub(crate) completed: bool,
     /// Sequence number of the completion action, once there is one.
     pub(crate) completion_id: Option<i32>,
+    pub(crate) completion_status: Option<proto::OrchestrationStatus>,
+    /// The engine already failed this execution; later errors add nothing.
+    replay_failed: bool,
     /// Set while the executor tears down; drop-time side effects (lock guards) must not add actions.
     pub(crate) closed: bool,
     /// Something completed since the code was last polled.
@@ -169,6 +172,8 @@ impl OrchState {
             continue_as_new: None,
             completed: false,
             completion_id: None,
+            completion_status: None,
+            replay_failed: false,
             closed: false,
             dirty: false,
         }
@@ -306,6 +311,7 @@ impl OrchState {
         }
         self.exit_critical_section();
         self.completed = true;
+        self.completion_status = Some(status);
         let action = proto::CompleteOrchestrationAction {
             orchestration_status: status as i32,
             result,
@@ -358,11 +364,19 @@ impl OrchState {
 
     /// Fails the execution because of an engine-level error; the code's other pending decisions are dropped since
     /// they may not correspond to anything real.
+    ///
+    /// A completion the code already decided is replaced: history that goes on after it proves the code diverged.
+    /// A termination stands, since it did not come from the code.
     pub(crate) fn fail_replay(&mut self, details: FailureDetails) {
-        if self.completed {
+        if self.completion_status == Some(proto::OrchestrationStatus::Terminated)
+            || self.completion_status == Some(proto::OrchestrationStatus::Failed)
+                && self.replay_failed
+        {
             return;
         }
         self.actions.clear();
+        self.completed = false;
+        self.replay_failed = true;
         self.complete(proto::OrchestrationStatus::Failed, None, Some(details));
     }
 }

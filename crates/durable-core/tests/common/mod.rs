@@ -28,7 +28,10 @@ pub fn ts(at: OffsetDateTime) -> proto::prost_types::Timestamp {
 }
 
 pub fn from_ts(ts: &proto::prost_types::Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos)).unwrap()
+    OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos),
+    )
+    .unwrap()
 }
 
 /// History event constructors.
@@ -90,7 +93,11 @@ pub mod ev {
         )
     }
 
-    pub fn failure(error_type: &str, message: &str, non_retriable: bool) -> proto::TaskFailureDetails {
+    pub fn failure(
+        error_type: &str,
+        message: &str,
+        non_retriable: bool,
+    ) -> proto::TaskFailureDetails {
         proto::TaskFailureDetails {
             error_type: error_type.into(),
             error_message: message.into(),
@@ -99,7 +106,12 @@ pub mod ev {
         }
     }
 
-    pub fn task_failed(id: i32, error_type: &str, message: &str, non_retriable: bool) -> proto::HistoryEvent {
+    pub fn task_failed(
+        id: i32,
+        error_type: &str,
+        message: &str,
+        non_retriable: bool,
+    ) -> proto::HistoryEvent {
         event(
             -1,
             EventType::TaskFailed(proto::TaskFailedEvent {
@@ -112,10 +124,12 @@ pub mod ev {
     pub fn sub_completed(id: i32, result: &str) -> proto::HistoryEvent {
         event(
             -1,
-            EventType::SubOrchestrationInstanceCompleted(proto::SubOrchestrationInstanceCompletedEvent {
-                task_scheduled_id: id,
-                result: Some(result.into()),
-            }),
+            EventType::SubOrchestrationInstanceCompleted(
+                proto::SubOrchestrationInstanceCompletedEvent {
+                    task_scheduled_id: id,
+                    result: Some(result.into()),
+                },
+            ),
         )
     }
 
@@ -158,7 +172,12 @@ pub mod ev {
         )
     }
 
-    pub fn event_sent(id: i32, instance_id: &str, name: &str, input: Option<&str>) -> proto::HistoryEvent {
+    pub fn event_sent(
+        id: i32,
+        instance_id: &str,
+        name: &str,
+        input: Option<&str>,
+    ) -> proto::HistoryEvent {
         event(
             id,
             EventType::EventSent(proto::EventSentEvent {
@@ -227,29 +246,40 @@ pub enum Shape {
 }
 
 /// The history event a backend appends for an action (eventId = action id), or none for completions.
-pub fn confirmation(action: &proto::OrchestratorAction, shape: Shape) -> Option<proto::HistoryEvent> {
+pub fn confirmation(
+    action: &proto::OrchestratorAction,
+    shape: Shape,
+) -> Option<proto::HistoryEvent> {
     let id = action.id;
     let event_type = match action.orchestrator_action_type.as_ref()? {
-        OrchestratorActionType::ScheduleTask(t) => EventType::TaskScheduled(proto::TaskScheduledEvent {
-            name: t.name.clone(),
-            version: t.version.clone(),
-            input: t.input.clone(),
-            ..Default::default()
-        }),
-        OrchestratorActionType::CreateSubOrchestration(s) => {
-            EventType::SubOrchestrationInstanceCreated(proto::SubOrchestrationInstanceCreatedEvent {
-                instance_id: s.instance_id.clone(),
-                name: s.name.clone(),
-                version: s.version.clone(),
-                input: s.input.clone(),
+        OrchestratorActionType::ScheduleTask(t) => {
+            EventType::TaskScheduled(proto::TaskScheduledEvent {
+                name: t.name.clone(),
+                version: t.version.clone(),
+                input: t.input.clone(),
                 ..Default::default()
             })
         }
-        OrchestratorActionType::CreateTimer(t) => EventType::TimerCreated(proto::TimerCreatedEvent {
-            fire_at: t.fire_at,
-        }),
+        OrchestratorActionType::CreateSubOrchestration(s) => {
+            EventType::SubOrchestrationInstanceCreated(
+                proto::SubOrchestrationInstanceCreatedEvent {
+                    instance_id: s.instance_id.clone(),
+                    name: s.name.clone(),
+                    version: s.version.clone(),
+                    input: s.input.clone(),
+                    ..Default::default()
+                },
+            )
+        }
+        OrchestratorActionType::CreateTimer(t) => {
+            EventType::TimerCreated(proto::TimerCreatedEvent { fire_at: t.fire_at })
+        }
         OrchestratorActionType::SendEvent(e) => EventType::EventSent(proto::EventSentEvent {
-            instance_id: e.instance.as_ref().map(|i| i.instance_id.clone()).unwrap_or_default(),
+            instance_id: e
+                .instance
+                .as_ref()
+                .map(|i| i.instance_id.clone())
+                .unwrap_or_default(),
             name: e.name.clone(),
             input: e.data.clone(),
         }),
@@ -264,18 +294,26 @@ pub fn confirmation(action: &proto::OrchestratorAction, shape: Shape) -> Option<
             let message = m.entity_message_type.as_ref()?;
             if shape == Shape::FunctionsHost {
                 let (target, request_id, op) = match message {
-                    EntityMessageType::EntityOperationCalled(c) => {
-                        (c.target_instance_id.clone(), c.request_id.clone(), c.operation.clone())
-                    }
-                    EntityMessageType::EntityOperationSignaled(s) => {
-                        (s.target_instance_id.clone(), s.request_id.clone(), s.operation.clone())
-                    }
-                    EntityMessageType::EntityLockRequested(l) => {
-                        (l.lock_set.first().cloned(), l.critical_section_id.clone(), "lock".into())
-                    }
-                    EntityMessageType::EntityUnlockSent(u) => {
-                        (u.target_instance_id.clone(), u.critical_section_id.clone(), "release".into())
-                    }
+                    EntityMessageType::EntityOperationCalled(c) => (
+                        c.target_instance_id.clone(),
+                        c.request_id.clone(),
+                        c.operation.clone(),
+                    ),
+                    EntityMessageType::EntityOperationSignaled(s) => (
+                        s.target_instance_id.clone(),
+                        s.request_id.clone(),
+                        s.operation.clone(),
+                    ),
+                    EntityMessageType::EntityLockRequested(l) => (
+                        l.lock_set.first().cloned(),
+                        l.critical_section_id.clone(),
+                        "lock".into(),
+                    ),
+                    EntityMessageType::EntityUnlockSent(u) => (
+                        u.target_instance_id.clone(),
+                        u.critical_section_id.clone(),
+                        "release".into(),
+                    ),
                 };
                 let input = serde_json::json!({"id": request_id, "op": op}).to_string();
                 EventType::EventSent(proto::EventSentEvent {
@@ -285,14 +323,23 @@ pub fn confirmation(action: &proto::OrchestratorAction, shape: Shape) -> Option<
                 })
             } else {
                 match message {
-                    EntityMessageType::EntityOperationCalled(c) => EventType::EntityOperationCalled(c.clone()),
-                    EntityMessageType::EntityOperationSignaled(s) => EventType::EntityOperationSignaled(s.clone()),
-                    EntityMessageType::EntityLockRequested(l) => EventType::EntityLockRequested(l.clone()),
-                    EntityMessageType::EntityUnlockSent(u) => EventType::EntityUnlockSent(u.clone()),
+                    EntityMessageType::EntityOperationCalled(c) => {
+                        EventType::EntityOperationCalled(c.clone())
+                    }
+                    EntityMessageType::EntityOperationSignaled(s) => {
+                        EventType::EntityOperationSignaled(s.clone())
+                    }
+                    EntityMessageType::EntityLockRequested(l) => {
+                        EventType::EntityLockRequested(l.clone())
+                    }
+                    EntityMessageType::EntityUnlockSent(u) => {
+                        EventType::EntityUnlockSent(u.clone())
+                    }
                 }
             }
         }
-        OrchestratorActionType::TerminateOrchestration(_) | OrchestratorActionType::RewindOrchestration(_) => {
+        OrchestratorActionType::TerminateOrchestration(_)
+        | OrchestratorActionType::RewindOrchestration(_) => {
             return None;
         }
     };
@@ -332,9 +379,12 @@ impl Run {
     }
 
     pub fn action(&self, id: i32) -> &proto::OrchestratorAction {
-        self.all_actions
-            .get(&id)
-            .unwrap_or_else(|| panic!("no action {id}; actions: {:?}", summary_of(self.all_actions.values())))
+        self.all_actions.get(&id).unwrap_or_else(|| {
+            panic!(
+                "no action {id}; actions: {:?}",
+                summary_of(self.all_actions.values())
+            )
+        })
     }
 
     /// The fire time of timer action `id`.
@@ -348,18 +398,24 @@ impl Run {
     /// The request id (or critical section id) of entity action `id`.
     pub fn request_id(&self, id: i32) -> String {
         match &self.action(id).orchestrator_action_type {
-            Some(OrchestratorActionType::SendEntityMessage(m)) => match m.entity_message_type.as_ref().unwrap() {
-                EntityMessageType::EntityOperationCalled(c) => c.request_id.clone(),
-                EntityMessageType::EntityOperationSignaled(s) => s.request_id.clone(),
-                EntityMessageType::EntityLockRequested(l) => l.critical_section_id.clone(),
-                EntityMessageType::EntityUnlockSent(u) => u.critical_section_id.clone(),
-            },
+            Some(OrchestratorActionType::SendEntityMessage(m)) => {
+                match m.entity_message_type.as_ref().unwrap() {
+                    EntityMessageType::EntityOperationCalled(c) => c.request_id.clone(),
+                    EntityMessageType::EntityOperationSignaled(s) => s.request_id.clone(),
+                    EntityMessageType::EntityLockRequested(l) => l.critical_section_id.clone(),
+                    EntityMessageType::EntityUnlockSent(u) => u.critical_section_id.clone(),
+                }
+            }
             other => panic!("action {id} is not an entity message: {other:?}"),
         }
     }
 }
 
-pub fn execute(registry: &Registry, past: &[proto::HistoryEvent], new: &[proto::HistoryEvent]) -> proto::OrchestratorResponse {
+pub fn execute(
+    registry: &Registry,
+    past: &[proto::HistoryEvent],
+    new: &[proto::HistoryEvent],
+) -> proto::OrchestratorResponse {
     let request = proto::OrchestratorRequest {
         instance_id: INSTANCE.into(),
         past_events: past.to_vec(),
@@ -375,9 +431,18 @@ pub fn execute(registry: &Registry, past: &[proto::HistoryEvent], new: &[proto::
 /// Runs the orchestration one turn at a time, as a backend would: each turn's new events are
 /// `[OrchestratorStarted, ...]`, and after each turn the backend appends the new events, one confirmation per
 /// action and `OrchestratorCompleted`.
-pub fn run_incremental(registry: &Registry, name: &str, input: Option<&str>, steps: Vec<Step>, shape: Shape) -> Run {
+pub fn run_incremental(
+    registry: &Registry,
+    name: &str,
+    input: Option<&str>,
+    steps: Vec<Step>,
+    shape: Shape,
+) -> Run {
     let mut run = Run::default();
-    let first = vec![ev::orchestrator_started(t0()), ev::execution_started(name, input)];
+    let first = vec![
+        ev::orchestrator_started(t0()),
+        ev::execution_started(name, input),
+    ];
     let mut turns: Vec<(OffsetDateTime, Option<StepFn>)> = vec![(t0(), None)];
     turns.extend(steps.into_iter().map(|s| (s.at, Some(s.make))));
     for (index, (clock, make)) in turns.into_iter().enumerate() {
@@ -432,7 +497,10 @@ pub fn check_replays(registry: &Registry, run: &Run) {
         .filter(|s| s.contains("Complete"))
         .collect();
     let got = summary(&again);
-    assert_eq!(got, expected, "replaying the committed history changed the decisions");
+    assert_eq!(
+        got, expected,
+        "replaying the committed history changed the decisions"
+    );
 }
 
 /// Incremental run plus golden replay checks.
@@ -461,7 +529,11 @@ pub fn describe(action: &proto::OrchestratorAction) -> String {
     let id = action.id;
     match action.orchestrator_action_type.as_ref() {
         Some(OrchestratorActionType::ScheduleTask(t)) => {
-            format!("{id} ScheduleTask {} {}", t.name, t.input.as_deref().unwrap_or("-"))
+            format!(
+                "{id} ScheduleTask {} {}",
+                t.name,
+                t.input.as_deref().unwrap_or("-")
+            )
         }
         Some(OrchestratorActionType::CreateSubOrchestration(s)) => format!(
             "{id} CreateSubOrchestration {} {} {}",
@@ -492,7 +564,9 @@ pub fn describe(action: &proto::OrchestratorAction) -> String {
                     .carryover_events
                     .iter()
                     .map(|e| match &e.event_type {
-                        Some(EventType::EventRaised(r)) => format!("{}={}", r.name, r.input.as_deref().unwrap_or("-")),
+                        Some(EventType::EventRaised(r)) => {
+                            format!("{}={}", r.name, r.input.as_deref().unwrap_or("-"))
+                        }
                         _ => "?".into(),
                     })
                     .collect();
@@ -500,25 +574,34 @@ pub fn describe(action: &proto::OrchestratorAction) -> String {
             }
             s
         }
-        Some(OrchestratorActionType::SendEntityMessage(m)) => match m.entity_message_type.as_ref().unwrap() {
-            EntityMessageType::EntityOperationCalled(c) => format!(
-                "{id} EntityCall {} {} {}",
-                c.target_instance_id.as_deref().unwrap_or("-"),
-                c.operation,
-                c.input.as_deref().unwrap_or("-")
-            ),
-            EntityMessageType::EntityOperationSignaled(s) => format!(
-                "{id} EntitySignal {} {} {}",
-                s.target_instance_id.as_deref().unwrap_or("-"),
-                s.operation,
-                s.input.as_deref().unwrap_or("-")
-            ),
-            EntityMessageType::EntityLockRequested(l) => format!("{id} Lock {}", l.lock_set.join(",")),
-            EntityMessageType::EntityUnlockSent(u) => {
-                format!("{id} Unlock {}", u.target_instance_id.as_deref().unwrap_or("-"))
+        Some(OrchestratorActionType::SendEntityMessage(m)) => {
+            match m.entity_message_type.as_ref().unwrap() {
+                EntityMessageType::EntityOperationCalled(c) => format!(
+                    "{id} EntityCall {} {} {}",
+                    c.target_instance_id.as_deref().unwrap_or("-"),
+                    c.operation,
+                    c.input.as_deref().unwrap_or("-")
+                ),
+                EntityMessageType::EntityOperationSignaled(s) => format!(
+                    "{id} EntitySignal {} {} {}",
+                    s.target_instance_id.as_deref().unwrap_or("-"),
+                    s.operation,
+                    s.input.as_deref().unwrap_or("-")
+                ),
+                EntityMessageType::EntityLockRequested(l) => {
+                    format!("{id} Lock {}", l.lock_set.join(","))
+                }
+                EntityMessageType::EntityUnlockSent(u) => {
+                    format!(
+                        "{id} Unlock {}",
+                        u.target_instance_id.as_deref().unwrap_or("-")
+                    )
+                }
             }
-        },
-        Some(OrchestratorActionType::TerminateOrchestration(t)) => format!("{id} Terminate {}", t.instance_id),
+        }
+        Some(OrchestratorActionType::TerminateOrchestration(t)) => {
+            format!("{id} Terminate {}", t.instance_id)
+        }
         Some(OrchestratorActionType::RewindOrchestration(_)) => format!("{id} Rewind"),
         None => format!("{id} <empty>"),
     }
@@ -541,8 +624,11 @@ impl ReplayCase {
 
 /// The failure of the completion action in `response`, if it failed.
 pub fn failure(response: &proto::OrchestratorResponse) -> Option<proto::TaskFailureDetails> {
-    response.actions.iter().find_map(|a| match &a.orchestrator_action_type {
-        Some(OrchestratorActionType::CompleteOrchestration(c)) => c.failure_details.clone(),
-        _ => None,
-    })
+    response
+        .actions
+        .iter()
+        .find_map(|a| match &a.orchestrator_action_type {
+            Some(OrchestratorActionType::CompleteOrchestration(c)) => c.failure_details.clone(),
+            _ => None,
+        })
 }
