@@ -1,0 +1,268 @@
+//! Golden replay tests: entities called, signaled and locked from orchestrations, in both history shapes (Durable
+//! Task Scheduler entity events and the Functions host's EventSent/EventRaised encoding).
+
+mod common;
+
+use common::*;
+use durable_core::{EntityId, OrchestrationContext, OrchestrationError, Registry, TaskError};
+
+fn counter(key: &str) -> EntityId {
+    EntityId::new("Counter", key)
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.add_orchestrator("call", |ctx: OrchestrationContext, (): ()| async move {
+        ctx.signal_entity(&counter("a"), "reset", ())?;
+        let v: i64 = ctx.call_entity(&counter("a"), "add", 5).await?;
+        Ok::<_, OrchestrationError>(v)
+    })
+    .add_orchestrator(
+        "call_catch",
+        |ctx: OrchestrationContext, (): ()| async move {
+            match ctx
+                .call_entity::<_, i64>(&counter("a"), "explode", ())
+                .await
+            {
+                Err(TaskError::Failed { name, details, .. }) => {
+                    Ok::<_, OrchestrationError>(format!("{name}: {}", details.error_message))
+                }
+                other => Err(OrchestrationError::msg(format!("unexpected {other:?}"))),
+            }
+        },
+    )
+    .add_orchestrator("transfer", |ctx: OrchestrationContext, (): ()| async move {
+        let (a, b) = (counter("a"), counter("b"));
+        let lock = ctx
+            .lock_entities(&[b.clone(), a.clone(), b.clone()])
+            .await?;
+        // Calling an entity outside the lock set is refused without scheduling anything.
+        let outside = ctx.call_entity::<_, i64>(&counter("z"), "get", ()).await;
+        assert!(matches!(outside, Err(TaskError::InvalidOperation(_))));
+        // So is signaling a locked entity, and nesting critical sections.
+        assert!(ctx.signal_entity(&a, "add", 1).is_err());
+        assert!(ctx.lock_entities(std::slice::from_ref(&a)).await.is_err());
+        let x: i64 = ctx.call_entity(&a, "add", -10).await?;
+        let y: i64 = ctx.call_entity(&b, "add", 10).await?;
+        lock.release();
+        Ok::<_, OrchestrationError>(x + y)
+    })
+    .add_orchestrator(
+        "hold_and_finish",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let lock = ctx.lock_entities(&[counter("a")]).await?;
+            // Completing while the lock is held still releases it.
+            std::mem::forget(lock);
+            Ok::<_, OrchestrationError>(1)
+        },
+    )
+    .add_orchestrator(
+        "hold_and_continue",
+        |ctx: OrchestrationContext, n: u32| async move {
+            let _lock = ctx.lock_entities(&[counter("a")]).await?;
+            ctx.continue_as_new(&(n + 1), false)?;
+            Ok::<_, OrchestrationError>(())
+        },
+    );
+    r
+}
+
+#[test]
+fn call_and_signal() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "call",
+        None,
+        vec![step(1, |r| {
+            vec![ev::entity_completed(&r.request_id(1), Some("5"))]
+        })],
+    );
+    assert_eq!(
+        summary(&run.turns[0].1),
+        [
+            "0 EntitySignal @counter@a reset null",
+            "1 EntityCall @counter@a add 5"
+        ]
+    );
+    assert_eq!(summary(run.last()), ["2 Complete Completed 5"]);
+    // Request ids are deterministic GUIDs, different per call.
+    assert_ne!(run.request_id(0), run.request_id(1));
+}
+
+#[test]
+fn entity_failure_reaches_the_orchestrator() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "call_catch",
+        None,
+        vec![step(1, |r| {
+            vec![ev::entity_failed(&r.request_id(0), "Boom", "bad op")]
+        })],
+    );
+    assert_eq!(
+        summary(run.last()),
+        [r#"1 Complete Completed "explode on @counter@a: bad op""#]
+    );
+}
+
+#[test]
+fn critical_section_locks_sorted_and_unlocks_each_entity() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "transfer",
+        None,
+        vec![
+            step(1, |r| vec![ev::lock_granted(&r.request_id(0))]),
+            step(2, |r| {
+                vec![ev::entity_completed(&r.request_id(1), Some("-10"))]
+            }),
+            step(3, |r| {
+                vec![ev::entity_completed(&r.request_id(2), Some("10"))]
+            }),
+        ],
+    );
+    assert_eq!(summary(&run.turns[0].1), ["0 Lock @counter@a,@counter@b"]);
+    assert_eq!(
+        summary(&run.turns[1].1),
+        ["1 EntityCall @counter@a add -10"]
+    );
+    assert_eq!(
+        summary(run.last()),
+        [
+            "3 Unlock @counter@a",
+            "4 Unlock @counter@b",
+            "5 Complete Completed 0"
+        ]
+    );
+}
+
+#[test]
+fn locks_are_released_on_completion() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "hold_and_finish",
+        None,
+        vec![step(1, |r| vec![ev::lock_granted(&r.request_id(0))])],
+    );
+    assert_eq!(
+        summary(run.last()),
+        ["1 Unlock @counter@a", "2 Complete Completed 1"]
+    );
+}
+
+#[test]
+fn locks_are_released_on_continue_as_new() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "hold_and_continue",
+        Some("0"),
+        vec![step(1, |r| vec![ev::lock_granted(&r.request_id(0))])],
+    );
+    assert_eq!(
+        summary(run.last()),
+        ["1 Unlock @counter@a", "2 Complete ContinuedAsNew 1"]
+    );
+}
+
+fn legacy_response(result: &str) -> String {
+    serde_json::json!({ "result": result }).to_string()
+}
+
+#[test]
+fn functions_host_shape_for_calls() {
+    let r = registry();
+    let run = run_incremental(
+        &r,
+        "call",
+        None,
+        vec![step(1, |r| {
+            vec![ev::event_raised(
+                &r.request_id(1),
+                Some(&legacy_response("7")),
+            )]
+        })],
+        Shape::FunctionsHost,
+    );
+    check_replays(&r, &run);
+    assert_eq!(summary(run.last()), ["2 Complete Completed 7"]);
+}
+
+#[test]
+fn functions_host_shape_for_failures() {
+    let r = registry();
+    let run = run_incremental(
+        &r,
+        "call_catch",
+        None,
+        vec![step(1, |r| {
+            let body =
+                serde_json::json!({"result": "\"it broke\"", "exceptionType": "System.Exception"});
+            vec![ev::event_raised(&r.request_id(0), Some(&body.to_string()))]
+        })],
+        Shape::FunctionsHost,
+    );
+    check_replays(&r, &run);
+    assert_eq!(
+        summary(run.last()),
+        [r#"1 Complete Completed "explode on @counter@a: it broke""#]
+    );
+}
+
+#[test]
+fn functions_host_shape_for_locks() {
+    let r = registry();
+    let run = run_incremental(
+        &r,
+        "transfer",
+        None,
+        vec![
+            step(1, |r| vec![ev::event_raised(&r.request_id(0), None)]),
+            step(2, |r| {
+                vec![ev::event_raised(
+                    &r.request_id(1),
+                    Some(&legacy_response("-10")),
+                )]
+            }),
+            step(3, |r| {
+                vec![ev::event_raised(
+                    &r.request_id(2),
+                    Some(&legacy_response("10")),
+                )]
+            }),
+        ],
+        Shape::FunctionsHost,
+    );
+    check_replays(&r, &run);
+    assert_eq!(
+        summary(run.last()),
+        [
+            "3 Unlock @counter@a",
+            "4 Unlock @counter@b",
+            "5 Complete Completed 0"
+        ]
+    );
+}
+
+#[test]
+fn event_sent_to_the_wrong_entity_is_non_determinism() {
+    let r = registry();
+    let past = vec![
+        ev::orchestrator_started(t0()),
+        ev::execution_started("call", None),
+        ev::event_sent(0, "@counter@zzz", "op", Some(r#"{"id":"x"}"#)),
+    ];
+    let response = execute(&r, &past, &[ev::orchestrator_started(at(1))]);
+    let f = failure(&response).unwrap();
+    assert_eq!(f.error_type, "NonDeterminismError");
+    assert!(
+        f.error_message
+            .contains("EntityOperationSignaled 'reset' to '@counter@a'"),
+        "{}",
+        f.error_message
+    );
+}
