@@ -1,0 +1,346 @@
+//! Running one invocation: decode the trigger value for the function's kind, run it, encode the reply.
+
+use durable_core::proto;
+use serde_json::{Map, Value};
+use tracing::Level;
+
+use crate::app::{FunctionDef, FunctionKind, Handler, names};
+use crate::client_binding::ClientBinding;
+use crate::context::InvocationContext;
+use crate::envelope::{
+    InvocationRequest, activity_input, decode_layered, decode_proto_trigger, encode_proto,
+    metadata_string,
+};
+use crate::error::InvocationError;
+use crate::http_types::HttpRequest;
+use crate::logs::LogSink;
+
+/// A successful invocation's `Outputs` and `ReturnValue`.
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
+    pub(crate) outputs: Map<String, Value>,
+    pub(crate) return_value: Value,
+}
+
+pub(crate) async fn dispatch(
+    handler: &Handler,
+    def: &FunctionDef,
+    request: InvocationRequest,
+    invocation_id: Option<String>,
+    sink: &LogSink,
+) -> Result<Reply, InvocationError> {
+    if let Some(method) = request.method_name()
+        && !method.eq_ignore_ascii_case(&def.name)
+    {
+        sink.log(
+            Level::WARN,
+            &format!(
+                "the host asked for '{method}' (Metadata.sys.MethodName) on the path of '{}'; running '{}'",
+                def.name, def.name
+            ),
+        );
+    }
+    match &def.kind {
+        FunctionKind::Orchestrator => orchestrator(handler, def, &request, sink).await,
+        FunctionKind::Entity => entity(handler, def, &request, sink).await,
+        FunctionKind::Activity => activity(handler, def, &request, sink).await,
+        FunctionKind::Http { handler: f, .. } => {
+            let req = http_request(&request)?;
+            let ctx = context(def, request, invocation_id, sink);
+            let response = run_user(def, sink, f(req, ctx.clone())).await?;
+            let mut reply = collect(&ctx);
+            reply.outputs.insert(
+                names::HTTP_RESPONSE.to_owned(),
+                response.to_output_binding(),
+            );
+            Ok(reply)
+        }
+        FunctionKind::Starter { handler: f, .. } => {
+            let req = http_request(&request)?;
+            let value = request
+                .binding(names::DURABLE_CLIENT, false)
+                .ok_or_else(|| missing(names::DURABLE_CLIENT))?;
+            let binding = ClientBinding::from_binding_value(names::DURABLE_CLIENT, value)?;
+            let client = handler.inner.clients.get(binding).map_err(|e| {
+                InvocationError::binding(
+                    names::DURABLE_CLIENT,
+                    format!("cannot set up a client for rpcBaseUrl ({e})"),
+                )
+            })?;
+            let ctx = context(def, request, invocation_id, sink);
+            let response = run_user(def, sink, f(req, client, ctx.clone())).await?;
+            let mut reply = collect(&ctx);
+            reply.outputs.insert(
+                names::HTTP_RESPONSE.to_owned(),
+                response.to_output_binding(),
+            );
+            Ok(reply)
+        }
+        FunctionKind::Queue { handler: f, .. } | FunctionKind::Timer { handler: f, .. } => {
+            let binding = match &def.kind {
+                FunctionKind::Queue { .. } => names::QUEUE_MESSAGE,
+                _ => names::TIMER,
+            };
+            let value = request
+                .binding(binding, true)
+                .cloned()
+                .ok_or_else(|| missing(binding))?;
+            let ctx = context(def, request, invocation_id, sink);
+            let fut = f(binding, &value, ctx.clone())?;
+            run_user(def, sink, fut).await?;
+            Ok(collect(&ctx))
+        }
+    }
+}
+
+fn missing(binding: &str) -> InvocationError {
+    InvocationError::binding(binding, "missing from Data")
+}
+
+fn trigger_value<'a>(
+    request: &'a InvocationRequest,
+    binding: &str,
+) -> Result<&'a Value, InvocationError> {
+    request
+        .binding(binding, true)
+        .ok_or_else(|| missing(binding))
+}
+
+async fn orchestrator(
+    handler: &Handler,
+    def: &FunctionDef,
+    request: &InvocationRequest,
+    sink: &LogSink,
+) -> Result<Reply, InvocationError> {
+    let binding = names::DURABLE_CONTEXT;
+    let req: proto::OrchestratorRequest =
+        decode_proto_trigger(binding, trigger_value(request, binding)?)?;
+    let summary = format!(
+        "orchestrator '{}' instance '{}': {} past + {} new events",
+        def.name,
+        req.instance_id,
+        req.past_events.len(),
+        req.new_events.len()
+    );
+    let registry = handler.inner.registry.clone();
+    let scoped = sink.clone();
+    // The engine is synchronous and CPU-bound; running it off the async workers also contains a panic.
+    let response = tokio::task::spawn_blocking(move || {
+        scoped.sync_scope(|| registry.execute_orchestrator(&req))
+    })
+    .await
+    .map_err(|e| InvocationError::Internal(format!("the orchestrator engine failed: {e}")))?;
+    sink.log(
+        Level::DEBUG,
+        &format!("{summary} -> {} actions", response.actions.len()),
+    );
+    Ok(Reply {
+        outputs: Map::new(),
+        return_value: encode_proto(&response),
+    })
+}
+
+async fn entity(
+    handler: &Handler,
+    def: &FunctionDef,
+    request: &InvocationRequest,
+    sink: &LogSink,
+) -> Result<Reply, InvocationError> {
+    let binding = names::DURABLE_CONTEXT;
+    let req: proto::EntityBatchRequest =
+        decode_proto_trigger(binding, trigger_value(request, binding)?)?;
+    match req.instance_id.parse::<durable_core::EntityId>() {
+        Ok(id) if id.name.eq_ignore_ascii_case(&def.name) => {}
+        Ok(id) => {
+            return Err(InvocationError::binding(
+                binding,
+                format!(
+                    "entity instance '{}' belongs to entity '{}', not to function '{}'",
+                    req.instance_id, id.name, def.name
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(InvocationError::binding(
+                binding,
+                format!(
+                    "instanceId '{}' is not an entity instance ID (@name@key)",
+                    req.instance_id
+                ),
+            ));
+        }
+    }
+    let operations = req.operations.len();
+    let registry = handler.inner.registry.clone();
+    let scoped = sink.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        scoped.sync_scope(|| registry.execute_entity_batch(&req))
+    })
+    .await
+    .map_err(|e| InvocationError::Internal(format!("the entity engine failed: {e}")))?;
+    sink.log(
+        Level::DEBUG,
+        &format!("entity '{}': {operations} operations", def.name),
+    );
+    Ok(Reply {
+        outputs: Map::new(),
+        return_value: encode_proto(&result),
+    })
+}
+
+async fn activity(
+    handler: &Handler,
+    def: &FunctionDef,
+    request: &InvocationRequest,
+    sink: &LogSink,
+) -> Result<Reply, InvocationError> {
+    let input = activity_input(names::ACTIVITY_INPUT, request)?;
+    let instance_id = request
+        .metadata_value("instanceId")
+        .and_then(metadata_string)
+        .unwrap_or_default();
+    let req = proto::ActivityRequest {
+        name: def.name.clone(),
+        input,
+        orchestration_instance: Some(proto::OrchestrationInstance {
+            instance_id: instance_id.clone(),
+            execution_id: None,
+        }),
+        ..Default::default()
+    };
+    let fut = handler.inner.registry.execute_activity(req);
+    let failure = match tokio::spawn(sink.clone().scope(fut)).await {
+        Ok(response) => match response.failure_details {
+            Some(details) => Some(details),
+            None => {
+                let value = match response.result.as_deref() {
+                    None => Value::Null,
+                    Some(text) => serde_json::from_str(text).map_err(|e| {
+                        InvocationError::Internal(format!(
+                            "activity '{}' produced a result that is not JSON: {e}",
+                            def.name
+                        ))
+                    })?,
+                };
+                return Ok(Reply {
+                    outputs: Map::new(),
+                    return_value: value,
+                });
+            }
+        },
+        Err(join) if join.is_panic() => Some(proto::TaskFailureDetails {
+            error_type: "Panic".to_owned(),
+            error_message: panic_message(join.into_panic()),
+            is_non_retriable: false,
+            ..Default::default()
+        }),
+        Err(join) => {
+            return Err(InvocationError::Internal(format!(
+                "activity '{}' was cancelled: {join}",
+                def.name
+            )));
+        }
+    };
+    let details = failure.unwrap_or_default();
+    sink.log(
+        Level::WARN,
+        &format!(
+            "activity '{}' for instance '{instance_id}' failed: {}: {}",
+            def.name, details.error_type, details.error_message
+        ),
+    );
+    // A non-2xx would reach the orchestration as a bare HTTP error; the envelope keeps type and message.
+    Ok(Reply {
+        outputs: Map::new(),
+        return_value: durable_core::failure_envelope::encode(&details),
+    })
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("the function panicked: {text}")
+}
+
+fn http_request(request: &InvocationRequest) -> Result<HttpRequest, InvocationError> {
+    let value = request
+        .binding(names::HTTP_REQUEST, false)
+        .ok_or_else(|| missing(names::HTTP_REQUEST))?;
+    decode_layered(names::HTTP_REQUEST, value)
+}
+
+fn context(
+    def: &FunctionDef,
+    request: InvocationRequest,
+    invocation_id: Option<String>,
+    sink: &LogSink,
+) -> InvocationContext {
+    let declared = def
+        .kind
+        .outputs()
+        .iter()
+        .map(|o| o.name().to_owned())
+        .collect();
+    InvocationContext::new(
+        def.name.clone(),
+        invocation_id,
+        request.metadata,
+        sink.clone(),
+        declared,
+    )
+}
+
+fn collect(ctx: &InvocationContext) -> Reply {
+    let outputs = ctx.take_outputs();
+    Reply {
+        outputs: outputs.bindings,
+        return_value: outputs.return_value.unwrap_or(Value::Null),
+    }
+}
+
+/// Runs user code on its own task, so a panic fails this invocation only.
+pub(crate) async fn run_user<T: Send + 'static>(
+    def: &FunctionDef,
+    sink: &LogSink,
+    fut: crate::app::BoxFuture<Result<T, crate::error::FunctionError>>,
+) -> Result<T, InvocationError> {
+    match tokio::spawn(sink.clone().scope(fut)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(InvocationError::Function {
+            function: def.name.clone(),
+            detail: error.to_string(),
+        }),
+        Err(join) if join.is_panic() => Err(InvocationError::Function {
+            function: def.name.clone(),
+            detail: panic_message(join.into_panic()),
+        }),
+        Err(join) => Err(InvocationError::Internal(format!(
+            "function '{}' was cancelled: {join}",
+            def.name
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_readable() {
+        assert_eq!(
+            panic_message(Box::new("boom")),
+            "the function panicked: boom"
+        );
+        assert_eq!(
+            panic_message(Box::new(String::from("bang"))),
+            "the function panicked: bang"
+        );
+        assert_eq!(
+            panic_message(Box::new(42)),
+            "the function panicked: unknown panic"
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! HTTP trigger request and `http` output binding response, in the shapes the host uses.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::IntoResponse as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// An HTTP trigger's request, whether the host wrapped it in `Data` or forwarded it as is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+#[non_exhaustive]
+pub struct HttpRequest {
+    /// The full URL the client called (on the Functions app, not on the handler).
+    pub url: String,
+    /// The method, upper case.
+    pub method: String,
+    /// Query parameters (the first value of each).
+    #[serde(deserialize_with = "string_map")]
+    pub query: BTreeMap<String, String>,
+    /// Request headers; names as sent, every value kept.
+    #[serde(deserialize_with = "multi_map")]
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// Route template parameters (`{name}` in the function's route).
+    #[serde(deserialize_with = "string_map")]
+    pub params: BTreeMap<String, String>,
+    /// The body as text (empty when there is none).
+    #[serde(deserialize_with = "body_text")]
+    pub body: String,
+}
+
+impl HttpRequest {
+    /// The first value of a header, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.first())
+            .map(String::as_str)
+    }
+
+    /// A route parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// The body parsed as JSON; an empty body is `null`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        if self.body.trim().is_empty() {
+            serde_json::from_value(Value::Null)
+        } else {
+            serde_json::from_str(&self.body)
+        }
+    }
+}
+
+fn scalar_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let map = Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Array(items) => items
+                    .into_iter()
+                    .next()
+                    .map(scalar_text)
+                    .unwrap_or_default(),
+                other => scalar_text(other),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+fn multi_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
+    let map = Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Array(items) => items.into_iter().map(scalar_text).collect(),
+                other => vec![scalar_text(other)],
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+fn body_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    // Some host versions hand a JSON body over already parsed; give the function the text either way.
+    Ok(scalar_text(Value::deserialize(d)?))
+}
+
+/// What an HTTP function answers; becomes the `http` output binding (or the response itself when forwarded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: String,
+}
+
+impl Default for HttpResponse {
+    fn default() -> Self {
+        Self::new(StatusCode::OK)
+    }
+}
+
+impl HttpResponse {
+    /// An empty response with the given status.
+    pub fn new(status: StatusCode) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// 200 with a plain-text body.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self::new(StatusCode::OK)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body)
+    }
+
+    /// 200 with a JSON body.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(StatusCode::OK)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_string(value)?))
+    }
+
+    /// Replaces the status.
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first value of a header, matched case-insensitively.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `http` output binding value: `{"statusCode", "headers", "body"}` (the host's `HttpOutputBindingResponse`).
+    pub(crate) fn to_output_binding(&self) -> Value {
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        serde_json::json!({
+            "statusCode": self.status.as_u16(),
+            "headers": headers,
+            "body": self.body,
+        })
+    }
+
+    /// The response to send back directly, for a forwarded request. Headers that are not valid HTTP are dropped
+    /// with a warning rather than failing the whole response.
+    pub(crate) fn into_axum(self) -> axum::response::Response {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            match (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.append(n, v);
+                }
+                _ => {
+                    tracing::warn!(header = %name, "dropping a response header that is not valid HTTP")
+                }
+            }
+        }
+        (self.status, headers, self.body).into_response()
+    }
+}
+
+/// Builds an [`HttpRequest`] from a request the host forwarded verbatim.
+pub(crate) fn from_forwarded(
+    parts: &axum::http::request::Parts,
+    params: BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<HttpRequest, String> {
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| "the request body is not UTF-8 text".to_owned())?;
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(value);
+    }
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let url = format!(
+        "http://{host}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let query = parts.uri.query().map(parse_query).unwrap_or_default();
+    Ok(HttpRequest {
+        url,
+        method: parts.method.as_str().to_owned(),
+        query,
+        headers,
+        params,
+        body,
+    })
+}
+
+fn parse_query(query: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.entry(percent_decode(k))
+            .or_insert_with(|| percent_decode(v));
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match hex_pair(bytes[i + 1], bytes[i + 2]) {
+                Some(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_pair(high: u8, low: u8) -> Option<u8> {
+    let digit = |c: u8| (c as char).to_digit(16);
+    Some((digit(high)? * 16 + digit(low)?) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_request_accepts_host_shapes() {
+        let req: HttpRequest = serde_json::from_value(serde_json::json!({
+            "Url": "http://localhost:7071/api/hello?name=a",
+            "Method": "POST",
+            "Query": {"name": "a"},
+            "Headers": {"Content-Type": ["application/json"], "X-One": "1"},
+            "Params": {"id": "7"},
+            "Identities": [],
+            "Body": {"city": "Tokyo"}
+        }))
+        .unwrap();
+        assert_eq!(req.header("content-type"), Some("application/json"));
+        assert_eq!(req.header("x-one"), Some("1"));
+        assert_eq!(req.param("id"), Some("7"));
+        assert_eq!(req.json::<Value>().unwrap()["city"], "Tokyo");
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query("a=1&b=hello%20world&c=x+y&d&e=%zz&f=%4");
+        assert_eq!(q["a"], "1");
+        assert_eq!(q["b"], "hello world");
+        assert_eq!(q["c"], "x y");
+        assert_eq!(q["d"], "");
+        assert_eq!(q["e"], "%zz");
+        assert_eq!(q["f"], "%4");
+    }
+}
