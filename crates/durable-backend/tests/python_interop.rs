@@ -37,3 +37,63 @@ async fn orchestration_features_through_the_scheduler_sdk() {
     assert_eq!(r["deadline"], json!("DEADLINE_EXCEEDED"));
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_management_through_the_plain_grpc_sdk() {
+    let Some(python) = common::python() else { return };
+    let backend = common::backend(common::memory()).await;
+    let r = common::run_python(
+        &python,
+        include_str!("python/lifecycle.py"),
+        &backend.endpoint(),
+        "unused",
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r["restart"], json!([true, "r1", true, "r1", true]));
+    assert_eq!(r["restart_running_same"], json!("FAILED_PRECONDITION"));
+    assert_eq!(r["restart_running_new"], json!("RUNNING"));
+    assert_eq!(r["waiters"], json!([1, 2]));
+    assert_eq!(r["reuse_running"], json!("ALREADY_EXISTS"));
+    assert_eq!(r["reuse_policy_refuses"], json!("ALREADY_EXISTS"));
+    assert_eq!(r["reuse_replaced"], json!("replaced"));
+    assert_eq!(r["bad_id"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["entity_like_id"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["too_big"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["too_big_created"], json!(false));
+    assert_eq!(r["raise_missing"], json!("NOT_FOUND"));
+    assert_eq!(r["get_missing"], json!(true));
+    assert_eq!(r["raise_too_big"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["after_too_big"], json!("small"));
+    assert_eq!(r["scheduled_pending"], json!("PENDING"));
+    assert_eq!(r["scheduled_ran_after"], json!(true));
+    assert_eq!(
+        r["history"],
+        json!([
+            "orchestratorStarted",
+            "executionStarted",
+            "taskScheduled",
+            "orchestratorCompleted",
+            "orchestratorStarted",
+            "taskCompleted",
+            "orchestratorCompleted",
+            "executionCompleted"
+        ])
+    );
+    assert_eq!(r["before_rewind"], json!("FAILED"));
+    assert_eq!(r["after_rewind"], json!(["COMPLETED", ["before", "ok after 2"]]));
+    assert_eq!(r["rewind_completed"], json!("FAILED_PRECONDITION"));
+    assert_eq!(r["purge_recursive"], json!([2, true]));
+    assert_eq!(r["purge_running"], json!("FAILED_PRECONDITION"));
+    assert_eq!(r["query_pages"], json!([["q-00", "q-01", "q-02"], ["q-03", "q-04", "q-05"], ["q-06"]]));
+    assert_eq!(
+        r["query_all"],
+        json!(["q-00", "q-01", "q-02", "q-03", "q-04", "q-05", "q-06"])
+    );
+    let total = r["list_total"].as_u64().unwrap();
+    assert!(total >= 7, "listed {total} completed instances");
+    assert!(r["list_pages"].as_array().unwrap().len() >= 2);
+    assert_eq!(r["purge_filter"].as_u64().unwrap(), total);
+    assert_eq!(r["after_purge"], json!(0));
+    backend.shutdown().await.unwrap();
+}
