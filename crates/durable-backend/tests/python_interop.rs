@@ -97,3 +97,37 @@ async fn instance_management_through_the_plain_grpc_sdk() {
     assert_eq!(r["after_purge"], json!(0));
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_through_the_scheduler_sdk() {
+    let Some(python) = common::python() else { return };
+    let backend = common::backend(common::memory()).await;
+    let r = common::run_python(
+        &python,
+        include_str!("python/entities.py"),
+        &backend.endpoint(),
+        "entities",
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r["signals"], json!(10));
+    assert_eq!(r["call"], json!([3, "caught"]));
+    assert_eq!(r["call_state"], json!(3));
+    assert_eq!(r["orchestration_signal"], json!(40));
+    assert_eq!(r["locked_by"], json!(true));
+    assert_eq!(r["held_back"], json!(1));
+    assert_eq!(r["in_lock"], json!(2));
+    assert_eq!(r["after_unlock"], json!(102));
+    assert_eq!(r["unlocked"], json!(false));
+    assert_eq!(r["deleted"], json!(true));
+    assert_eq!(r["recreated"], json!(7));
+    assert_eq!(r["early"], json!(null));
+    assert_eq!(r["on_time"], json!(true));
+    assert_eq!(r["long_key"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["not_entity"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["query"], json!(["a", "b", "d", "l1", "s", "t"]));
+    assert_eq!(r["first_page"], json!([2, true]));
+    // "gone" (state deleted) and "l2" (locked once, never given state).
+    assert_eq!(r["cleaned"], json!(2));
+    backend.shutdown().await.unwrap();
+}
