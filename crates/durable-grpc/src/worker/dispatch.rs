@@ -10,7 +10,6 @@ use tokio::task::JoinSet;
 use tonic::transport::Channel;
 use tracing::{debug, warn};
 
-use super::entities::batch_from_v2;
 use super::executor::{BoxFuture, Executor, ExecutorError};
 use crate::connection::Connection;
 
@@ -48,7 +47,7 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, item: proto::WorkItem, tasks: &mut 
             tasks.spawn(entity(shared, request, Vec::new(), token));
         }
         Some(Request::EntityRequestV2(request)) => {
-            let (batch, infos) = batch_from_v2(&request);
+            let (batch, infos) = durable_core::entity_batch_from_v2(&request);
             tasks.spawn(entity(shared, batch, infos, token));
         }
         Some(Request::HealthPing(_)) => debug!("health ping"),

@@ -1,9 +1,9 @@
 //! `Worker`: takes work items from the scheduler's stream and runs them through an [`Executor`].
 
 mod dispatch;
-mod entities;
 mod executor;
 mod options;
+mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +75,11 @@ impl WorkerBuilder {
     pub fn executor(mut self, executor: impl Executor) -> Self {
         self.executor = Some(Arc::new(executor));
         self
+    }
+
+    /// Runs work items with the engine: the registry's orchestrators, activities and entities.
+    pub fn registry(self, registry: durable_core::Registry) -> Self {
+        self.executor(registry)
     }
 
     /// Replaces every option at once.

@@ -1,0 +1,41 @@
+//! The engine's `Registry` as the worker's executor.
+
+use durable_core::Registry;
+use durable_proto as proto;
+
+use super::executor::{BoxFuture, Executor, ExecutorError};
+
+impl Executor for Registry {
+    fn execute_orchestrator(
+        &self,
+        request: proto::OrchestratorRequest,
+    ) -> BoxFuture<Result<proto::OrchestratorResponse, ExecutorError>> {
+        // A turn is pure replay over in-memory events: fast enough to run on the task itself, and no I/O to await.
+        let registry = self.clone();
+        Box::pin(async move { Ok(registry.execute_orchestrator(&request)) })
+    }
+
+    fn execute_activity(
+        &self,
+        request: proto::ActivityRequest,
+    ) -> BoxFuture<Result<proto::ActivityResponse, ExecutorError>> {
+        let run = Registry::execute_activity(self, request);
+        Box::pin(async move { Ok(run.await) })
+    }
+
+    fn execute_entity_batch(
+        &self,
+        request: proto::EntityBatchRequest,
+    ) -> BoxFuture<Result<proto::EntityBatchResult, ExecutorError>> {
+        let registry = self.clone();
+        Box::pin(async move { Ok(registry.execute_entity_batch(&request)) })
+    }
+
+    fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        (
+            self.orchestrator_names(),
+            self.activity_names(),
+            self.entity_names(),
+        )
+    }
+}
