@@ -487,6 +487,33 @@ pub async fn purge_and_query(client: &DurableClient) {
     client.terminate(&waiting, &(), false).await.unwrap();
 }
 
+pub async fn restart(client: &DurableClient) {
+    let id = client
+        .schedule_new_orchestration("sequence", &["Rome"], start("restart-1"))
+        .await
+        .unwrap();
+    client.wait_for_completion(&id, false, WAIT).await.unwrap();
+    let new_id = client.restart(&id, true).await.unwrap();
+    assert_ne!(new_id, id);
+    let done = client
+        .wait_for_completion(&new_id, true, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.output::<Vec<String>>().unwrap().unwrap(),
+        ["Hello Rome!"]
+    );
+    let same_id = client.restart(&id, false).await.unwrap();
+    assert_eq!(same_id, id);
+    let done = client.wait_for_completion(&id, true, WAIT).await.unwrap();
+    assert_eq!(done.status, OrchestrationStatus::Completed);
+    let err = client.restart("restart-missing", false).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound(_) | Error::InvalidArgument(_)),
+        "{err}"
+    );
+}
+
 /// Declares one `#[tokio::test]` per scenario; `$setup` is an async fn returning `Option<(Fixture, DurableClient)>`
 /// (`None`: skipped), and the fixture is shut down by `$teardown`.
 #[macro_export]
@@ -505,6 +532,7 @@ macro_rules! scenario_tests {
         $crate::scenario_tests!(@one $setup, $teardown, terminate, |c| scenarios::terminate(c));
         $crate::scenario_tests!(@one $setup, $teardown, entities_with_locks, |c| scenarios::entities_with_locks(c));
         $crate::scenario_tests!(@one $setup, $teardown, purge_and_query, |c| scenarios::purge_and_query(c));
+        $crate::scenario_tests!(@one $setup, $teardown, restart, |c| scenarios::restart(c));
     };
     (@one $setup:path, $teardown:path, $name:ident, |$c:ident| $body:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
