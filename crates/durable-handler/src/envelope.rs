@@ -138,6 +138,12 @@ pub(crate) fn decode_proto_trigger<M: prost::Message + Default>(
 ) -> Result<M, InvocationError> {
     let text = double_encoded_string(binding, value)?
         .ok_or_else(|| InvocationError::binding(binding, "the trigger value is null"))?;
+    if text.trim().is_empty() {
+        return Err(InvocationError::binding(
+            binding,
+            "the trigger value is empty",
+        ));
+    }
     let bytes = BASE64
         .decode(text.trim())
         .map_err(|e| InvocationError::binding(binding, format!("not valid base64 ({e})")))?;
