@@ -10,7 +10,9 @@ const LIMIT: Duration = Duration::from_secs(240);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orchestration_features_through_the_scheduler_sdk() {
-    let Some(python) = common::python() else { return };
+    let Some(python) = common::python() else {
+        return;
+    };
     let backend = common::backend(common::memory()).await;
     let r = common::run_python(
         &python,
@@ -20,7 +22,10 @@ async fn orchestration_features_through_the_scheduler_sdk() {
         LIMIT,
     )
     .await;
-    assert_eq!(r["chain"], json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]));
+    assert_eq!(
+        r["chain"],
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
     assert_eq!(r["tags"], json!({"team": "blue"}));
     assert_eq!(r["fan"], json!(20));
     assert_eq!(r["timer"], json!("woke"));
@@ -40,7 +45,9 @@ async fn orchestration_features_through_the_scheduler_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_management_through_the_plain_grpc_sdk() {
-    let Some(python) = common::python() else { return };
+    let Some(python) = common::python() else {
+        return;
+    };
     let backend = common::backend(common::memory()).await;
     let r = common::run_python(
         &python,
@@ -81,11 +88,17 @@ async fn instance_management_through_the_plain_grpc_sdk() {
         ])
     );
     assert_eq!(r["before_rewind"], json!("FAILED"));
-    assert_eq!(r["after_rewind"], json!(["COMPLETED", ["before", "ok after 2"]]));
+    assert_eq!(
+        r["after_rewind"],
+        json!(["COMPLETED", ["before", "ok after 2"]])
+    );
     assert_eq!(r["rewind_completed"], json!("FAILED_PRECONDITION"));
     assert_eq!(r["purge_recursive"], json!([2, true]));
     assert_eq!(r["purge_running"], json!("FAILED_PRECONDITION"));
-    assert_eq!(r["query_pages"], json!([["q-00", "q-01", "q-02"], ["q-03", "q-04", "q-05"], ["q-06"]]));
+    assert_eq!(
+        r["query_pages"],
+        json!([["q-00", "q-01", "q-02"], ["q-03", "q-04", "q-05"], ["q-06"]])
+    );
     assert_eq!(
         r["query_all"],
         json!(["q-00", "q-01", "q-02", "q-03", "q-04", "q-05", "q-06"])
@@ -100,7 +113,9 @@ async fn instance_management_through_the_plain_grpc_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entities_through_the_scheduler_sdk() {
-    let Some(python) = common::python() else { return };
+    let Some(python) = common::python() else {
+        return;
+    };
     let backend = common::backend(common::memory()).await;
     let r = common::run_python(
         &python,

@@ -82,3 +82,4 @@ pub async fn run_python(
         .unwrap_or_else(|| panic!("no RESULT line:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"));
     serde_json::from_str(line).expect("RESULT is JSON")
 }
+pub mod raw;

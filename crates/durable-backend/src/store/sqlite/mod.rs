@@ -38,7 +38,8 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating when needed) the database and starts its writer thread.
+    /// Opens (creating and migrating when needed) the database and starts its writer thread. Leases left by a
+    /// previous process are released, so one database file must be served by one process at a time.
     pub fn open(
         storage: &Storage,
         synchronous: Synchronous,
@@ -52,6 +53,7 @@ impl SqliteStore {
             }
         };
         schema::prepare(&conn, synchronous)?;
+        schema::release_all_leases(&conn)?;
         let (changes, _) = broadcast::channel(1024);
         Ok(SqliteStore {
             writer: writer::Writer::spawn(conn, max_commit_batch, changes.clone())?,

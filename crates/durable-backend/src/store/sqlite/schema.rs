@@ -127,6 +127,22 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
     Ok(())
 }
 
+/// Leases belong to the work-item streams of the process that granted them; a freshly opened store has no streams,
+/// so whatever was in flight when the previous process stopped is handed out again at once.
+pub(super) fn release_all_leases(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         UPDATE instances SET lease_token = NULL, lease_expires_at = NULL, lease_started_at = NULL
+             WHERE lease_token IS NOT NULL;
+         UPDATE inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
+         UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
+         UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
+         UPDATE entity_inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
+         COMMIT;",
+    )?;
+    Ok(())
+}
+
 pub(super) fn ensure_hub(conn: &Connection, hub: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO hubs (name, created_at) VALUES (?1, ?2)",
