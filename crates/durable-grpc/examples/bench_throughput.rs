@@ -1,0 +1,308 @@
+//! The scheduler's throughput workload (N orchestrations x 5 sequential no-op activities), side by side:
+//!
+//! 1. this crate's worker against the embedded backend,
+//! 2. this crate's worker against the Python SDK's reference server,
+//! 3. the Python SDK's worker against the embedded backend.
+//!
+//! Each worker runs in its own process so its peak RSS (`VmHWM`) can be read from /proc. Throughput and latency
+//! come from the server's own created/completed timestamps.
+//!
+//! ```text
+//! cargo run --release -p durable-grpc --example bench_throughput -- [--orchestrations 5000] [--python PATH] [--only rust-embedded,rust-python,python-embedded]
+//! ```
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use durable_core::{
+    ActivityContext, ActivityError, OrchestrationContext, OrchestrationError, Registry,
+};
+use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartOptions, Worker};
+use futures::StreamExt;
+
+const CITIES: [&str; 5] = ["Tokyo", "Seattle", "London", "Paris", "Cairo"];
+/// Per orchestration: 6 orchestrator turns (start + one per activity result) and 5 activities.
+const WORK_ITEMS_PER_ORCHESTRATION: f64 = 11.0;
+
+async fn hello_cities(ctx: OrchestrationContext, _: ()) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = Vec::with_capacity(CITIES.len());
+    for city in CITIES {
+        out.push(ctx.call_activity::<_, String>("say_hello", city).await?);
+    }
+    Ok(out)
+}
+
+async fn say_hello(_ctx: ActivityContext, city: String) -> Result<String, ActivityError> {
+    Ok(format!("Hello {city}!"))
+}
+
+const PYTHON_WORKER: &str = r#"
+import sys
+from durabletask import worker
+
+def say_hello(ctx, city):
+    return f"Hello {city}!"
+
+def hello_cities(ctx, _):
+    out = []
+    for city in ["Tokyo", "Seattle", "London", "Paris", "Cairo"]:
+        out.append((yield ctx.call_activity(say_hello, input=city)))
+    return out
+
+w = worker.TaskHubGrpcWorker(host_address=sys.argv[1])
+w.add_orchestrator(hello_cities)
+w.add_activity(say_hello)
+w.start()
+print("ready", flush=True)
+sys.stdin.read()
+w.stop()
+"#;
+
+const PYTHON_SERVER: &str = r#"
+import sys
+from durabletask.testing.in_memory_backend import create_test_backend
+backend = create_test_backend(port=int(sys.argv[1]))
+print("ready", flush=True)
+sys.stdin.read()
+backend.stop()
+"#;
+
+/// A child process that runs until its stdin closes.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(mut command: Command) -> Result<Self> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawn")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            bail!("child did not start: {line:?}");
+        }
+        Ok(Self(child))
+    }
+
+    /// Peak resident set size in MiB.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+
+    fn stop(mut self) {
+        drop(self.0.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Report {
+    name: &'static str,
+    orchestrations: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    rss_mib: Option<f64>,
+}
+
+async fn drive(endpoint: &str, n: usize, worker: &Proc) -> Result<(f64, f64, f64, Option<f64>)> {
+    let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
+    let scheduled = futures::stream::iter(ids.iter().cloned())
+        .map(|id| {
+            let client = client.clone();
+            async move {
+                client
+                    .schedule_new_orchestration(
+                        "hello_cities",
+                        &(),
+                        StartOptions::new().with_instance_id(id),
+                    )
+                    .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    for s in scheduled {
+        s?;
+    }
+    let mut first_created: Option<SystemTime> = None;
+    let mut last_done: Option<SystemTime> = None;
+    let mut latencies = Vec::with_capacity(n);
+    // One waiter at a time: the Python server has 10 threads and the worker needs them.
+    for id in &ids {
+        let done = client
+            .wait_for_completion(id, false, Duration::from_secs(600))
+            .await?;
+        if done.status != OrchestrationStatus::Completed {
+            bail!("{id} ended {:?}: {:?}", done.status, done.failure_details);
+        }
+        let created = done.created_at.context("created timestamp")?;
+        let finished = done
+            .completed_at
+            .or(done.last_updated_at)
+            .context("completion timestamp")?;
+        first_created = Some(first_created.map_or(created, |f| f.min(created)));
+        last_done = Some(last_done.map_or(finished, |l| l.max(finished)));
+        latencies.push(
+            finished
+                .duration_since(created)
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1000.0,
+        );
+    }
+    let seconds = last_done
+        .zip(first_created)
+        .and_then(|(l, f)| l.duration_since(f).ok())
+        .context("timestamps")?
+        .as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    Ok((seconds, pct(0.50), pct(0.99), worker.peak_rss_mib()))
+}
+
+fn rust_worker(endpoint: &str) -> Result<Proc> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["worker", endpoint]);
+    Proc::spawn(command)
+}
+
+fn python_worker(python: &PathBuf, endpoint: &str) -> Result<Proc> {
+    let mut command = Command::new(python);
+    command.args(["-c", PYTHON_WORKER, endpoint.trim_start_matches("http://")]);
+    Proc::spawn(command)
+}
+
+async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Report> {
+    let (seconds, p50_ms, p99_ms, rss_mib) = match name {
+        "rust-embedded" | "python-embedded" => {
+            let dir = tempfile::tempdir()?;
+            let options = durable_backend::Options::new()
+                .with_db_path(dir.path().join("bench.db"))
+                .with_bind("127.0.0.1:0".parse()?);
+            let backend = durable_backend::start(options).await?;
+            let worker = if name == "rust-embedded" {
+                rust_worker(&backend.endpoint())?
+            } else {
+                python_worker(python, &backend.endpoint())?
+            };
+            let result = drive(&backend.endpoint(), n, &worker).await;
+            worker.stop();
+            backend.shutdown().await?;
+            result?
+        }
+        "rust-python" => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let mut command = Command::new(python);
+            command.args(["-c", PYTHON_SERVER, &port.to_string()]);
+            let server = Proc::spawn(command)?;
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let worker = rust_worker(&endpoint)?;
+            let result = drive(&endpoint, n, &worker).await;
+            worker.stop();
+            server.stop();
+            result?
+        }
+        other => bail!("unknown case {other}"),
+    };
+    Ok(Report {
+        name,
+        orchestrations: n,
+        seconds,
+        p50_ms,
+        p99_ms,
+        rss_mib,
+    })
+}
+
+async fn worker_main(endpoint: String) -> Result<()> {
+    let mut registry = Registry::new();
+    registry
+        .add_orchestrator("hello_cities", hello_cities)
+        .add_activity("say_hello", say_hello);
+    let worker = Worker::builder()
+        .connection(ConnectionOptions::new(endpoint))
+        .registry(registry)
+        .build()?;
+    println!("ready");
+    let stdin_closed = async {
+        // Blocks a thread until the parent closes our stdin.
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
+    };
+    worker.run_until(stdin_closed).await?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if args.first().map(String::as_str) == Some("worker") {
+        let endpoint = args.get(1).context("worker needs an endpoint")?.clone();
+        return runtime.block_on(worker_main(endpoint));
+    }
+    let mut n = 5000;
+    let mut python = std::env::var_os("DURABLE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    let mut cases = vec!["rust-embedded", "rust-python", "python-embedded"];
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--orchestrations" => n = it.next().context("--orchestrations N")?.parse()?,
+            "--python" => python = it.next().context("--python PATH")?.into(),
+            "--only" => {
+                let only = it.next().context("--only CASES")?.clone();
+                cases.retain(|c| only.split(',').any(|o| o == *c));
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    println!(
+        "workload: {n} orchestrations x {} sequential no-op activities",
+        CITIES.len()
+    );
+    println!(
+        "| case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for case in cases {
+        let report = runtime.block_on(run_case(case, n, &python))?;
+        let per_s = report.orchestrations as f64 / report.seconds;
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} |",
+            report.name,
+            per_s,
+            per_s * WORK_ITEMS_PER_ORCHESTRATION,
+            report.p50_ms,
+            report.p99_ms,
+            report
+                .rss_mib
+                .map_or("n/a".to_owned(), |m| format!("{m:.1} MiB")),
+        );
+    }
+    Ok(())
+}
