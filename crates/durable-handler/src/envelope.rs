@@ -320,7 +320,7 @@ mod tests {
         }
 
         #[test]
-        fn proto_decoder_round_trips(id in "[a-zA-Z0-9@-]{0,40}") {
+        fn proto_decoder_round_trips(id in "[a-zA-Z0-9@-]{1,40}") {
             let request = durable_proto::OrchestratorRequest { instance_id: id.clone(), ..Default::default() };
             let Value::String(b64) = encode_proto(&request) else { unreachable!() };
             let decoded: durable_proto::OrchestratorRequest = decode_proto_trigger("context", &host_string(&b64)).unwrap();

@@ -343,9 +343,14 @@ pub async fn serve(handler: Handler) -> Result<(), ServeError> {
 
 /// The port the host chose: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy `FUNCTIONS_HTTPWORKER_PORT`.
 pub fn port_from_env() -> Result<u16, ServeError> {
-    let raw = std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
-        .or_else(|_| std::env::var("FUNCTIONS_HTTPWORKER_PORT"))
-        .ok();
+    parse_port(
+        std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .or_else(|_| std::env::var("FUNCTIONS_HTTPWORKER_PORT"))
+            .ok(),
+    )
+}
+
+fn parse_port(raw: Option<String>) -> Result<u16, ServeError> {
     raw.as_deref()
         .and_then(|p| p.trim().parse::<u16>().ok())
         .filter(|p| *p != 0)
@@ -376,6 +381,24 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port(Some(" 52811 ".into())).unwrap(), 52811);
+        for bad in [
+            None,
+            Some(String::new()),
+            Some("0".into()),
+            Some("70000".into()),
+            Some("x".into()),
+        ] {
+            let err = parse_port(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("FUNCTIONS_CUSTOMHANDLER_PORT"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn route_templates() {

@@ -363,3 +363,42 @@ fn history_event_helper_builds_started_events() {
         Some(EventType::ExecutionStarted(_))
     ));
 }
+
+#[tokio::test]
+async fn the_apps_own_routes_are_served_next_to_the_handlers() {
+    use axum::routing::get;
+    let handler = FunctionApp::new(Registry::new())
+        .routes(axum::Router::new().route("/health", get(|| async { "healthy" })))
+        .routes(axum::Router::new().route(
+            "/custom/{id}",
+            get(|axum::extract::Path(id): axum::extract::Path<String>| async move { id }),
+        ))
+        .build()
+        .unwrap();
+    let server = Server::start(handler).await;
+    let health = server.http.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "healthy");
+    let custom = server
+        .http
+        .get(server.url("/custom/42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(custom.text().await.unwrap(), "42");
+    let ready = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    server.stop().await;
+}
+
+#[test]
+fn app_routes_that_shadow_the_handlers_are_refused() {
+    use axum::routing::get;
+    let err = FunctionApp::new(Registry::new())
+        .routes(axum::Router::new().route("/{anything}", get(|| async { "mine" })))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, durable_handler::BuildError::RouteConflict(_)),
+        "{err}"
+    );
+}
