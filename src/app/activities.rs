@@ -1,0 +1,26 @@
+//! Activities: where the I/O and the non-deterministic work go.
+
+use durable_core::{ActivityContext, ActivityError, Registry};
+
+pub(super) fn register(registry: &mut Registry) {
+    registry
+        .add_activity("SayHello", say_hello)
+        .add_activity("CountLetters", count_letters)
+        .add_activity("RecordDecision", record_decision);
+}
+
+async fn say_hello(_ctx: ActivityContext, city: String) -> Result<String, ActivityError> {
+    if city.trim().is_empty() {
+        return Err(ActivityError::non_retriable("a city needs a name"));
+    }
+    Ok(format!("Hello {city}!"))
+}
+
+async fn count_letters(_ctx: ActivityContext, city: String) -> Result<u64, ActivityError> {
+    Ok(city.chars().filter(|c| c.is_alphabetic()).count() as u64)
+}
+
+async fn record_decision(ctx: ActivityContext, (item, status): (String, String)) -> Result<(), ActivityError> {
+    tracing::info!(instance_id = %ctx.instance_id(), %item, %status, "approval decision recorded");
+    Ok(())
+}
