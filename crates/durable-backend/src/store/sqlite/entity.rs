@@ -3,16 +3,15 @@
 use durable_proto::history_event::EventType;
 use durable_proto::send_entity_message_action::EntityMessageType;
 use durable_proto::{
-    CleanEntityStorageRequest, CleanEntityStorageResponse, EntityBatchRequest, EntityBatchResult,
-    EntityLockGrantedEvent, EntityLockRequestedEvent, EntityMetadata,
+    EntityBatchRequest, EntityBatchResult, EntityLockGrantedEvent, EntityLockRequestedEvent,
     EntityOperationCompletedEvent, EntityOperationFailedEvent, EntityOperationSignaledEvent,
-    EntityQuery, HistoryEvent, OperationRequest, QueryEntitiesResponse, SendEntityMessageAction,
-    SignalEntityRequest, WorkItem, operation_action, operation_result, work_item,
+    HistoryEvent, OperationRequest, SendEntityMessageAction, SignalEntityRequest, WorkItem,
+    operation_action, operation_result, work_item,
 };
 use rusqlite::{Connection, OptionalExtension};
 
 use super::instances::{self, InstanceRow, NewInstance, PRIORITY_NORMAL};
-use crate::codec::{decode_event, encode, event, ms, new_id, ts};
+use crate::codec::{decode_event, encode, event, ms, new_id};
 use crate::error::StoreError;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
@@ -551,172 +550,6 @@ fn reply(
         now,
         Some(&event(-1, now, kind)),
     )
-}
-
-fn metadata(
-    c: &Connection,
-    hub: &str,
-    id: &str,
-    state: Option<String>,
-    locked_by: Option<String>,
-    last_modified: i64,
-    include_state: bool,
-) -> Result<EntityMetadata, StoreError> {
-    let backlog: i64 = c.query_row(
-        "SELECT COUNT(*) FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2",
-        (hub, id),
-        |r| r.get(0),
-    )?;
-    Ok(EntityMetadata {
-        instance_id: id.to_owned(),
-        last_modified_time: Some(ts(last_modified)),
-        backlog_queue_size: i32::try_from(backlog).unwrap_or(i32::MAX),
-        locked_by,
-        serialized_state: state.filter(|_| include_state),
-    })
-}
-
-pub(super) fn get(
-    c: &Connection,
-    hub: &str,
-    id: &str,
-    include_state: bool,
-) -> Result<Option<EntityMetadata>, StoreError> {
-    let Some((id, _)) = normalize_id(id) else {
-        return Err(StoreError::InvalidArgument(format!(
-            "'{id}' is not an entity id (@name@key)"
-        )));
-    };
-    let row = c
-        .query_row(
-            "SELECT state, locked_by, last_modified_at FROM entities WHERE hub = ?1 AND entity_id = ?2",
-            (hub, &id),
-            |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?)),
-        )
-        .optional()?;
-    match row {
-        Some((state, locked_by, modified)) if state.is_some() || locked_by.is_some() => Ok(Some(
-            metadata(c, hub, &id, state, locked_by, modified, include_state)?,
-        )),
-        _ => Ok(None),
-    }
-}
-
-pub(super) fn query(
-    c: &Connection,
-    hub: &str,
-    q: EntityQuery,
-) -> Result<QueryEntitiesResponse, StoreError> {
-    let page = q.page_size.filter(|p| *p > 0).unwrap_or(100);
-    let prefix = q
-        .instance_id_starts_with
-        .map(|p| match normalize_id(&p) {
-            Some((normalized, _)) => normalized,
-            None if p.starts_with('@') => p.to_lowercase(),
-            None => p,
-        })
-        .unwrap_or_default();
-    let after = q.continuation_token.unwrap_or_default();
-    let from = q.last_modified_from.as_ref().map(ms).unwrap_or(i64::MIN);
-    let to = q.last_modified_to.as_ref().map(ms).unwrap_or(i64::MAX);
-    let mut stmt = c.prepare_cached(
-        "SELECT entity_id, state, locked_by, last_modified_at FROM entities \
-         WHERE hub = ?1 AND entity_id > ?2 AND substr(entity_id, 1, length(?3)) = ?3 \
-           AND last_modified_at >= ?4 AND last_modified_at <= ?5 AND (?6 OR state IS NOT NULL) \
-         ORDER BY entity_id LIMIT ?7",
-    )?;
-    let rows = stmt
-        .query_map(
-            rusqlite::params![hub, after, prefix, from, to, q.include_transient, page],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            },
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
-    let full = rows.len() >= usize::try_from(page).unwrap_or(usize::MAX);
-    let continuation = if full {
-        rows.last().map(|r| r.0.clone())
-    } else {
-        None
-    };
-    let mut entities = Vec::with_capacity(rows.len());
-    for (id, state, locked_by, modified) in rows {
-        entities.push(metadata(
-            c,
-            hub,
-            &id,
-            state,
-            locked_by,
-            modified,
-            q.include_state,
-        )?);
-    }
-    Ok(QueryEntitiesResponse {
-        entities,
-        continuation_token: continuation,
-    })
-}
-
-pub(super) fn clean(
-    c: &Connection,
-    hub: &str,
-    request: CleanEntityStorageRequest,
-) -> Result<CleanEntityStorageResponse, StoreError> {
-    let mut released = 0;
-    super::changes::note_work(hub);
-    if request.release_orphaned_locks {
-        let mut stmt = c.prepare(
-            "SELECT entity_id, locked_by FROM entities WHERE hub = ?1 AND locked_by IS NOT NULL",
-        )?;
-        let locked = stmt
-            .query_map([hub], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        for (id, owner) in locked {
-            if instances::load(c, hub, &owner)?.is_none_or(|r| r.is_terminal()) {
-                c.execute(
-                    "UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2",
-                    (hub, &id),
-                )?;
-                released += 1;
-            }
-        }
-    }
-    let removed = if request.remove_empty_entities {
-        c.execute(
-            "DELETE FROM entities WHERE hub = ?1 AND state IS NULL AND locked_by IS NULL AND lease_token IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id)",
-            [hub],
-        )?
-    } else {
-        0
-    };
-    Ok(CleanEntityStorageResponse {
-        continuation_token: None,
-        empty_entities_removed: i32::try_from(removed).unwrap_or(i32::MAX),
-        orphaned_locks_released: released,
-    })
-}
-
-/// Deletes an entity with its queue; returns whether it existed.
-pub(super) fn purge(c: &Connection, hub: &str, id: &str) -> Result<bool, StoreError> {
-    let Some((id, _)) = normalize_id(id) else {
-        return Ok(false);
-    };
-    c.execute(
-        "DELETE FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2",
-        (hub, &id),
-    )?;
-    Ok(c.execute(
-        "DELETE FROM entities WHERE hub = ?1 AND entity_id = ?2",
-        (hub, &id),
-    )? > 0)
 }
 
 #[cfg(test)]

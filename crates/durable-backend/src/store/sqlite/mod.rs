@@ -3,7 +3,9 @@
 
 mod activity;
 mod changes;
+mod control;
 mod entity;
+mod entity_query;
 mod instances;
 mod orchestration;
 mod query;
@@ -116,12 +118,12 @@ impl Store for SqliteStore {
 
     fn raise_event(&self, hub: String, request: RaiseEventRequest) -> StoreFuture<()> {
         self.writer
-            .run(move |c| instances::raise_event(c, &hub, request, now_ms()))
+            .run(move |c| control::raise_event(c, &hub, request, now_ms()))
     }
 
     fn terminate(&self, hub: String, request: TerminateRequest) -> StoreFuture<()> {
         self.writer
-            .run(move |c| instances::terminate(c, &hub, request, now_ms()))
+            .run(move |c| control::terminate(c, &hub, request, now_ms()))
     }
 
     fn suspend_resume(
@@ -132,17 +134,17 @@ impl Store for SqliteStore {
         suspend: bool,
     ) -> StoreFuture<()> {
         self.writer
-            .run(move |c| instances::suspend_resume(c, &hub, &id, reason, suspend, now_ms()))
+            .run(move |c| control::suspend_resume(c, &hub, &id, reason, suspend, now_ms()))
     }
 
     fn restart(&self, hub: String, request: RestartInstanceRequest) -> StoreFuture<String> {
         self.writer
-            .run(move |c| instances::restart(c, &hub, request, now_ms()))
+            .run(move |c| control::restart(c, &hub, request, now_ms()))
     }
 
     fn rewind(&self, hub: String, request: RewindInstanceRequest) -> StoreFuture<()> {
         self.writer
-            .run(move |c| instances::rewind(c, &hub, request, now_ms()))
+            .run(move |c| control::rewind(c, &hub, request, now_ms()))
     }
 
     fn purge(
@@ -251,7 +253,7 @@ impl Store for SqliteStore {
         include_state: bool,
     ) -> StoreFuture<Option<EntityMetadata>> {
         self.writer
-            .run(move |c| entity::get(c, &hub, &id, include_state))
+            .run(move |c| entity_query::get(c, &hub, &id, include_state))
     }
 
     fn query_entities(
@@ -259,7 +261,8 @@ impl Store for SqliteStore {
         hub: String,
         query: EntityQuery,
     ) -> StoreFuture<QueryEntitiesResponse> {
-        self.writer.run(move |c| entity::query(c, &hub, query))
+        self.writer
+            .run(move |c| entity_query::query(c, &hub, query))
     }
 
     fn clean_entity_storage(
@@ -267,7 +270,8 @@ impl Store for SqliteStore {
         hub: String,
         request: CleanEntityStorageRequest,
     ) -> StoreFuture<CleanEntityStorageResponse> {
-        self.writer.run(move |c| entity::clean(c, &hub, request))
+        self.writer
+            .run(move |c| entity_query::clean(c, &hub, request))
     }
 }
 

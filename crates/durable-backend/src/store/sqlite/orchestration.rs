@@ -290,7 +290,7 @@ pub(super) fn complete(
             }
             OrchestratorActionType::TerminateOrchestration(a) => {
                 if let Some(target) = instances::load(c, hub, &a.instance_id)? {
-                    instances::terminate_row(c, hub, target, a.reason, a.recurse, now)?;
+                    super::control::terminate_row(c, hub, target, a.reason, a.recurse, now)?;
                 }
             }
             OrchestratorActionType::SendEntityMessage(a) => {
@@ -488,7 +488,7 @@ fn apply_rewind(
     for (task_id, sub) in created.into_iter().filter(|(id, _)| !finished.contains(id)) {
         match instances::load(c, hub, &sub.instance_id)? {
             Some(child) if child.status == OrchestrationStatus::Failed as i32 => {
-                instances::prepare_rewind(
+                super::control::prepare_rewind(
                     c,
                     hub,
                     child,

@@ -6,7 +6,6 @@ use durable_proto::{
 };
 use rusqlite::Connection;
 
-use super::entity;
 use super::instances::{self, InstanceRow};
 use crate::codec::{is_terminal, ms};
 use crate::error::StoreError;
@@ -119,7 +118,7 @@ pub(super) fn purge(
     match request.request {
         Some(purge_instances_request::Request::InstanceId(id)) => {
             if id.starts_with('@') && !request.is_orchestration {
-                deleted += i32::from(entity::purge(c, hub, &id)?);
+                deleted += i32::from(super::entity_query::purge(c, hub, &id)?);
             } else if let Some(row) = instances::load(c, hub, &id)? {
                 if !row.is_terminal() {
                     return Err(StoreError::FailedPrecondition(format!(

@@ -41,6 +41,7 @@ CREATE TABLE instances (
 CREATE INDEX instances_by_status ON instances (hub, status);
 CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id);
 CREATE INDEX instances_by_lease ON instances (hub, lease_token);
+CREATE INDEX instances_by_lease_expiry ON instances (hub, lease_expires_at);
 CREATE TABLE history (
     hub TEXT NOT NULL,
     instance_id TEXT NOT NULL,
