@@ -89,6 +89,24 @@ fn registry() -> Registry {
             Ok::<_, OrchestrationError>(a)
         },
     )
+    .add_orchestrator("nested", |ctx: OrchestrationContext, (): ()| async move {
+        // Each branch runs two activities in sequence; the branches race as groups.
+        let branch = |tag: &'static str| {
+            let ctx = ctx.clone();
+            Box::pin(async move {
+                let parts = when_all([
+                    ctx.call_activity::<_, u32>("part", format!("{tag}1")),
+                    ctx.call_activity::<_, u32>("part", format!("{tag}2")),
+                ])
+                .await;
+                let sum: u32 = parts.into_iter().map(|p| p.unwrap_or(0)).sum();
+                let last: u32 = ctx.call_activity("finish", tag).await?;
+                Ok::<_, TaskError>(sum + last)
+            }) as durable_core::LocalBoxFuture<'static, Result<u32, TaskError>>
+        };
+        let (winner, total) = when_any([branch("a"), branch("b")]).await;
+        Ok::<_, OrchestrationError>(format!("{winner}:{}", total?))
+    })
     .add_activity("hello", |_ctx, c: String| async move {
         Ok::<_, ActivityError>(format!("hi {c}"))
     });
@@ -361,4 +379,36 @@ fn a_result_of_the_wrong_type_is_a_decode_error() {
         "{}",
         f.error_message
     );
+}
+
+#[test]
+fn nested_combinators_wake_the_right_branches() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "nested",
+        None,
+        vec![
+            step(1, |_| vec![ev::task_completed(3, "1")]),
+            step(2, |_| vec![ev::task_completed(0, "10")]),
+            step(3, |_| vec![ev::task_completed(2, "2")]),
+            step(4, |_| vec![ev::task_completed(1, "20")]),
+            step(5, |_| vec![ev::task_completed(5, "300")]),
+            step(6, |_| vec![ev::task_completed(4, "100")]),
+        ],
+    );
+    assert_eq!(
+        summary(&run.turns[0].1),
+        [
+            "0 ScheduleTask part \"a1\"",
+            "1 ScheduleTask part \"a2\"",
+            "2 ScheduleTask part \"b1\"",
+            "3 ScheduleTask part \"b2\""
+        ]
+    );
+    // Branch b finishes its parts first (turn 3), branch a at turn 4.
+    assert_eq!(summary(&run.turns[3].1), ["4 ScheduleTask finish \"b\""]);
+    assert_eq!(summary(&run.turns[4].1), ["5 ScheduleTask finish \"a\""]);
+    // a's finish (id 5) completes before b's (id 4) in history.
+    assert_eq!(summary(run.last()), ["6 Complete Completed \"0:330\""]);
 }

@@ -42,10 +42,13 @@ impl fmt::Debug for OrchestrationContext {
 /// Namespace of the deterministic GUIDs: `uuid5(NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")`, the same
 /// derivation the Python SDK uses, so both produce identical ids for identical histories.
 fn guid_namespace() -> Uuid {
-    Uuid::new_v5(
-        &Uuid::NAMESPACE_OID,
-        b"9e952958-5e33-4daf-827f-2fa12937b875",
-    )
+    static NAMESPACE: std::sync::OnceLock<Uuid> = std::sync::OnceLock::new();
+    *NAMESPACE.get_or_init(|| {
+        Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            b"9e952958-5e33-4daf-827f-2fa12937b875",
+        )
+    })
 }
 
 pub(crate) fn encode_input<T: Serialize + ?Sized>(

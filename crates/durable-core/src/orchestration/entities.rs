@@ -245,7 +245,7 @@ impl LockFuture {
 impl Future for LockFuture {
     type Output = Result<EntityLock, TaskError>;
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match this.inner.take() {
             None => Poll::Pending,
@@ -254,7 +254,7 @@ impl Future for LockFuture {
                 state,
                 handle,
                 section_id,
-            }) => match poll_cell(&state, handle) {
+            }) => match poll_cell(&state, handle, cx) {
                 None => {
                     this.inner = Some(LockSource::Cell {
                         state,

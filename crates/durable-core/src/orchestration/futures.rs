@@ -10,7 +10,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use serde::de::DeserializeOwned;
 
@@ -102,7 +103,7 @@ impl<T> DurableFuture<T> {
 impl<T: DeserializeOwned> Future for DurableFuture<T> {
     type Output = Result<T, TaskError>;
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match &mut this.source {
             Source::Ready(result) => match result.take() {
@@ -115,17 +116,9 @@ impl<T: DeserializeOwned> Future for DurableFuture<T> {
                 kind,
                 name,
             } => {
-                let (outcome, order) = {
-                    let mut st = state.borrow_mut();
-                    let Some(cell) = st.cells.get_mut(*handle) else {
-                        return Poll::Pending;
-                    };
-                    match cell.outcome.take() {
-                        Some(outcome) => (outcome, cell.order),
-                        None => return Poll::Pending,
-                    }
+                let Some(outcome) = poll_cell(state, *handle, cx) else {
+                    return Poll::Pending;
                 };
-                note_consumed(order);
                 Poll::Ready(match outcome {
                     Outcome::Value(text) => {
                         decode_json(text.as_deref()).map_err(|e| TaskError::Decode {
@@ -144,15 +137,113 @@ impl<T: DeserializeOwned> Future for DurableFuture<T> {
     }
 }
 
-/// Polls a cell-backed lock future; shared with the entity lock future.
-pub(crate) fn poll_cell(state: &Rc<RefCell<OrchState>>, handle: Handle) -> Option<Outcome> {
+/// Takes a cell's outcome, or registers the waker to be woken when it arrives.
+pub(crate) fn poll_cell(
+    state: &Rc<RefCell<OrchState>>,
+    handle: Handle,
+    cx: &Context<'_>,
+) -> Option<Outcome> {
     let mut st = state.borrow_mut();
     let cell = st.cells.get_mut(handle)?;
-    let outcome = cell.outcome.take()?;
-    let order = cell.order;
-    drop(st);
-    note_consumed(order);
-    Some(outcome)
+    match cell.outcome.take() {
+        Some(outcome) => {
+            let order = cell.order;
+            drop(st);
+            note_consumed(order);
+            Some(outcome)
+        }
+        None => {
+            if !cell.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                cell.waker = Some(cx.waker().clone());
+            }
+            None
+        }
+    }
+}
+
+/// Which children of a combinator were woken since its last poll. The engine polls the orchestration after every
+/// completing event; without this, a `when_all` over N tasks would re-poll all N children each time (quadratic).
+struct WakeSet {
+    woken: Mutex<Vec<usize>>,
+    parent: Mutex<Option<Waker>>,
+}
+
+struct ChildWaker {
+    set: Arc<WakeSet>,
+    index: usize,
+}
+
+impl Wake for ChildWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        lock(&self.set.woken).push(self.index);
+        if let Some(parent) = lock(&self.set.parent).as_ref() {
+            parent.wake_by_ref();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Per-child wakers plus the bookkeeping to poll only woken children.
+struct Children {
+    set: Arc<WakeSet>,
+    wakers: Vec<Waker>,
+    first: bool,
+    scratch: Vec<usize>,
+}
+
+impl Children {
+    fn new(n: usize) -> Self {
+        let set = Arc::new(WakeSet {
+            woken: Mutex::new(Vec::new()),
+            parent: Mutex::new(None),
+        });
+        let wakers = (0..n)
+            .map(|index| {
+                Waker::from(Arc::new(ChildWaker {
+                    set: set.clone(),
+                    index,
+                }))
+            })
+            .collect();
+        Self {
+            set,
+            wakers,
+            first: true,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The children to poll now: all of them the first time, then the woken ones.
+    fn due(&mut self, parent: &Waker) -> Vec<usize> {
+        {
+            let mut slot = lock(&self.set.parent);
+            if !slot.as_ref().is_some_and(|w| w.will_wake(parent)) {
+                *slot = Some(parent.clone());
+            }
+        }
+        if self.first {
+            self.first = false;
+            lock(&self.set.woken).clear();
+            return (0..self.wakers.len()).collect();
+        }
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        std::mem::swap(&mut due, &mut *lock(&self.set.woken));
+        due.sort_unstable();
+        due.dedup();
+        due
+    }
+
+    fn recycle(&mut self, buffer: Vec<usize>) {
+        self.scratch = buffer;
+    }
 }
 
 /// A boxed, non-`Send` future, the shape of composite durable tasks (e.g. calls with retry).
@@ -163,11 +254,14 @@ pub fn when_all<F>(futures: impl IntoIterator<Item = F>) -> WhenAll<F>
 where
     F: Future,
 {
+    let slots: Vec<Slot<F>> = futures
+        .into_iter()
+        .map(|f| Slot::Pending(Box::pin(f)))
+        .collect();
     WhenAll {
-        slots: futures
-            .into_iter()
-            .map(|f| Slot::Pending(Box::pin(f)))
-            .collect(),
+        remaining: slots.len(),
+        children: Children::new(slots.len()),
+        slots,
     }
 }
 
@@ -180,12 +274,15 @@ enum Slot<F: Future> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct WhenAll<F: Future> {
     slots: Vec<Slot<F>>,
+    children: Children,
+    remaining: usize,
 }
 
 impl<F: Future> std::fmt::Debug for WhenAll<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WhenAll")
             .field("len", &self.slots.len())
+            .field("remaining", &self.remaining)
             .finish()
     }
 }
@@ -197,16 +294,19 @@ impl<F: Future> Future for WhenAll<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut all_done = true;
-        for slot in &mut this.slots {
-            if let Slot::Pending(fut) = slot {
-                match fut.as_mut().poll(cx) {
-                    Poll::Ready(out) => *slot = Slot::Done(Some(out)),
-                    Poll::Pending => all_done = false,
-                }
+        let due = this.children.due(cx.waker());
+        for &index in &due {
+            let Some(Slot::Pending(fut)) = this.slots.get_mut(index) else {
+                continue;
+            };
+            let mut child_cx = Context::from_waker(&this.children.wakers[index]);
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut child_cx) {
+                this.slots[index] = Slot::Done(Some(out));
+                this.remaining -= 1;
             }
         }
-        if !all_done {
+        this.children.recycle(due);
+        if this.remaining > 0 {
             return Poll::Pending;
         }
         Poll::Ready(
@@ -228,8 +328,10 @@ pub fn when_any<F>(futures: impl IntoIterator<Item = F>) -> WhenAny<F>
 where
     F: Future,
 {
+    let futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     WhenAny {
-        futures: futures.into_iter().map(Box::pin).collect(),
+        children: Children::new(futures.len()),
+        futures,
     }
 }
 
@@ -237,6 +339,7 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct WhenAny<F: Future> {
     futures: Vec<Pin<Box<F>>>,
+    children: Children,
 }
 
 impl<F: Future> std::fmt::Debug for WhenAny<F> {
@@ -255,16 +358,22 @@ impl<F: Future> Future for WhenAny<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let outer = CONSUMED_ORDER.with(StdCell::get);
+        let due = this.children.due(cx.waker());
         let mut best: Option<(u64, usize, F::Output)> = None;
-        for (index, fut) in this.futures.iter_mut().enumerate() {
+        for &index in &due {
+            let Some(fut) = this.futures.get_mut(index) else {
+                continue;
+            };
             CONSUMED_ORDER.with(|c| c.set(0));
-            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            let mut child_cx = Context::from_waker(&this.children.wakers[index]);
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut child_cx) {
                 let order = CONSUMED_ORDER.with(StdCell::get);
                 if best.as_ref().is_none_or(|(o, _, _)| order < *o) {
                     best = Some((order, index, out));
                 }
             }
         }
+        this.children.recycle(due);
         let consumed = best.as_ref().map_or(0, |(o, _, _)| *o);
         CONSUMED_ORDER.with(|c| c.set(outer.max(consumed)));
         match best {

@@ -31,6 +31,8 @@ pub(crate) struct Cell {
     pub(crate) outcome: Option<Outcome>,
     /// Position of the completing event in history order; lets `when_any` pick the earliest winner.
     pub(crate) order: u64,
+    /// The waker of the future waiting on this cell, so combinators only re-poll the children that progressed.
+    pub(crate) waker: Option<std::task::Waker>,
 }
 
 /// An open task, keyed by the sequence number of the action that started it.
@@ -213,6 +215,10 @@ impl OrchState {
         if let Some(cell) = self.cells.get_mut(handle) {
             cell.outcome = Some(outcome);
             cell.order = self.completion_order;
+            // Waking only records which child progressed (see `futures.rs`); it never re-enters this state.
+            if let Some(waker) = cell.waker.take() {
+                waker.wake();
+            }
         }
         self.dirty = true;
     }
