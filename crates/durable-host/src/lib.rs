@@ -1,1 +1,63 @@
+//! A local Azure Functions host for durable-rust apps: what `func start` and the Durable extension do for a
+//! custom-handler app, with nothing but cargo.
+//!
+//! It reads `host.json`, `local.settings.json` and the `<name>/function.json` folders, starts the custom handler
+//! with the host's environment, serves HTTP triggers and the Durable management API on port 7071, fires timer
+//! triggers, and plays the Durable extension: work items from the backend (embedded SQLite by default, or a
+//! scheduler named by `DURABLE_TASK_SCHEDULER_CONNECTION_STRING`) are posted to the handler in the host's exact
+//! invocation format, and the replies become completions.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), durable_host::HostError> {
+//! use durable_host::{BackendChoice, HostOptions};
+//!
+//! let host = durable_host::start(
+//!     HostOptions::new("path/to/app")
+//!         .with_port(0)
+//!         .with_handler("target/debug/durable-app")
+//!         .with_backend(BackendChoice::EmbeddedInMemory),
+//! )
+//! .await?;
+//! println!("try {}/api/Hello", host.base_url());
+//! host.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
 
+mod config;
+mod error;
+mod executor;
+mod host;
+mod http;
+mod invoke;
+mod options;
+mod process;
+mod timer;
+
+pub use error::{HostError, Result};
+pub use host::{HostHandle, start};
+pub use options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
+
+/// What `cargo run` does: starts the host, prints where it listens and the generated keys, and runs until Ctrl-C.
+/// Installs a terminal logger (`RUST_LOG` filters it) unless the program already set one up.
+pub async fn run(options: HostOptions) -> Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .try_init();
+    let host = start(options).await?;
+    tracing::info!(
+        "function key: {}   master key: {}   (send as ?code=... or the x-functions-key header)",
+        host.function_key(),
+        host.master_key()
+    );
+    tracing::info!("press Ctrl-C to stop");
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!("cannot listen for Ctrl-C ({e}); stopping");
+    }
+    host.stop().await
+}

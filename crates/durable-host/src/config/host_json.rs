@@ -1,0 +1,210 @@
+//! `host.json`: the handler description, forwarding, the task hub, the route prefix and the function timeout.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{HostError, Result};
+
+/// What the local host uses from `host.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostJson {
+    /// `customHandler.description.defaultExecutablePath` (`httpWorker` when `customHandler` is absent).
+    pub(crate) executable: Option<String>,
+    /// `customHandler.description.arguments`.
+    pub(crate) arguments: Vec<String>,
+    /// `customHandler.description.workingDirectory`, resolved against the app dir.
+    pub(crate) working_dir: PathBuf,
+    /// `customHandler.enableForwardingHttpRequest`.
+    pub(crate) forward_http: bool,
+    /// `extensions.durableTask.hubName` after `%SETTING%` substitution; `default` when absent.
+    pub(crate) hub_name: String,
+    /// `extensions.http.routePrefix` (default `api`), without slashes.
+    pub(crate) route_prefix: String,
+    /// `functionTimeout`.
+    pub(crate) function_timeout: Option<Duration>,
+}
+
+/// Reads `<app_dir>/host.json`, substituting `%NAME%` from the app settings (then the process environment), as
+/// the host does for `hubName`.
+pub(crate) fn read_host_json(
+    app_dir: &Path,
+    settings: &BTreeMap<String, String>,
+) -> Result<HostJson> {
+    let path = app_dir.join("host.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| HostError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    parse_host_json(&text, app_dir, settings).map_err(|message| HostError::Config { path, message })
+}
+
+fn parse_host_json(
+    text: &str,
+    app_dir: &Path,
+    settings: &BTreeMap<String, String>,
+) -> Result<HostJson, String> {
+    let root: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    if !root.is_object() {
+        return Err("must be a JSON object".into());
+    }
+    let handler = root
+        .get("customHandler")
+        .filter(|v| !v.is_null())
+        .or_else(|| root.get("httpWorker"));
+    let description = handler.and_then(|h| h.get("description"));
+    let executable = description
+        .and_then(|d| d.get("defaultExecutablePath"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let arguments = match description.and_then(|d| d.get("arguments")) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or("customHandler.description.arguments must hold strings")
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("customHandler.description.arguments must be an array".into()),
+    };
+    let working_dir = match description
+        .and_then(|d| d.get("workingDirectory"))
+        .and_then(Value::as_str)
+    {
+        Some(dir) if !dir.is_empty() => app_dir.join(dir),
+        _ => app_dir.to_path_buf(),
+    };
+    let forward_http = handler
+        .and_then(|h| h.get("enableForwardingHttpRequest"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let durable = root.get("extensions").and_then(|e| e.get("durableTask"));
+    let hub_name = match durable
+        .and_then(|d| d.get("hubName"))
+        .and_then(Value::as_str)
+    {
+        Some(raw) if !raw.is_empty() => substitute(raw, settings)?,
+        _ => "default".to_owned(),
+    };
+    let route_prefix = root
+        .get("extensions")
+        .and_then(|e| e.get("http"))
+        .and_then(|h| h.get("routePrefix"))
+        .and_then(Value::as_str)
+        .unwrap_or("api")
+        .trim_matches('/')
+        .to_owned();
+    let function_timeout = match root.get("functionTimeout") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(parse_timespan(s).ok_or_else(|| {
+            format!("functionTimeout {s:?} is not a time span like \"00:05:00\"")
+        })?),
+        Some(_) => return Err("functionTimeout must be a string like \"00:05:00\"".into()),
+    };
+    Ok(HostJson {
+        executable,
+        arguments,
+        working_dir,
+        forward_http,
+        hub_name,
+        route_prefix,
+        function_timeout,
+    })
+}
+
+/// `%NAME%` placeholders, as the host resolves binding expressions in `host.json`.
+fn substitute(raw: &str, settings: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find('%') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('%')
+            .ok_or_else(|| format!("unterminated %SETTING% in {raw:?}"))?;
+        let name = &after[..end];
+        let value = settings
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .ok_or_else(|| format!("{raw:?} names the app setting {name:?}, which is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// .NET `TimeSpan` text: `hh:mm:ss`, optionally `d.hh:mm:ss`; `-1` means unlimited.
+fn parse_timespan(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "-1" {
+        return Some(Duration::MAX);
+    }
+    let (days, clock) = match s.split_once('.') {
+        Some((d, rest)) if rest.contains(':') && !d.contains(':') => (d.parse::<u64>().ok()?, rest),
+        _ => (0, s),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let [h, m, sec] = parts.as_slice() else {
+        return None;
+    };
+    let secs: f64 = sec.parse().ok()?;
+    if !(0.0..60.0).contains(&secs) {
+        return None;
+    }
+    let total = days * 86_400 + h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60;
+    Some(Duration::from_secs(total) + Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fields_the_host_uses() {
+        let settings = BTreeMap::from([("TASKHUB_NAME".to_owned(), "hub1".to_owned())]);
+        let h = parse_host_json(
+            r#"{"version":"2.0","functionTimeout":"00:10:00",
+                "customHandler":{"description":{"defaultExecutablePath":"app","arguments":["--x"],"workingDirectory":"bin"},
+                                 "enableForwardingHttpRequest":true},
+                "extensions":{"durableTask":{"hubName":"%TASKHUB_NAME%x"},"http":{"routePrefix":"/v1/"}}}"#,
+            Path::new("/a"),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(h.executable.as_deref(), Some("app"));
+        assert_eq!(h.arguments, ["--x"]);
+        assert_eq!(h.working_dir, Path::new("/a/bin"));
+        assert!(h.forward_http);
+        assert_eq!(h.hub_name, "hub1x");
+        assert_eq!(h.route_prefix, "v1");
+        assert_eq!(h.function_timeout, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let h = parse_host_json(r#"{"version":"2.0"}"#, Path::new("/a"), &BTreeMap::new()).unwrap();
+        assert_eq!(h.hub_name, "default");
+        assert_eq!(h.route_prefix, "api");
+        assert!(h.executable.is_none());
+        let e = parse_host_json(
+            r#"{"extensions":{"durableTask":{"hubName":"%NOPE_NOT_SET_ANYWHERE%"}}}"#,
+            Path::new("/a"),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(e.contains("NOPE_NOT_SET_ANYWHERE"), "{e}");
+        assert!(parse_host_json("[1]", Path::new("/a"), &BTreeMap::new()).is_err());
+        assert_eq!(
+            parse_timespan("1.00:00:01"),
+            Some(Duration::from_secs(86_401))
+        );
+        assert_eq!(parse_timespan("abc"), None);
+    }
+}

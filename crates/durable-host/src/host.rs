@@ -1,0 +1,394 @@
+//! Bringing the app up: backend, handler, durable worker, HTTP front door and timers, in that order; and taking
+//! them down in reverse.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use durable_grpc::{ConnectionOptions, DurableClient, Worker, WorkerHandle};
+use tokio::sync::watch;
+
+use crate::config::{FunctionKind, FunctionMeta, read_functions, read_host_json, read_settings};
+use crate::error::{HostError, Result};
+use crate::executor::{Catalog, HttpExecutor};
+use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router};
+use crate::invoke::Invoker;
+use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
+use crate::process::{Handler, Launch};
+use crate::timer::Timers;
+
+/// A running local host. Stop it with [`HostHandle::stop`]; dropping it also kills the handler process.
+#[derive(Debug)]
+pub struct HostHandle {
+    local_addr: SocketAddr,
+    base_url: String,
+    task_hub: String,
+    backend_endpoint: String,
+    keys: Keys,
+    handler: Arc<Handler>,
+    worker: WorkerHandle,
+    timers: Timers,
+    http_stop: watch::Sender<bool>,
+    http_task: tokio::task::JoinHandle<()>,
+    backend: Option<durable_backend::Handle>,
+}
+
+impl HostHandle {
+    /// The address the HTTP front door listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://localhost:<port>`: what the host calls itself in the URLs it hands out.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The task hub in use.
+    pub fn task_hub(&self) -> &str {
+        &self.task_hub
+    }
+
+    /// The gRPC endpoint of the backend (the `durableClient` binding's `rpcBaseUrl`).
+    pub fn backend_endpoint(&self) -> &str {
+        &self.backend_endpoint
+    }
+
+    /// The key `function`-level HTTP triggers accept.
+    pub fn function_key(&self) -> &str {
+        &self.keys.function
+    }
+
+    /// The key `admin`-level (and `function`-level) HTTP triggers accept.
+    pub fn master_key(&self) -> &str {
+        &self.keys.master
+    }
+
+    /// The handler's current process id; 0 while it is being restarted.
+    pub fn handler_pid(&self) -> u32 {
+        self.handler.pid()
+    }
+
+    /// Stops timers, the durable worker (in-flight invocations get a grace period, then are abandoned for a later
+    /// run), the HTTP front door, the handler and the embedded backend.
+    pub async fn stop(self) -> Result<()> {
+        self.timers.stop().await;
+        let worker = self.worker.shutdown().await;
+        let _ = self.http_stop.send(true);
+        let _ = self.http_task.await;
+        self.handler.stop();
+        if let Some(backend) = self.backend {
+            backend
+                .shutdown()
+                .await
+                .map_err(|e| HostError::Backend(e.to_string()))?;
+        }
+        worker.map_err(|e| HostError::Backend(format!("worker: {e}")))
+    }
+}
+
+fn random_key() -> String {
+    let bytes: [u8; 30] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn resolve_executable(path: &Path, base: &Path) -> PathBuf {
+    if path.is_absolute() || path.components().count() == 1 && !base.join(path).exists() {
+        // A bare name that is not in the app dir is looked up on PATH by the OS.
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Runs the app's generator (`<handler> <args...> <dir>`) and returns the directory it wrote.
+async fn generate_functions(executable: &Path, args: &[String], app_dir: &Path) -> Result<PathBuf> {
+    let dir = app_dir.join(".durable").join("functions");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|source| HostError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| HostError::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    let output = tokio::process::Command::new(executable)
+        .args(args)
+        .arg(&dir)
+        .current_dir(app_dir)
+        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .output()
+        .await
+        .map_err(|e| HostError::Handler(format!("cannot run {}: {e}", executable.display())))?;
+    if !output.status.success() {
+        return Err(HostError::Handler(format!(
+            "{} {} failed ({}): {}",
+            executable.display(),
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(dir)
+}
+
+struct Backend {
+    connection: ConnectionOptions,
+    rpc_base_url: String,
+    embedded: Option<durable_backend::Handle>,
+}
+
+async fn start_backend(choice: &BackendChoice, app_dir: &Path, hub: &str) -> Result<Backend> {
+    let choice = match choice {
+        BackendChoice::Auto => match std::env::var(CONNECTION_STRING_SETTING) {
+            Ok(cs) if !cs.trim().is_empty() => BackendChoice::ConnectionString(cs),
+            _ => BackendChoice::EmbeddedFile(app_dir.join(".durable").join("backend.db")),
+        },
+        other => other.clone(),
+    };
+    let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    let embedded = match choice {
+        BackendChoice::ConnectionString(cs) => {
+            let connection = ConnectionOptions::from_connection_string(&cs)
+                .map_err(|e| HostError::Backend(format!("{CONNECTION_STRING_SETTING}: {e}")))?
+                .with_task_hub(hub);
+            let rpc_base_url = connection.endpoint().to_owned();
+            return Ok(Backend {
+                connection,
+                rpc_base_url,
+                embedded: None,
+            });
+        }
+        BackendChoice::EmbeddedInMemory => durable_backend::Options::new().in_memory(),
+        BackendChoice::EmbeddedFile(path) => durable_backend::Options::new().with_db_path(path),
+        // `Auto` was resolved above.
+        _ => durable_backend::Options::new()
+            .with_db_path(app_dir.join(".durable").join("backend.db")),
+    };
+    // The handler's client sends its hub in `Durable-TaskHub`, which the backend does not read; making the app's
+    // hub the backend's default hub routes those calls to the right place.
+    let options = embedded.with_bind(bind).with_default_hub(hub);
+    let handle = durable_backend::start(options)
+        .await
+        .map_err(|e| HostError::Backend(e.to_string()))?;
+    let endpoint = handle.endpoint();
+    Ok(Backend {
+        connection: ConnectionOptions::new(&endpoint).with_task_hub(hub),
+        rpc_base_url: endpoint,
+        embedded: Some(handle),
+    })
+}
+
+fn describe(f: &FunctionMeta, base_url: &str, prefix: &str) -> String {
+    match &f.kind {
+        FunctionKind::Http(t) => {
+            let methods = t
+                .methods
+                .as_ref()
+                .map(|m| {
+                    m.iter()
+                        .map(|s| s.to_ascii_uppercase())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_else(|| "GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS".into());
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("/{prefix}")
+            };
+            format!("{}: [{methods}] {base_url}{prefix}/{}", f.name, t.route)
+        }
+        FunctionKind::Orchestrator { .. } => format!("{}: orchestrationTrigger", f.name),
+        FunctionKind::Activity { .. } => format!("{}: activityTrigger", f.name),
+        FunctionKind::Entity { .. } => format!("{}: entityTrigger", f.name),
+        FunctionKind::Timer { schedule, .. } => format!("{}: timerTrigger ({schedule})", f.name),
+        FunctionKind::Unsupported { trigger } => {
+            format!(
+                "{}: {trigger} (not supported by the local host; never invoked)",
+                f.name
+            )
+        }
+    }
+}
+
+/// Starts the local host and returns once every part is up and the handler answered its readiness probe.
+pub async fn start(options: HostOptions) -> Result<HostHandle> {
+    let app_dir = std::path::absolute(&options.app_dir).map_err(|source| HostError::Read {
+        path: options.app_dir.clone(),
+        source,
+    })?;
+    let settings = read_settings(&app_dir)?;
+    let host_json = read_host_json(&app_dir, &settings)?;
+    let executable = match (&options.handler, &host_json.executable) {
+        (Some(exe), _) => exe.clone(),
+        (None, Some(exe)) => resolve_executable(Path::new(exe), &host_json.working_dir),
+        (None, None) => {
+            return Err(HostError::Options(
+                "no handler: host.json has no customHandler.description.defaultExecutablePath and none was given".into(),
+            ));
+        }
+    };
+    let args = if options.handler.is_some() {
+        options.handler_args.clone()
+    } else {
+        host_json.arguments.clone()
+    };
+    let mut functions = read_functions(&app_dir)?;
+    if functions.is_empty()
+        && let Some(generator) = &options.function_generator
+    {
+        let dir = generate_functions(&executable, generator, &app_dir).await?;
+        functions = read_functions(&dir)?;
+    }
+    if functions.is_empty() {
+        return Err(HostError::Options(format!(
+            "no functions found: {} has no <name>/function.json folders",
+            app_dir.display()
+        )));
+    }
+    let hub = options
+        .task_hub
+        .clone()
+        .unwrap_or(host_json.hub_name.clone());
+    let keys = Keys {
+        function: options
+            .function_key
+            .clone()
+            .or_else(|| settings.get("DURABLE_HOST_FUNCTION_KEY").cloned())
+            .unwrap_or_else(random_key),
+        master: options
+            .master_key
+            .clone()
+            .or_else(|| settings.get("DURABLE_HOST_MASTER_KEY").cloned())
+            .unwrap_or_else(random_key),
+    };
+    let mut http_functions = Vec::new();
+    for f in &functions {
+        if let FunctionKind::Http(trigger) = &f.kind {
+            let template =
+                RouteTemplate::parse(&trigger.route).map_err(|message| HostError::Config {
+                    path: app_dir.join(&f.name).join("function.json"),
+                    message,
+                })?;
+            http_functions.push(HttpFunction {
+                meta: f.clone(),
+                trigger: trigger.clone(),
+                template,
+            });
+        }
+    }
+
+    let listen = SocketAddr::new(options.listen_ip, options.port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| HostError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| HostError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let base_url = format!("http://localhost:{}", local_addr.port());
+
+    let backend = start_backend(&options.backend, &app_dir, &hub).await?;
+
+    let mut env: Vec<(String, String)> = settings.into_iter().collect();
+    if !env.iter().any(|(k, _)| k == "FUNCTIONS_WORKER_RUNTIME") {
+        env.push(("FUNCTIONS_WORKER_RUNTIME".into(), "custom".into()));
+    }
+    env.extend(options.handler_env.iter().cloned());
+    let handler = Handler::start(Launch {
+        executable,
+        args,
+        working_dir: host_json.working_dir.clone(),
+        app_root: app_dir.clone(),
+        env,
+        ready_timeout: options.ready_timeout,
+    })
+    .await;
+    let handler = match handler {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some(b) = backend.embedded {
+                let _ = b.shutdown().await;
+            }
+            return Err(e);
+        }
+    };
+    let timeout = host_json
+        .function_timeout
+        .unwrap_or(options.invocation_timeout);
+    let invoker = Invoker::new(Arc::clone(&handler), timeout, options.ready_timeout)
+        .map_err(HostError::Handler)?;
+
+    let catalog = Arc::new(Catalog::new(&functions));
+    let worker = Worker::builder()
+        .connection(backend.connection.clone())
+        .executor(HttpExecutor::new(invoker.clone(), Arc::clone(&catalog)))
+        .max_concurrent_orchestrations(options.max_concurrent_orchestrations)
+        .max_concurrent_activities(options.max_concurrent_activities)
+        .max_concurrent_entities(options.max_concurrent_entities)
+        .build()
+        .map_err(|e| HostError::Backend(format!("worker: {e}")))?
+        .start();
+
+    let client = DurableClient::new(&backend.connection)
+        .map_err(|e| HostError::Backend(format!("client: {e}")))?;
+    let state = Arc::new(HttpState {
+        functions: http_functions,
+        invoker: invoker.clone(),
+        forward_http: host_json.forward_http,
+        route_prefix: host_json.route_prefix.clone(),
+        keys: keys.clone(),
+        durable: DurableInfo {
+            hub: hub.clone(),
+            rpc_base_url: backend.rpc_base_url.clone(),
+            orchestrators: catalog.names().0,
+        },
+        client,
+        base_url: base_url.clone(),
+    });
+    let (http_stop, mut http_stopped) = watch::channel(false);
+    let app = router(state);
+    let http_task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = http_stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(target: "host", "HTTP server: {e}");
+        }
+    });
+    let timers = Timers::start(&functions, &invoker, options.run_timers)?;
+
+    let listing: Vec<String> = functions
+        .iter()
+        .map(|f| describe(f, &base_url, &host_json.route_prefix))
+        .collect();
+    tracing::info!(
+        target: "host",
+        "Functions host listening on {base_url} (task hub {hub:?}, backend {})\n\nFunctions:\n\n        {}\n",
+        backend.rpc_base_url,
+        listing.join("\n        ")
+    );
+    Ok(HostHandle {
+        local_addr,
+        base_url,
+        task_hub: hub,
+        backend_endpoint: backend.rpc_base_url,
+        keys,
+        handler,
+        worker,
+        timers,
+        http_stop,
+        http_task,
+        backend: backend.embedded,
+    })
+}

@@ -1,0 +1,239 @@
+//! The host's HTTP front door: `/api/...` triggers, the Durable management API and the admin status route.
+
+mod history;
+mod mgmt;
+mod payload;
+mod route;
+mod trigger;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::json;
+
+use crate::config::{FunctionMeta, HttpTrigger};
+use crate::invoke::Invoker;
+
+pub(crate) use route::RouteTemplate;
+
+/// The largest request body the host accepts (the Functions host's own limit is about 100 MB).
+const MAX_BODY: usize = 100 * 1024 * 1024;
+
+/// An HTTP-triggered function with its parsed route.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpFunction {
+    pub(crate) meta: FunctionMeta,
+    pub(crate) trigger: HttpTrigger,
+    pub(crate) template: RouteTemplate,
+}
+
+/// What the `durableClient` binding and the webhooks need to know.
+#[derive(Debug, Clone)]
+pub(crate) struct DurableInfo {
+    pub(crate) hub: String,
+    pub(crate) rpc_base_url: String,
+    pub(crate) orchestrators: Vec<String>,
+}
+
+/// The keys `function` and `admin` triggers accept.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    pub(crate) function: String,
+    pub(crate) master: String,
+}
+
+/// Everything the HTTP side shares.
+#[derive(Debug)]
+pub(crate) struct HttpState {
+    pub(crate) functions: Vec<HttpFunction>,
+    pub(crate) invoker: Invoker,
+    pub(crate) forward_http: bool,
+    pub(crate) route_prefix: String,
+    pub(crate) keys: Keys,
+    pub(crate) durable: DurableInfo,
+    pub(crate) client: durable_grpc::DurableClient,
+    /// `http://localhost:<port>`, what the host calls itself in URLs it hands out.
+    pub(crate) base_url: String,
+}
+
+/// A request, read whole.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Incoming {
+    /// Query parameters, percent-decoded, in order.
+    pub(crate) fn query(&self) -> Vec<(String, String)> {
+        self.uri
+            .query()
+            .map(form_urlencoded_pairs)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn query_value(&self, name: &str) -> Option<String> {
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The URL as the client used it (scheme and host from the `Host` header).
+    pub(crate) fn url(&self, fallback_base: &str) -> String {
+        let path_and_query = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        match self.header("host") {
+            Some(host) => format!("http://{host}{path_and_query}"),
+            None => format!("{fallback_base}{path_and_query}"),
+        }
+    }
+
+    /// `http://<host>`: the base the client reached us on.
+    pub(crate) fn base(&self, fallback_base: &str) -> String {
+        match self.header("host") {
+            Some(host) => format!("http://{host}"),
+            None => fallback_base.to_owned(),
+        }
+    }
+}
+
+/// `a=1&b=x%20y` to pairs; `+` is a space, as in forms.
+pub(crate) fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes a path segment or query value.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// An error with a short message for the client (details go to the log, never to the response).
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
+    json_response(status, &json!({ "Message": message }))
+}
+
+pub(crate) fn router(state: Arc<HttpState>) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(State(state): State<Arc<HttpState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body is too large.",
+            );
+        }
+    };
+    let incoming = Incoming {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
+    let path = incoming.uri.path().to_owned();
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s, false))
+        .collect();
+    if segments.len() >= 3
+        && segments[0].eq_ignore_ascii_case("runtime")
+        && segments[1].eq_ignore_ascii_case("webhooks")
+        && segments[2].eq_ignore_ascii_case("durabletask")
+    {
+        return mgmt::handle(&state, &incoming, &segments[3..]).await;
+    }
+    if segments.len() == 3
+        && segments[0].eq_ignore_ascii_case("admin")
+        && segments[1].eq_ignore_ascii_case("host")
+        && segments[2].eq_ignore_ascii_case("status")
+    {
+        return json_response(
+            StatusCode::OK,
+            &json!({ "state": "Running", "version": crate::invoke::HOST_VERSION }),
+        );
+    }
+    if segments.is_empty() {
+        return (StatusCode::OK, "Your Functions host is up and running.").into_response();
+    }
+    let prefix: Vec<&str> = state
+        .route_prefix
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let under_prefix = segments.len() >= prefix.len()
+        && segments
+            .iter()
+            .zip(&prefix)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if !under_prefix {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    trigger::handle(&state, incoming, &segments[prefix.len()..]).await
+}

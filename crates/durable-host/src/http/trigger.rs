@@ -1,0 +1,305 @@
+//! HTTP triggers: match the route, check the key, then forward the request or wrap it in `{"Data","Metadata"}`.
+
+use std::collections::BTreeMap;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::{HttpFunction, HttpState, Incoming, error_response};
+use crate::config::AuthLevel;
+use crate::invoke::{HOST_VERSION, InvokeError, host_string};
+
+pub(super) async fn handle(state: &HttpState, incoming: Incoming, path: &[String]) -> Response {
+    let mut best: Option<(&HttpFunction, BTreeMap<String, String>)> = None;
+    let mut wrong_method = false;
+    for f in &state.functions {
+        let Some(params) = f.template.matches(path) else {
+            continue;
+        };
+        let method = incoming.method.as_str().to_ascii_lowercase();
+        if let Some(methods) = &f.trigger.methods
+            && !methods.contains(&method)
+        {
+            wrong_method = true;
+            continue;
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(b, _)| f.template.specificity() > b.template.specificity())
+        {
+            best = Some((f, params));
+        }
+    }
+    let Some((function, params)) = best else {
+        return if wrong_method {
+            StatusCode::METHOD_NOT_ALLOWED.into_response()
+        } else {
+            StatusCode::NOT_FOUND.into_response()
+        };
+    };
+    if !authorized(state, function.trigger.auth, &incoming) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if state.forward_http && function.trigger.forwardable {
+        return forward(state, function, &incoming).await;
+    }
+    wrapped(state, function, &incoming, params).await
+}
+
+fn authorized(state: &HttpState, level: AuthLevel, incoming: &Incoming) -> bool {
+    let presented = incoming
+        .header("x-functions-key")
+        .map(str::to_owned)
+        .or_else(|| incoming.query_value("code"));
+    let Some(key) = presented else {
+        return level == AuthLevel::Anonymous;
+    };
+    match level {
+        AuthLevel::Anonymous => true,
+        AuthLevel::Function => key == state.keys.function || key == state.keys.master,
+        AuthLevel::Admin => key == state.keys.master,
+    }
+}
+
+/// `enableForwardingHttpRequest` for a function with one HTTP input and one HTTP output: the request goes to the
+/// handler as is, on the same path, and its answer is the answer.
+async fn forward(state: &HttpState, function: &HttpFunction, incoming: &Incoming) -> Response {
+    if let Err(e) = state.invoker.ready().await {
+        tracing::warn!("[{}] {e}", function.meta.name);
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The function host is not ready.",
+        );
+    }
+    let path_and_query = incoming
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!("{}{}", state.invoker.handler().base_url(), path_and_query);
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    tracing::info!(target: "host", "[{} {invocation_id}] Executing 'Functions.{}' (Reason='This function was programmatically called via the host APIs.')", function.meta.name, function.meta.name);
+    let mut request = state
+        .invoker
+        .http()
+        .request(incoming.method.clone(), url)
+        .body(incoming.body.clone());
+    for (name, value) in &incoming.headers {
+        if name == http::header::HOST || name == http::header::CONTENT_LENGTH {
+            continue;
+        }
+        request = request.header(name, value);
+    }
+    request = request
+        .header("X-Azure-Functions-InvocationId", &invocation_id)
+        .header("X-Azure-Functions-HostVersion", HOST_VERSION);
+    match request.send().await {
+        Ok(reply) => {
+            let status = reply.status();
+            let headers = reply.headers().clone();
+            let body = reply.bytes().await.unwrap_or_default();
+            tracing::info!(target: "host", "[{} {invocation_id}] Executed 'Functions.{}' ({})", function.meta.name, function.meta.name, status);
+            let mut response = (status, body).into_response();
+            for (name, value) in &headers {
+                if name == http::header::TRANSFER_ENCODING || name == http::header::CONNECTION {
+                    continue;
+                }
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+            response
+        }
+        Err(e) => {
+            tracing::warn!(target: "host", "[{} {invocation_id}] Executed 'Functions.{}' (Failed): {e}", function.meta.name, function.meta.name);
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The request as `GetRequestAsJObject` renders it.
+pub(crate) fn request_object(
+    incoming: &Incoming,
+    base: &str,
+    params: &BTreeMap<String, String>,
+) -> Value {
+    let mut query = Map::new();
+    for (k, v) in incoming.query() {
+        // Repeated keys are joined with commas, as the host's query dictionary does.
+        match query.get_mut(&k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k, Value::String(v));
+            }
+        }
+    }
+    let mut headers = Map::new();
+    for (name, value) in &incoming.headers {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let entry = headers
+            .entry(canonical_header(name.as_str()))
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(values) = entry {
+            values.push(Value::String(text));
+        }
+    }
+    let mut object = Map::new();
+    object.insert("Url".into(), Value::String(incoming.url(base)));
+    object.insert("Method".into(), Value::String(incoming.method.to_string()));
+    object.insert("Query".into(), Value::Object(query));
+    object.insert("Headers".into(), Value::Object(headers));
+    object.insert(
+        "Params".into(),
+        Value::Object(
+            params
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        ),
+    );
+    object.insert("Identities".into(), Value::Array(Vec::new()));
+    if !incoming.body.is_empty() {
+        object.insert(
+            "Body".into(),
+            Value::String(String::from_utf8_lossy(&incoming.body).into_owned()),
+        );
+    }
+    Value::Object(object)
+}
+
+/// `content-type` to `Content-Type`, as ASP.NET Core reports header names.
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The `durableClient` binding value (host-protocol.md §3.1), as the .NET string the extension produces.
+pub(crate) fn client_binding(state: &HttpState, hub_override: Option<&str>) -> Value {
+    let payload = json!({
+        "taskHubName": hub_override.unwrap_or(&state.durable.hub),
+        "connectionName": Value::Null,
+        "rpcBaseUrl": state.durable.rpc_base_url,
+        "requiredQueryStringParameters": "",
+        "httpBaseUrl": format!("{}/runtime/webhooks/durabletask", state.base_url),
+    });
+    host_string(&payload.to_string())
+}
+
+async fn wrapped(
+    state: &HttpState,
+    function: &HttpFunction,
+    incoming: &Incoming,
+    params: BTreeMap<String, String>,
+) -> Response {
+    let request = request_object(incoming, &state.base_url, &params);
+    let mut data = Map::new();
+    data.insert(function.trigger.request_binding.clone(), request.clone());
+    for (name, hub) in function.meta.client_bindings() {
+        data.insert(name.to_owned(), client_binding(state, hub));
+    }
+    let mut metadata = Map::new();
+    // The trigger's binding data: the query and headers objects and each route parameter.
+    metadata.insert("Query".into(), request["Query"].clone());
+    metadata.insert("Headers".into(), request["Headers"].clone());
+    for (k, v) in &params {
+        metadata.insert(k.clone(), host_string(v));
+    }
+    let reply = match state
+        .invoker
+        .invoke(
+            &function.meta.name,
+            "This function was programmatically called via the host APIs.",
+            data,
+            metadata,
+        )
+        .await
+    {
+        Ok(reply) => reply,
+        Err(InvokeError::Unavailable(_)) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The function host is not ready.",
+            );
+        }
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let output = match function.trigger.response_binding.as_deref() {
+        Some("$return") => Some(reply.return_value),
+        Some(name) => reply
+            .outputs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone()),
+        None => None,
+    };
+    match output {
+        None | Some(Value::Null) => StatusCode::OK.into_response(),
+        Some(value) => http_output(&function.meta.name, value),
+    }
+}
+
+/// `{statusCode, body, headers}` (any case; possibly as a JSON string of one) to a response.
+fn http_output(function: &str, value: Value) -> Response {
+    let value = match value {
+        Value::String(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(parsed @ Value::Object(_)) => parsed,
+            _ => return (StatusCode::OK, text).into_response(),
+        },
+        other => other,
+    };
+    let Value::Object(object) = value else {
+        tracing::warn!("[{function}] the http output is not an object");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let field = |key: &str| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    };
+    let status = match field("statusCode").or_else(|| field("status")) {
+        None | Some(Value::Null) => Some(200),
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
+        Some(_) => None,
+    }
+    .and_then(|s| StatusCode::from_u16(s).ok());
+    let Some(status) = status else {
+        tracing::warn!("[{function}] the http output has an invalid statusCode");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let body = match field("body") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let mut response = (status, body).into_response();
+    if let Some(Value::Object(headers)) = field("headers") {
+        for (name, value) in headers {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(text.as_str()),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    response.headers_mut().insert(n, v);
+                }
+                _ => tracing::warn!("[{function}] skipping invalid response header {name:?}"),
+            }
+        }
+    }
+    response
+}

@@ -1,0 +1,227 @@
+//! The custom handler process: start it as the host does, wait until it answers, restart it when it dies.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::{HostError, Result};
+
+/// How to launch the handler.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    pub(crate) executable: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) working_dir: PathBuf,
+    pub(crate) app_root: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) ready_timeout: Duration,
+}
+
+/// The running handler, shared by everything that invokes it.
+#[derive(Debug)]
+pub(crate) struct Handler {
+    port: u16,
+    pid: AtomicU32,
+    ready: watch::Receiver<bool>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Handler {
+    /// Starts the handler on a free port and waits until it answers on `/`; then keeps it alive in the
+    /// background until [`Handler::stop`].
+    pub(crate) async fn start(launch: Launch) -> Result<Arc<Handler>> {
+        let port = free_port()?;
+        let worker_id = uuid::Uuid::new_v4().to_string();
+        let (ready_tx, ready_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let handler = Arc::new(Handler {
+            port,
+            pid: AtomicU32::new(0),
+            ready: ready_rx,
+            shutdown: shutdown_tx,
+        });
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| HostError::Handler(format!("HTTP client: {e}")))?;
+        let mut child = spawn(&launch, port, &worker_id)?;
+        handler.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+        wait_ready(&http, port, &mut child, launch.ready_timeout).await?;
+        tracing::info!(port, pid = child.id(), "custom handler is ready");
+        let _ = ready_tx.send(true);
+        tokio::spawn(supervise(
+            Arc::clone(&handler),
+            launch,
+            worker_id,
+            child,
+            http,
+            ready_tx,
+            shutdown_rx,
+        ));
+        Ok(handler)
+    }
+
+    /// Where the handler listens.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The handler's current process id (0 while it is being restarted).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    /// Waits (bounded) until the handler is up; false when it did not come back in time.
+    pub(crate) async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut ready = self.ready.clone();
+        tokio::time::timeout(timeout, ready.wait_for(|r| *r))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Stops the handler for good.
+    pub(crate) fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| HostError::Bind { addr, source })?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| HostError::Bind { addr, source })
+}
+
+fn spawn(launch: &Launch, port: u16, worker_id: &str) -> Result<Child> {
+    let mut command = Command::new(&launch.executable);
+    command
+        .args(&launch.args)
+        .current_dir(&launch.working_dir)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", worker_id)
+        .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
+        .env("FUNCTIONS_HTTPWORKER_ID", worker_id)
+        .env("FUNCTIONS_APP_ROOT_PATH", &launch.app_root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| {
+        HostError::Handler(format!("cannot start {}: {e}", launch.executable.display()))
+    })?;
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(forward_lines(out));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(forward_lines(err));
+    }
+    Ok(child)
+}
+
+async fn forward_lines(stream: impl AsyncRead + Unpin) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "handler", "{line}");
+    }
+}
+
+/// Polls `/` until any HTTP answer, like `DefaultHttpWorkerService.IsWorkerReady`.
+async fn wait_ready(
+    http: &reqwest::Client,
+    port: u16,
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let url = format!("http://127.0.0.1:{port}/");
+    loop {
+        if http.get(&url).send().await.is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(HostError::Handler(format!(
+                "the handler exited before it was ready ({status})"
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(HostError::Handler(format!(
+                "no answer on {url} within {timeout:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn supervise(
+    handler: Arc<Handler>,
+    launch: Launch,
+    worker_id: String,
+    mut child: Child,
+    http: reqwest::Client,
+    ready: watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let _ = ready.send(false);
+                handler.pid.store(0, Ordering::SeqCst);
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                tracing::warn!("custom handler exited ({status}); restarting it");
+            }
+            _ = stopped(&mut shutdown) => {
+                let _ = child.kill().await;
+                let _ = ready.send(false);
+                return;
+            }
+        }
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let started = spawn(&launch, handler.port, &worker_id);
+            match started {
+                Ok(mut next) => {
+                    handler.pid.store(next.id().unwrap_or(0), Ordering::SeqCst);
+                    match wait_ready(&http, handler.port, &mut next, launch.ready_timeout).await {
+                        Ok(()) => {
+                            tracing::info!(pid = next.id(), "custom handler restarted and ready");
+                            let _ = ready.send(true);
+                            backoff = Duration::from_millis(100);
+                            child = next;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = next.kill().await;
+                            tracing::error!("custom handler restart failed: {e}");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("{e}"),
+            }
+            // A handler that cannot start should not spin a core; the wait grows to 10 s.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stopped(&mut shutdown) => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+/// Resolves once `rx` turns true (or its sender is gone), holding no borrow of the value across awaits.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
