@@ -30,6 +30,7 @@ async fn orchestration_features_through_the_scheduler_sdk() {
     assert_eq!(r["fan"], json!(20));
     assert_eq!(r["timer"], json!("woke"));
     assert_eq!(r["timer_waited"], json!(true));
+    assert_eq!(r["updated_after_timer"], json!(true));
     assert_eq!(r["custom_status_running"], json!(["RUNNING", "waiting"]));
     assert_eq!(r["held_while_suspended"], json!("SUSPENDED"));
     assert_eq!(r["approval"], json!(["yes", "also"]));
@@ -39,6 +40,9 @@ async fn orchestration_features_through_the_scheduler_sdk() {
     assert_eq!(r["terminate"], json!(["TERMINATED", "stop", "TERMINATED"]));
     assert_eq!(r["terminate_again"], json!(["TERMINATED", "stop"]));
     assert_eq!(r["failed"], json!(["FAILED", true, true]));
+    assert_eq!(r["sub_retry"], json!(["COMPLETED", "steady", 3]));
+    assert_eq!(r["sub_retry_gives_up"], json!("gave up"));
+    assert_eq!(r["fan_two_workers"], json!(40));
     assert_eq!(r["deadline"], json!("DEADLINE_EXCEEDED"));
     backend.shutdown().await.unwrap();
 }

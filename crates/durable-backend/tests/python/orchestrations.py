@@ -61,8 +61,34 @@ def failing(ctx, _):
     yield ctx.call_activity(boom)
 
 
+CHILD_ATTEMPTS = {"n": 0}
+
+
+def shaky_child(ctx, _):
+    if not ctx.is_replaying:
+        CHILD_ATTEMPTS["n"] += 1
+    if CHILD_ATTEMPTS["n"] < 3:
+        raise RuntimeError("not yet")
+    return "steady"
+
+
+def retrying_parent(ctx, _):
+    policy = task.RetryPolicy(first_retry_interval=timedelta(milliseconds=100), max_number_of_attempts=5)
+    r = yield ctx.call_sub_orchestrator(shaky_child, retry_policy=policy)
+    return r
+
+
+def give_up_parent(ctx, _):
+    policy = task.RetryPolicy(first_retry_interval=timedelta(milliseconds=100), max_number_of_attempts=2)
+    try:
+        yield ctx.call_sub_orchestrator(failing, retry_policy=policy)
+    except task.TaskFailedError:
+        return "gave up"
+
+
 w = dts_worker()
-for o in [chain, fan, sleeper, approval, child, parent, counter, waits_forever, tree, failing]:
+for o in [chain, fan, sleeper, approval, child, parent, counter, waits_forever, tree, failing, shaky_child,
+          retrying_parent, give_up_parent]:
     w.add_orchestrator(o)
 w.add_activity(hello)
 w.add_activity(boom)
@@ -84,6 +110,7 @@ t0 = time.monotonic()
 s = c.wait_for_orchestration_completion(i, timeout=60)
 res["timer"] = s.get_output()
 res["timer_waited"] = time.monotonic() - t0 >= 0.9
+res["updated_after_timer"] = (s.last_updated_at - s.created_at).total_seconds() >= 0.9
 
 i = c.schedule_new_orchestration(approval)
 wait_until(lambda: (c.get_orchestration_state(i) or None) and c.get_orchestration_state(i).serialized_custom_status,
@@ -121,6 +148,21 @@ res["terminate_again"] = [status_name(c.get_orchestration_state(i)), c.get_orche
 i = c.schedule_new_orchestration(failing)
 s = c.wait_for_orchestration_completion(i, timeout=60)
 res["failed"] = [status_name(s), s.failure_details.error_type.endswith("TaskFailedError"), "kaboom" in s.failure_details.message]
+
+i = c.schedule_new_orchestration(retrying_parent)
+s = c.wait_for_orchestration_completion(i, timeout=60)
+res["sub_retry"] = [status_name(s), s.get_output(), CHILD_ATTEMPTS["n"]]
+i = c.schedule_new_orchestration(give_up_parent)
+res["sub_retry_gives_up"] = c.wait_for_orchestration_completion(i, timeout=60).get_output()
+
+# Two workers on one hub share the work.
+w2 = dts_worker()
+w2.add_activity(hello)
+w2.add_orchestrator(fan)
+w2.start()
+i = c.schedule_new_orchestration(fan, input=40)
+res["fan_two_workers"] = c.wait_for_orchestration_completion(i, timeout=60).get_output()
+w2.stop()
 
 try:
     c._stub.WaitForInstanceCompletion(pb.GetInstanceRequest(instanceId=c.schedule_new_orchestration(waits_forever)),
