@@ -57,6 +57,7 @@ pub struct Options {
     pub(crate) entity_lease: Duration,
     pub(crate) ping_interval: Duration,
     pub(crate) max_entity_batch: usize,
+    pub(crate) history_streaming_threshold: usize,
     pub(crate) default_max_concurrency: usize,
     pub(crate) max_commit_batch: usize,
 }
@@ -83,6 +84,7 @@ impl Options {
             entity_lease: Duration::from_secs(300),
             ping_interval: Duration::from_secs(30),
             max_entity_batch: 50,
+            history_streaming_threshold: 2 * 1024 * 1024,
             default_max_concurrency: 100,
             max_commit_batch: 256,
         }
@@ -167,6 +169,13 @@ impl Options {
     /// The most queued operations put into one entity work item (default 50).
     pub fn with_max_entity_batch(mut self, operations: usize) -> Self {
         self.max_entity_batch = operations;
+        self
+    }
+
+    /// Past histories larger than this (bytes) go to workers that advertise `HISTORY_STREAMING` through
+    /// `StreamInstanceHistory` instead of inside the work item (default 2 MiB, well under gRPC's 4 MB default).
+    pub fn with_history_streaming_threshold(mut self, bytes: usize) -> Self {
+        self.history_streaming_threshold = bytes;
         self
     }
 

@@ -499,3 +499,84 @@ async fn shutdown_ends_open_work_item_streams() {
         .expect("the stream ends");
     assert!(matches!(end, Ok(None) | Err(_)));
 }
+
+#[tokio::test]
+async fn large_histories_are_streamed_to_workers_that_ask_for_it() {
+    let backend = common::backend(common::memory().with_history_streaming_threshold(10)).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    for id in ["plain", "streamed"] {
+        client
+            .start_instance(raw::start_request(id, id, "\"a long enough input\""))
+            .await
+            .unwrap();
+    }
+    let only = |name: &str| {
+        Some(WorkItemFilters {
+            orchestrations: vec![OrchestrationFilter {
+                name: name.into(),
+                versions: vec![],
+            }],
+            ..Default::default()
+        })
+    };
+    let mut plain = stream(
+        &mut client,
+        GetWorkItemsRequest {
+            work_item_filters: only("plain"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut streaming = stream(
+        &mut client,
+        GetWorkItemsRequest {
+            work_item_filters: only("streamed"),
+            capabilities: vec![WorkerCapability::HistoryStreaming as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    for (id, s) in [("plain", &mut plain), ("streamed", &mut streaming)] {
+        let first = next(s).await;
+        client
+            .complete_orchestrator_task(turn(&first, vec![]))
+            .await
+            .unwrap();
+        client
+            .raise_event(RaiseEventRequest {
+                instance_id: id.into(),
+                name: "e".into(),
+                input: None,
+            })
+            .await
+            .unwrap();
+    }
+    let inline = next(&mut plain).await;
+    assert!(!orchestration(&inline).requires_history_streaming);
+    assert_eq!(orchestration(&inline).past_events.len(), 3);
+    let deferred = next(&mut streaming).await;
+    assert!(orchestration(&deferred).requires_history_streaming);
+    assert!(orchestration(&deferred).past_events.is_empty());
+    let mut chunks = client
+        .stream_instance_history(StreamInstanceHistoryRequest {
+            instance_id: "streamed".into(),
+            execution_id: orchestration(&deferred).execution_id.clone(),
+            for_work_item_processing: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        events.extend(chunk.events);
+    }
+    assert_eq!(
+        kinds(&events),
+        [
+            "OrchestratorStarted",
+            "ExecutionStarted",
+            "OrchestratorCompleted"
+        ]
+    );
+    backend.shutdown().await.unwrap();
+}

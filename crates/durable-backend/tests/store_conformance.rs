@@ -49,6 +49,7 @@ fn everything() -> LeaseRequest {
     r.activity_lease_ms = 60_000;
     r.entity_lease_ms = 60_000;
     r.max_entity_batch = 10;
+    r.history_streaming_threshold = None;
     r
 }
 

@@ -84,6 +84,9 @@ pub(super) async fn get_work_items(
         work: signal.work.subscribe(),
         slots,
         filters: r.work_item_filters,
+        history_streaming: r
+            .capabilities
+            .contains(&(WorkerCapability::HistoryStreaming as i32)),
         tx,
     };
     tokio::spawn(stream.run());
@@ -96,6 +99,7 @@ struct StreamTask {
     work: tokio::sync::watch::Receiver<u64>,
     slots: Arc<StreamSlots>,
     filters: Option<WorkItemFilters>,
+    history_streaming: bool,
     tx: mpsc::Sender<Result<WorkItem, Status>>,
 }
 
@@ -169,6 +173,9 @@ impl StreamTask {
             activity_lease_ms: ms(options.activity_lease),
             entity_lease_ms: ms(options.entity_lease),
             max_entity_batch: options.max_entity_batch,
+            history_streaming_threshold: self
+                .history_streaming
+                .then_some(options.history_streaming_threshold),
         };
         let leased = match self.shared.store.lease(self.hub.clone(), request).await {
             Ok(leased) => leased,

@@ -74,6 +74,10 @@ pub struct LeaseRequest {
     pub entity_lease_ms: i64,
     /// The most operations put into one entity work item.
     pub max_entity_batch: usize,
+    /// For workers that advertised `HISTORY_STREAMING`: past histories larger than this many bytes are not sent in
+    /// the work item (`requiresHistoryStreaming` is set and the worker calls `StreamInstanceHistory`).
+    /// `None` always sends the history inline.
+    pub history_streaming_threshold: Option<usize>,
 }
 
 /// One leased work item; `token` is the lease id the worker must echo as its completion token.

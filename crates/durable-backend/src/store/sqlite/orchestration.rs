@@ -64,7 +64,7 @@ pub(super) fn lease(
         if !accepted {
             continue;
         }
-        out.push(lease_one(c, hub, &id, request.orchestration_lease_ms, now)?);
+        out.push(lease_one(c, hub, &id, request, now)?);
     }
     Ok(out)
 }
@@ -73,9 +73,10 @@ fn lease_one(
     c: &Connection,
     hub: &str,
     id: &str,
-    lease_ms: i64,
+    request: &LeaseRequest,
     now: i64,
 ) -> Result<LeasedWork, StoreError> {
+    let lease_ms = request.orchestration_lease_ms;
     let token = new_id();
     c.execute(
         "UPDATE instances SET lease_token = ?3, lease_expires_at = ?4, lease_started_at = ?5 \
@@ -91,18 +92,30 @@ fn lease_one(
     })?;
     let mut new_events = vec![orchestrator_started(now)];
     new_events.extend(leased_messages(c, hub, &token)?);
-    let request = OrchestratorRequest {
+    let mut past_events = instances::history(c, hub, id)?;
+    let stream_history = request.history_streaming_threshold.is_some_and(|limit| {
+        past_events
+            .iter()
+            .map(prost::Message::encoded_len)
+            .sum::<usize>()
+            > limit
+    });
+    if stream_history {
+        past_events.clear();
+    }
+    let work = OrchestratorRequest {
         instance_id: id.to_owned(),
         execution_id: Some(row.execution_id.clone()),
-        past_events: instances::history(c, hub, id)?,
+        past_events,
         new_events,
+        requires_history_streaming: stream_history,
         ..OrchestratorRequest::default()
     };
     Ok(LeasedWork {
         kind: WorkKind::Orchestration,
         token: token.clone(),
         item: WorkItem {
-            request: Some(work_item::Request::OrchestratorRequest(request)),
+            request: Some(work_item::Request::OrchestratorRequest(work)),
             completion_token: token,
         },
     })
