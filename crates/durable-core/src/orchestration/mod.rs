@@ -2,6 +2,7 @@
 
 mod context;
 mod entities;
+mod entity_events;
 mod events;
 pub(crate) mod executor;
 mod futures;
