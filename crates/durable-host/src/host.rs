@@ -32,6 +32,7 @@ pub struct HostHandle {
     http_stop: watch::Sender<bool>,
     http_task: tokio::task::JoinHandle<()>,
     backend: Option<durable_backend::Handle>,
+    generated: Option<PathBuf>,
 }
 
 impl HostHandle {
@@ -78,6 +79,9 @@ impl HostHandle {
         let _ = self.http_stop.send(true);
         let _ = self.http_task.await;
         self.handler.stop();
+        if let Some(dir) = &self.generated {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         if let Some(backend) = self.backend {
             backend
                 .shutdown()
@@ -102,15 +106,10 @@ fn resolve_executable(path: &Path, base: &Path) -> PathBuf {
     }
 }
 
-/// Runs the app's generator (`<handler> <args...> <dir>`) and returns the directory it wrote.
+/// Runs the app's generator (`<handler> <args...> <dir>`) into a fresh temporary directory (so that several hosts
+/// of one app can run side by side) and returns it; [`HostHandle::stop`] removes it.
 async fn generate_functions(executable: &Path, args: &[String], app_dir: &Path) -> Result<PathBuf> {
-    let dir = app_dir.join(".durable").join("functions");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| HostError::Read {
-            path: dir.clone(),
-            source,
-        })?;
-    }
+    let dir = std::env::temp_dir().join(format!("durable-host-functions-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).map_err(|source| HostError::Read {
         path: dir.clone(),
         source,
@@ -124,6 +123,7 @@ async fn generate_functions(executable: &Path, args: &[String], app_dir: &Path) 
         .await
         .map_err(|e| HostError::Handler(format!("cannot run {}: {e}", executable.display())))?;
     if !output.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
         return Err(HostError::Handler(format!(
             "{} {} failed ({}): {}",
             executable.display(),
@@ -238,11 +238,13 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         host_json.arguments.clone()
     };
     let mut functions = read_functions(&app_dir)?;
+    let mut generated = None;
     if functions.is_empty()
         && let Some(generator) = &options.function_generator
     {
         let dir = generate_functions(&executable, generator, &app_dir).await?;
         functions = read_functions(&dir)?;
+        generated = Some(dir);
     }
     if functions.is_empty() {
         return Err(HostError::Options(format!(
@@ -390,5 +392,6 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         http_stop,
         http_task,
         backend: backend.embedded,
+        generated,
     })
 }

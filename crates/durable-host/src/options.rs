@@ -100,8 +100,8 @@ impl HostOptions {
     }
 
     /// When the app dir has no `<name>/function.json` folders, run the handler executable with these arguments
-    /// plus a target directory as the last argument, and read the function folders it writes there
-    /// (`<app dir>/.durable/functions`). For the sample app: `["functions", "write"]`.
+    /// plus a target directory as the last argument (a fresh temporary directory, removed at stop), and read the
+    /// function folders it writes there. For the sample app: `["functions", "write"]`.
     pub fn with_function_generator<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -1,0 +1,519 @@
+//! The local host against a recording fake handler (this test binary, re-run as a child process): what it sends
+//! to the handler, field for field against host-protocol.md, and what it answers over HTTP.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use durable_host::{BackendChoice, HostHandle, HostOptions};
+use durable_proto as proto;
+use prost::Message as _;
+use serde_json::{Value, json};
+
+/// Not a test of its own: the host runs this binary with `--exact handler_process`, and the recorder's
+/// environment variable turns this function into the fake handler.
+#[test]
+fn handler_process() {
+    if let Some(log) = std::env::var_os(support::LOG_ENV) {
+        support::serve(PathBuf::from(log));
+    }
+}
+
+fn write(dir: &Path, rel: &str, body: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+fn app_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "host.json",
+        r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"not-used"}},
+            "extensions":{"durableTask":{"hubName":"%MY_HUB%"}}}"#,
+    );
+    write(
+        d,
+        "local.settings.json",
+        r#"{"IsEncrypted":false,"Values":{"FUNCTIONS_WORKER_RUNTIME":"custom","MY_HUB":"testhub","MY_SETTING":"v1"}}"#,
+    );
+    write(
+        d,
+        "HelloOrch/function.json",
+        r#"{"bindings":[{"name":"context","type":"orchestrationTrigger","direction":"in"}]}"#,
+    );
+    write(
+        d,
+        "SayHello/function.json",
+        r#"{"bindings":[{"name":"input","type":"activityTrigger","direction":"in"}]}"#,
+    );
+    write(
+        d,
+        "Counter/function.json",
+        r#"{"bindings":[{"name":"context","type":"entityTrigger","direction":"in"}]}"#,
+    );
+    write(
+        d,
+        "HttpStart/function.json",
+        r#"{"bindings":[{"name":"req","type":"httpTrigger","direction":"in","authLevel":"anonymous","methods":["post"],"route":"start/{name}/{id:int?}"},
+                        {"name":"starter","type":"durableClient","direction":"in"},{"name":"res","type":"http","direction":"out"}]}"#,
+    );
+    write(
+        d,
+        "Secure/function.json",
+        r#"{"bindings":[{"name":"req","type":"httpTrigger","direction":"in","authLevel":"function","methods":["get"]},
+                        {"name":"$return","type":"http","direction":"out"}]}"#,
+    );
+    dir
+}
+
+async fn start_host(app: &Path, log: &Path, hang_marker: Option<&Path>) -> Result<HostHandle> {
+    let mut options = HostOptions::new(app)
+        .with_port(0)
+        .with_handler(std::env::current_exe()?)
+        .with_handler_args([
+            "--exact",
+            "handler_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .with_handler_env(support::LOG_ENV, log.to_string_lossy())
+        .with_backend(BackendChoice::EmbeddedInMemory)
+        .with_function_key("fkey")
+        .with_master_key("mkey")
+        .with_timers(false);
+    if let Some(marker) = hang_marker {
+        options = options.with_handler_env(support::HANG_MARKER_ENV, marker.to_string_lossy());
+    }
+    Ok(durable_host::start(options).await?)
+}
+
+fn records(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn requests_to(log: &Path, path: &str) -> Vec<Value> {
+    records(log)
+        .into_iter()
+        .filter(|r| r["path"] == path)
+        .collect()
+}
+
+/// Polls the status URL until the instance is done (bounded).
+async fn wait_done(http: &reqwest::Client, url: &str) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = http.get(url).send().await?;
+        let code = response.status().as_u16();
+        let body: Value = response.json().await?;
+        if code == 200 {
+            return Ok(body);
+        }
+        if code != 202 {
+            bail!("status {code}: {body}");
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("still running at the deadline: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn assert_host_headers(request: &Value, function: &str) {
+    let headers = &request["headers"];
+    let id = headers["x-azure-functions-invocationid"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "invocation id {id:?}");
+    assert!(
+        headers["x-azure-functions-hostversion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("4."))
+    );
+    assert!(
+        headers["user-agent"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("Azure-Functions-Host/"))
+    );
+    assert_eq!(headers["content-type"], "application/json; charset=utf-8");
+    assert_eq!(request["method"], "POST");
+    let sys = &request["body"]["Metadata"]["sys"];
+    assert_eq!(sys["MethodName"], function);
+    assert!(uuid::Uuid::parse_str(sys["RandGuid"].as_str().unwrap()).is_ok());
+    let now = sys["UtcNow"].as_str().unwrap();
+    assert!(
+        now.len() == 28 && now.ends_with('Z') && now.as_bytes()[10] == b'T',
+        "UtcNow {now:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_invocations_use_the_host_format() -> Result<()> {
+    let app = app_dir();
+    let log = app.path().join("requests.jsonl");
+    let host = start_host(app.path(), &log, None).await?;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", host.local_addr());
+    let hooks = format!("{base}/runtime/webhooks/durabletask");
+
+    // The handler's environment.
+    let env = &records(&log)[0]["env"];
+    let port = env["FUNCTIONS_CUSTOMHANDLER_PORT"]
+        .as_str()
+        .context("port")?;
+    assert_eq!(env["FUNCTIONS_HTTPWORKER_PORT"], port);
+    assert!(
+        uuid::Uuid::parse_str(env["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"].as_str().unwrap()).is_ok()
+    );
+    assert_eq!(env["FUNCTIONS_APP_ROOT_PATH"], app.path().to_str().unwrap());
+    assert_eq!(env["FUNCTIONS_WORKER_RUNTIME"], "custom");
+    assert_eq!(env["MY_SETTING"], "v1");
+    assert_eq!(host.task_hub(), "testhub");
+
+    // Start through the webhook: 202, Location, the management links.
+    let started = http
+        .post(format!("{hooks}/orchestrators/HelloOrch/inst1"))
+        .body("\"x\"")
+        .send()
+        .await?;
+    assert_eq!(started.status().as_u16(), 202);
+    let location = started.headers()["location"].to_str()?.to_owned();
+    let links: Value = started.json().await?;
+    assert_eq!(links["id"], "inst1");
+    assert_eq!(links["statusQueryGetUri"], location);
+    assert!(
+        location.contains("/runtime/webhooks/durabletask/instances/inst1?taskHub=testhub"),
+        "{location}"
+    );
+    assert!(
+        links["sendEventPostUri"]
+            .as_str()
+            .unwrap()
+            .contains("/instances/inst1/raiseEvent/{eventName}?")
+    );
+
+    let done = wait_done(&http, &format!("{hooks}/instances/inst1")).await?;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(done["name"], "HelloOrch");
+    assert_eq!(done["instanceId"], "inst1");
+    assert_eq!(done["input"], "x");
+    assert_eq!(done["output"], "Hello Tokyo!");
+    let created = done["createdTime"].as_str().unwrap();
+    assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
+
+    // The orchestrator requests: Data.context is a JSON string of a JSON string of base64(OrchestratorRequest).
+    let turns = requests_to(&log, "/HelloOrch");
+    assert!(turns.len() >= 2, "two turns at least, got {}", turns.len());
+    for turn in &turns {
+        assert_host_headers(turn, "HelloOrch");
+        let body = &turn["body"];
+        assert_eq!(
+            body["Data"].as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["context"]
+        );
+        assert_eq!(
+            body["Metadata"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["sys"]
+        );
+        let request = proto::OrchestratorRequest::decode(
+            support::decode_payload(&body["Data"]["context"]).as_slice(),
+        )?;
+        assert_eq!(request.instance_id, "inst1");
+    }
+
+    // The activity request, three layers deep, with instanceId and data in Metadata.
+    let activity = &requests_to(&log, "/SayHello")[0];
+    assert_host_headers(activity, "SayHello");
+    assert_eq!(
+        activity["body"]["Data"],
+        json!({ "input": "\"\\\"Tokyo\\\"\"" })
+    );
+    let metadata = &activity["body"]["Metadata"];
+    assert_eq!(metadata["instanceId"], "\"inst1\"");
+    assert_eq!(metadata["input"], "\"\\\"Tokyo\\\"\"");
+    assert_eq!(metadata["data"], "\"Tokyo\"");
+
+    // History, with the activity's name folded into its completion.
+    let history: Value = http
+        .get(format!(
+            "{hooks}/instances/inst1?showHistory=true&showHistoryOutput=true"
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let events = history["historyEvents"]
+        .as_array()
+        .context("historyEvents")?;
+    let completed = events
+        .iter()
+        .find(|e| e["EventType"] == "TaskCompleted")
+        .context("TaskCompleted")?;
+    assert_eq!(completed["FunctionName"], "SayHello");
+    assert_eq!(completed["Result"], "Hello Tokyo!");
+    assert!(events.iter().all(|e| e["EventType"] != "TaskScheduled"));
+
+    // Management API status codes.
+    assert_eq!(
+        http.get(format!("{hooks}/instances/nope"))
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        404
+    );
+    let raised = http
+        .post(format!("{hooks}/instances/inst1/raiseEvent/Approval"))
+        .body("true")
+        .send()
+        .await?;
+    assert_eq!(raised.status().as_u16(), 410);
+    let bad = http
+        .post(format!("{hooks}/orchestrators/HelloOrch"))
+        .body("{not json")
+        .send()
+        .await?;
+    assert_eq!(bad.status().as_u16(), 400);
+    let unknown = http
+        .post(format!("{hooks}/orchestrators/NoSuchOrch"))
+        .send()
+        .await?;
+    assert_eq!(unknown.status().as_u16(), 400);
+
+    // A second instance, then a paged list.
+    let second = http
+        .post(format!("{hooks}/orchestrators/HelloOrch/inst2"))
+        .send()
+        .await?;
+    assert_eq!(second.status().as_u16(), 202);
+    wait_done(&http, &format!("{hooks}/instances/inst2")).await?;
+    let page = http
+        .get(format!("{hooks}/instances?top=1&runtimeStatus=Completed"))
+        .send()
+        .await?;
+    let token = page
+        .headers()
+        .get("x-ms-continuation-token")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let first: Value = page.json().await?;
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    let token = token.context("a continuation token after the first of two")?;
+    let next: Value = http
+        .get(format!("{hooks}/instances?top=1&runtimeStatus=Completed"))
+        .header("x-ms-continuation-token", token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(next.as_array().unwrap().len(), 1);
+    assert_ne!(first[0]["instanceId"], next[0]["instanceId"]);
+
+    // Entities: signal through the webhook, read the state back, and check the batch the handler got.
+    let signal = http
+        .post(format!("{hooks}/entities/Counter/k1?op=add"))
+        .body("5")
+        .send()
+        .await?;
+    assert_eq!(signal.status().as_u16(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = http
+            .get(format!("{hooks}/entities/Counter/k1"))
+            .send()
+            .await?;
+        if state.status().as_u16() == 200 {
+            assert_eq!(state.json::<Value>().await?, json!(5));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the entity never got its state"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let batch = &requests_to(&log, "/Counter")[0];
+    assert_host_headers(batch, "Counter");
+    let request = proto::EntityBatchRequest::decode(
+        support::decode_payload(&batch["body"]["Data"]["context"]).as_slice(),
+    )?;
+    assert_eq!(request.instance_id, "@counter@k1");
+    assert_eq!(request.operations[0].operation, "add");
+    assert_eq!(request.operations[0].input.as_deref(), Some("5"));
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_triggers_are_wrapped_routed_and_keyed() -> Result<()> {
+    let app = app_dir();
+    let log = app.path().join("requests.jsonl");
+    let host = start_host(app.path(), &log, None).await?;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", host.local_addr());
+
+    let response = http
+        .post(format!("{base}/api/start/HelloOrch/42?x=1&x=2"))
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(response.headers()["x-test"], "1");
+    assert_eq!(response.text().await?, "started");
+
+    let request = &requests_to(&log, "/HttpStart")[0];
+    assert_host_headers(request, "HttpStart");
+    let req = &request["body"]["Data"]["req"];
+    assert!(
+        req["Url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/start/HelloOrch/42?x=1&x=2"),
+        "{}",
+        req["Url"]
+    );
+    assert_eq!(req["Method"], "POST");
+    assert_eq!(req["Query"], json!({ "x": "1,2" }));
+    assert_eq!(req["Params"], json!({ "name": "HelloOrch", "id": "42" }));
+    assert_eq!(req["Body"], r#"{"a":1}"#);
+    assert_eq!(req["Headers"]["Content-Type"], json!(["application/json"]));
+    assert_eq!(req["Identities"], json!([]));
+    // The durableClient binding: a .NET string of the client payload, so its JSON text is itself a JSON string.
+    let layer: String = serde_json::from_str(
+        request["body"]["Data"]["starter"]
+            .as_str()
+            .context("starter")?,
+    )?;
+    let starter: Value = serde_json::from_str(&layer)?;
+    assert_eq!(starter["taskHubName"], "testhub");
+    assert_eq!(starter["rpcBaseUrl"], host.backend_endpoint());
+    assert_eq!(
+        starter["httpBaseUrl"],
+        format!("{}/runtime/webhooks/durabletask", host.base_url())
+    );
+    assert_eq!(starter["connectionName"], Value::Null);
+    assert_eq!(starter["requiredQueryStringParameters"], "");
+    assert_eq!(request["body"]["Metadata"]["name"], "\"HelloOrch\"");
+
+    // Constraints and methods.
+    assert_eq!(
+        http.post(format!("{base}/api/start/HelloOrch/abc"))
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        http.get(format!("{base}/api/start/HelloOrch"))
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        405
+    );
+
+    // Function-level keys.
+    assert_eq!(
+        http.get(format!("{base}/api/Secure"))
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        http.get(format!("{base}/api/Secure?code=wrong"))
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+        401
+    );
+    let by_query = http
+        .get(format!("{base}/api/Secure?code=fkey"))
+        .send()
+        .await?;
+    assert_eq!(by_query.status().as_u16(), 200);
+    assert_eq!(by_query.text().await?, "secret");
+    let by_header = http
+        .get(format!("{base}/api/Secure"))
+        .header("x-functions-key", "mkey")
+        .send()
+        .await?;
+    assert_eq!(by_header.status().as_u16(), 200);
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_handler_is_restarted_and_its_work_item_retried() -> Result<()> {
+    let app = app_dir();
+    let log = app.path().join("requests.jsonl");
+    let marker = app.path().join("hung-once");
+    let host = start_host(app.path(), &log, Some(&marker)).await?;
+    let http = reqwest::Client::new();
+    let hooks = format!("http://{}/runtime/webhooks/durabletask", host.local_addr());
+
+    let first_pid = host.handler_pid();
+    let started = http
+        .post(format!("{hooks}/orchestrators/HelloOrch/crash1"))
+        .send()
+        .await?;
+    assert_eq!(started.status().as_u16(), 202);
+    // The first activity invocation hangs; kill the handler while the host waits for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while requests_to(&log, "/SayHello").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the activity was never invoked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-9", &first_pid.to_string()])
+        .status()?;
+    assert!(status.success());
+
+    let done = wait_done(&http, &format!("{hooks}/instances/crash1")).await?;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(done["output"], "Hello Tokyo!");
+    let pids: Vec<u64> = records(&log)
+        .iter()
+        .filter_map(|r| r["pid"].as_u64())
+        .collect();
+    assert_eq!(pids.len(), 2, "one restart: {pids:?}");
+    assert_ne!(host.handler_pid(), first_pid);
+    assert!(
+        requests_to(&log, "/SayHello").len() >= 2,
+        "the activity was retried"
+    );
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_host_json_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = durable_host::start(HostOptions::new(dir.path()).with_port(0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("host.json"), "{err}");
+}
