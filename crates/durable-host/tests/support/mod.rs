@@ -178,7 +178,6 @@ fn orchestrate(body: &Value) -> String {
         actions: vec![proto::OrchestratorAction {
             id: 0,
             orchestrator_action_type: Some(action),
-            ..Default::default()
         }],
         ..Default::default()
     };
