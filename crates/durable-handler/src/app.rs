@@ -15,6 +15,7 @@ use crate::envelope::decode_layered;
 use crate::error::{BuildError, FunctionError, InvocationError};
 use crate::http_types::{HttpRequest, HttpResponse};
 use crate::options::HandlerOptions;
+use crate::routes::RouteTemplate;
 use crate::triggers::{HttpTrigger, OutputBinding, QueueTrigger, TimerInfo, TimerTrigger};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -251,11 +252,26 @@ impl FunctionApp {
                 return Err(BuildError::DuplicateFunction(def.name.clone()));
             }
         }
+        let http_routes: Vec<(usize, RouteTemplate)> = all
+            .iter()
+            .enumerate()
+            .filter_map(|(index, def)| match &def.kind {
+                FunctionKind::Http { trigger, .. } => {
+                    let route = trigger.route.as_deref().unwrap_or(&def.name);
+                    RouteTemplate::parse(route)
+                        .ok()
+                        .map(|template| (index, template))
+                }
+                _ => None,
+            })
+            .collect();
+        check_route_overlap(&all, &http_routes)?;
         let handler = Handler {
             inner: Arc::new(HandlerInner {
                 registry: self.registry,
                 functions: all,
                 by_name,
+                http_routes,
                 routes: self.routes,
                 options: self.options,
                 clients: ClientCache::default(),
@@ -277,6 +293,8 @@ pub(crate) struct HandlerInner {
     pub(crate) registry: Registry,
     pub(crate) functions: Vec<FunctionDef>,
     pub(crate) by_name: BTreeMap<String, usize>,
+    /// HTTP functions reachable by forwarded requests: (index into `functions`, route).
+    pub(crate) http_routes: Vec<(usize, RouteTemplate)>,
     pub(crate) routes: Option<Router>,
     pub(crate) options: HandlerOptions,
     pub(crate) clients: ClientCache,
@@ -354,11 +372,39 @@ fn validate_bindings(def: &FunctionDef) -> Result<(), BuildError> {
     if let FunctionKind::Http { trigger, .. } | FunctionKind::Starter { trigger, .. } = &def.kind
         && let Some(route) = &trigger.route
     {
-        crate::server::axum_route(route).map_err(|reason| BuildError::InvalidRoute {
+        RouteTemplate::parse(route).map_err(|reason| BuildError::InvalidRoute {
             function: def.name.clone(),
             route: route.clone(),
             reason,
         })?;
+    }
+    Ok(())
+}
+
+/// Two HTTP functions with the same route shape and a common method would make forwarding ambiguous.
+fn check_route_overlap(
+    functions: &[FunctionDef],
+    routes: &[(usize, RouteTemplate)],
+) -> Result<(), BuildError> {
+    let methods = |index: usize| match &functions[index].kind {
+        FunctionKind::Http { trigger, .. } => trigger.methods.clone(),
+        _ => Vec::new(),
+    };
+    for (i, (a, ta)) in routes.iter().enumerate() {
+        for (b, tb) in &routes[i + 1..] {
+            if ta.shape() != tb.shape() {
+                continue;
+            }
+            let (ma, mb) = (methods(*a), methods(*b));
+            if ma.is_empty() || mb.is_empty() || ma.iter().any(|m| mb.contains(m)) {
+                return Err(BuildError::RouteConflict(format!(
+                    "functions '{}' and '{}' serve the same route '{}'",
+                    functions[*a].name,
+                    functions[*b].name,
+                    ta.shape()
+                )));
+            }
+        }
     }
     Ok(())
 }

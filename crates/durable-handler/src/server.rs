@@ -1,15 +1,14 @@
 //! The HTTP surface the Functions host talks to: readiness on `/`, invocations on `POST /{FunctionName}`,
 //! forwarded HTTP requests on `/{routePrefix}/{route}`, and the app's own routes.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawPathParams, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, any, on, post};
+use axum::routing::{any, post};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tracing::{Instrument as _, Level};
@@ -21,6 +20,7 @@ use crate::envelope::{InvocationResponse, parse_envelope};
 use crate::error::{BuildError, InvocationError, ServeError};
 use crate::http_types::from_forwarded;
 use crate::logs::LogSink;
+use crate::routes::split_below_prefix;
 
 const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 
@@ -28,43 +28,20 @@ const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 /// (see [`serve`]), or drive it directly with `tower::ServiceExt::oneshot` in tests.
 pub fn app(handler: Handler) -> Router {
     // `build` already tried these exact routes, so assembling them here cannot hit a conflict.
-    let router = handler_routes(&handler).with_state(handler.clone());
+    let router = handler_routes().with_state(handler.clone());
     match &handler.inner.routes {
         Some(user) => router.merge(user.clone()),
         None => router,
     }
 }
 
-fn handler_routes(handler: &Handler) -> Router<Handler> {
-    let mut router = Router::new()
+fn handler_routes() -> Router<Handler> {
+    Router::new()
         .route("/", any(ready))
-        .route("/{function}", post(invoke).fallback(method_not_allowed));
-    for (index, def) in handler.inner.functions.iter().enumerate() {
-        let FunctionKind::Http { trigger, .. } = &def.kind else {
-            continue;
-        };
-        let route = trigger.route.clone().unwrap_or_else(|| def.name.clone());
-        let Ok(paths) = axum_route(&route) else {
-            continue;
-        };
-        let filter = trigger
-            .methods
-            .iter()
-            .filter_map(|m| method_filter(m))
-            .reduce(MethodFilter::or);
-        for path in paths {
-            let full = join_prefix(handler.inner.options.route_prefix(), &path);
-            let endpoint =
-                move |State(state): State<Handler>, params: RawPathParams, request: Request| {
-                    forwarded(state, index, params, request)
-                };
-            router = match filter {
-                Some(filter) => router.route(&full, on(filter, endpoint)),
-                None => router.route(&full, any(endpoint)),
-            };
-        }
-    }
-    router.fallback(not_found)
+        .route("/{function}", post(invoke).fallback(method_not_allowed))
+        // Forwarded HTTP requests are matched by hand: the host matches routes case-insensitively and forwards
+        // the path as the client sent it, which axum's case-sensitive router would miss.
+        .fallback(forwarded)
 }
 
 /// Assembles the routes once with a throwaway state, so a conflict becomes a [`BuildError`] instead of a panic
@@ -83,94 +60,19 @@ pub(crate) fn check_routes(handler: &Handler) -> Result<(), BuildError> {
     })
 }
 
-fn join_prefix(prefix: &str, path: &str) -> String {
-    if prefix.is_empty() {
-        format!("/{path}")
-    } else {
-        format!("/{prefix}/{path}")
-    }
-}
-
-fn method_filter(method: &str) -> Option<MethodFilter> {
-    Some(match method.to_ascii_uppercase().as_str() {
-        "GET" => MethodFilter::GET,
-        "POST" => MethodFilter::POST,
-        "PUT" => MethodFilter::PUT,
-        "DELETE" => MethodFilter::DELETE,
-        "PATCH" => MethodFilter::PATCH,
-        "HEAD" => MethodFilter::HEAD,
-        "OPTIONS" => MethodFilter::OPTIONS,
-        "TRACE" => MethodFilter::TRACE,
-        _ => return None,
-    })
-}
-
-/// Turns a Functions route template into axum paths (two when it ends in an optional parameter).
-pub(crate) fn axum_route(template: &str) -> Result<Vec<String>, String> {
-    let template = template.trim_matches('/');
-    let segments: Vec<&str> = if template.is_empty() {
-        Vec::new()
-    } else {
-        template.split('/').collect()
-    };
-    let mut path = Vec::new();
-    let mut optional_tail = false;
-    for (i, segment) in segments.iter().enumerate() {
-        if segment.is_empty() {
-            return Err("empty path segment".into());
-        }
-        let Some(inner) = segment.strip_prefix('{') else {
-            if segment.contains(['{', '}']) {
-                return Err(format!(
-                    "segment '{segment}': a parameter must fill a whole segment"
-                ));
-            }
-            path.push((*segment).to_owned());
-            continue;
-        };
-        let inner = inner
-            .strip_suffix('}')
-            .ok_or_else(|| format!("segment '{segment}': a parameter must fill a whole segment"))?;
-        let (catch_all, inner) = match inner.strip_prefix('*') {
-            Some(rest) => (true, rest),
-            None => (false, inner),
-        };
-        // Constraints (`{id:int}`) and defaults (`{id=1}`) are the host's business; the host matched already.
-        let name = inner.split([':', '=']).next().unwrap_or_default();
-        let (name, optional) = match name.strip_suffix('?') {
-            Some(n) => (n, true),
-            None => (name, inner.ends_with('?')),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("segment '{segment}': invalid parameter name"));
-        }
-        let last = i + 1 == segments.len();
-        if (optional || catch_all) && !last {
-            return Err(format!(
-                "segment '{segment}': optional and catch-all parameters must come last"
-            ));
-        }
-        optional_tail = optional || catch_all;
-        path.push(if catch_all {
-            format!("{{*{name}}}")
-        } else {
-            format!("{{{name}}}")
-        });
-    }
-    let full = path.join("/");
-    if optional_tail {
-        let shorter = path[..path.len() - 1].join("/");
-        Ok(vec![full, shorter])
-    } else {
-        Ok(vec![full])
-    }
-}
-
 async fn ready() -> &'static str {
     "durable-handler ready"
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(State(handler): State<Handler>, request: Request) -> Response {
+    // With an empty route prefix a forwarded request can look like an invocation path.
+    match try_forward(&handler, request).await {
+        Ok(response) => response,
+        Err(_) => method_not_allowed_response(),
+    }
+}
+
+fn method_not_allowed_response() -> Response {
     error_response(
         StatusCode::METHOD_NOT_ALLOWED,
         "invocations are POST /{FunctionName}".to_owned(),
@@ -178,7 +80,7 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-async fn not_found() -> Response {
+fn not_found() -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "no such route".to_owned(),
@@ -189,10 +91,19 @@ async fn not_found() -> Response {
 async fn invoke(
     State(handler): State<Handler>,
     Path(function): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let invocation_id = headers
+    let request = if handler.find(&function).is_none() {
+        match try_forward(&handler, request).await {
+            Ok(response) => return response,
+            Err(request) => request,
+        }
+    } else {
+        request
+    };
+    let (parts, body) = request.into_parts();
+    let invocation_id = parts
+        .headers
         .get(INVOCATION_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
@@ -256,34 +167,61 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Invoca
     })
 }
 
-async fn forwarded(
-    handler: Handler,
-    index: usize,
-    params: RawPathParams,
-    request: Request,
-) -> Response {
+async fn forwarded(State(handler): State<Handler>, request: Request) -> Response {
+    match try_forward(&handler, request).await {
+        Ok(response) => response,
+        Err(_) => not_found(),
+    }
+}
+
+/// Runs the HTTP function whose route matches a forwarded request; hands the request back when none does.
+async fn try_forward(handler: &Handler, request: Request) -> Result<Response, Request> {
+    let path = request.uri().path().to_owned();
+    let Some(segments) = split_below_prefix(&path, handler.inner.options.route_prefix()) else {
+        return Err(request);
+    };
+    let best = handler
+        .inner
+        .http_routes
+        .iter()
+        .filter_map(|(index, template)| {
+            let (score, params) = template.matches(&segments)?;
+            Some((score, *index, params))
+        })
+        .max_by_key(|(score, index, _)| (*score, std::cmp::Reverse(*index)));
+    let Some((_, index, params)) = best else {
+        return Err(request);
+    };
     let Some(def) = handler.inner.functions.get(index) else {
-        return not_found().await;
+        return Err(request);
     };
-    let FunctionKind::Http { handler: f, .. } = &def.kind else {
-        return not_found().await;
+    let FunctionKind::Http {
+        trigger,
+        handler: f,
+    } = &def.kind
+    else {
+        return Err(request);
     };
+    let method = request.method().as_str().to_ascii_lowercase();
+    if !trigger.methods.is_empty() && !trigger.methods.contains(&method) {
+        return Ok(error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("function '{}' does not accept {method}", def.name),
+            Vec::new(),
+        ));
+    }
     let (parts, body) = request.into_parts();
     let sink = LogSink::default();
     let body = match read_body(body, handler.inner.options.max_body_bytes()).await {
         Ok(body) => body,
         Err(error) => {
             sink.log(Level::WARN, &format!("{}: {}", def.name, error.log_line()));
-            return (error.status(), error.to_string()).into_response();
+            return Ok((error.status(), error.to_string()).into_response());
         }
     };
-    let params: BTreeMap<String, String> = params
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     let req = match from_forwarded(&parts, params, &body) {
         Ok(req) => req,
-        Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
+        Err(reason) => return Ok((StatusCode::BAD_REQUEST, reason).into_response()),
     };
     let invocation_id = parts
         .headers
@@ -298,13 +236,13 @@ async fn forwarded(
         Vec::new(),
     );
     // A forwarded response has no `Logs`; the lines still reach the process log through `tracing`.
-    match run_user(def, &sink, f(req, ctx)).await {
+    Ok(match run_user(def, &sink, f(req, ctx)).await {
         Ok(response) => response.into_axum(),
         Err(error) => {
-            sink.log(Level::ERROR, &format!("{}: {}", def.name, error.log_line()));
+            tracing::error!(function = %def.name, "{}", error.log_line());
             (error.status(), error.to_string()).into_response()
         }
-    }
+    })
 }
 
 fn error_response(status: StatusCode, message: String, logs: Vec<String>) -> Response {
@@ -398,26 +336,5 @@ mod tests {
                 "{err}"
             );
         }
-    }
-
-    #[test]
-    fn route_templates() {
-        assert_eq!(axum_route("hello").unwrap(), vec!["hello"]);
-        assert_eq!(
-            axum_route("/orders/{id:int}/").unwrap(),
-            vec!["orders/{id}"]
-        );
-        assert_eq!(
-            axum_route("start/{name?}").unwrap(),
-            vec!["start/{name}", "start"]
-        );
-        assert_eq!(
-            axum_route("files/{*path}").unwrap(),
-            vec!["files/{*path}", "files"]
-        );
-        assert!(axum_route("a/{x?}/b").is_err());
-        assert!(axum_route("file.{ext}").is_err());
-        assert!(axum_route("a//b").is_err());
-        assert!(axum_route("{bad name}").is_err());
     }
 }

@@ -204,6 +204,20 @@ fn invalid_app_definitions_are_build_errors() {
         .build()
         .unwrap_err();
     assert!(matches!(err, BuildError::RouteConflict(_)), "{err}");
+    // The same route with different methods is fine.
+    FunctionApp::new(Registry::new())
+        .http(
+            "A",
+            HttpTrigger::new().route("same/{x}").methods(["get"]),
+            ok,
+        )
+        .http(
+            "B",
+            HttpTrigger::new().route("same/{y}").methods(["post"]),
+            ok,
+        )
+        .build()
+        .unwrap();
     let err = FunctionApp::new(Registry::new())
         .http(
             "C",

@@ -274,6 +274,18 @@ async fn http_trigger_forwarded_form_answers_directly() {
         response.text().await.unwrap(),
         "Hello Kyoto via POST with body 'hey'"
     );
+    // The host matches routes case-insensitively and forwards the path as the client sent it.
+    let response = server
+        .http
+        .get(server.url("/API/Greet/Nara"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Hello Nara via GET with body ''"
+    );
     // Methods not declared on the trigger are not served.
     let response = server
         .http
@@ -401,4 +413,41 @@ fn app_routes_that_shadow_the_handlers_are_refused() {
         matches!(err, durable_handler::BuildError::RouteConflict(_)),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn forwarding_works_with_an_empty_route_prefix() {
+    let handler = FunctionApp::new(Registry::new())
+        .options(durable_handler::HandlerOptions::new().with_route_prefix(""))
+        .http(
+            "Ping",
+            HttpTrigger::new().route("ping").methods(["get"]),
+            |_req, _ctx| async move { Ok(HttpResponse::text("pong")) },
+        )
+        .http(
+            "Submit",
+            HttpTrigger::new().route("send").methods(["post"]),
+            |req, _ctx| async move { Ok(HttpResponse::text(format!("got {}", req.body))) },
+        )
+        .build()
+        .unwrap();
+    let server = Server::start(handler).await;
+    // One segment, like an invocation path, but not a POST: forwarded.
+    let response = server.http.get(server.url("/ping")).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "pong");
+    // A POST to a path that is a route but not a function name: forwarded too.
+    let response = server
+        .http
+        .post(server.url("/send"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "got x");
+    // A POST to a function's own name is still an invocation.
+    let req = json!({ "req": { "Url": "http://x/ping", "Method": "GET" } });
+    let (status, reply) = server.invoke("Ping", req, json!({})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["Outputs"]["res"]["body"], "pong");
+    server.stop().await;
 }
