@@ -211,3 +211,48 @@ async fn orchestrations_survive_sigkill_of_the_backend() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_backend_gracefully_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let (mut child, endpoint) = launch(&db).await;
+    let mut client = raw::connect(&endpoint).await;
+    client
+        .start_instance(raw::start_request("kept", "o", "1"))
+        .await
+        .unwrap();
+    // An open work-item stream must not keep the process alive.
+    let _stream = client
+        .get_work_items(GetWorkItemsRequest::default())
+        .await
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let (mut child, endpoint) = launch(&db).await;
+    let mut client = raw::connect(&endpoint).await;
+    let state = client
+        .get_instance(GetInstanceRequest {
+            instance_id: "kept".into(),
+            get_inputs_and_outputs: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        state.orchestration_state.unwrap().input.as_deref(),
+        Some("1")
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::raw::{self, Client};
 use durable_proto::history_event::EventType;
+use durable_proto::orchestrator_action::OrchestratorActionType;
 use durable_proto::*;
 use tonic::Streaming;
 
@@ -577,6 +578,49 @@ async fn large_histories_are_streamed_to_workers_that_ask_for_it() {
             "ExecutionStarted",
             "OrchestratorCompleted"
         ]
+    );
+    backend.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn continue_as_new_drops_the_old_generations_timers() {
+    let backend = common::backend(common::memory()).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    client
+        .start_instance(raw::start_request("gen", "o", "0"))
+        .await
+        .unwrap();
+    let mut s = stream(&mut client, GetWorkItemsRequest::default()).await;
+    let first = next(&mut s).await;
+    let past = prost_types::Timestamp {
+        seconds: 1,
+        nanos: 0,
+    };
+    let timer = raw::action(
+        0,
+        OrchestratorActionType::CreateTimer(CreateTimerAction {
+            fire_at: Some(past),
+        }),
+    );
+    let can = raw::action(
+        1,
+        OrchestratorActionType::CompleteOrchestration(CompleteOrchestrationAction {
+            orchestration_status: OrchestrationStatus::ContinuedAsNew as i32,
+            result: Some("1".into()),
+            ..Default::default()
+        }),
+    );
+    client
+        .complete_orchestrator_task(turn(&first, vec![timer, can]))
+        .await
+        .unwrap();
+    let second = next(&mut s).await;
+    let request = orchestration(&second);
+    assert_ne!(request.execution_id, orchestration(&first).execution_id);
+    assert!(request.past_events.is_empty());
+    assert_eq!(
+        kinds(&request.new_events),
+        ["OrchestratorStarted", "ExecutionStarted"]
     );
     backend.shutdown().await.unwrap();
 }

@@ -61,10 +61,26 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot start the backend")?;
     println!("durable-backend listening on {}", backend.endpoint());
+    stop_requested().await?;
+    tracing::info!("shutting down");
+    backend.shutdown().await.context("shutdown failed")?;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM where there is one (container and service managers stop processes with it).
+async fn stop_requested() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
         .context("cannot listen for Ctrl-C")?;
-    tracing::info!("shutting down");
-    backend.shutdown().await.context("shutdown failed")?;
     Ok(())
 }

@@ -206,8 +206,10 @@ impl StreamTask {
         }
         {
             let mut leases = lock(&self.shared.leases);
+            let mut partial = lock(&self.shared.partial);
             for (_, token) in &held {
                 leases.remove(token);
+                partial.remove(token);
             }
         }
         if let Err(e) = self.shared.store.release(self.hub.clone(), held).await {

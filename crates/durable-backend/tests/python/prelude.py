@@ -19,14 +19,13 @@ ENDPOINT = os.environ["DURABLE_ENDPOINT"]
 HUB = os.environ["DURABLE_HUB"]
 
 
+# Constructed exactly as for the scheduler emulator: an http:// endpoint, a hub, no credential.
 def dts_worker():
-    return DurableTaskSchedulerWorker(host_address=ENDPOINT, taskhub=HUB, token_credential=None,
-                                      secure_channel=False)
+    return DurableTaskSchedulerWorker(host_address=ENDPOINT, taskhub=HUB, token_credential=None)
 
 
 def dts_client():
-    return DurableTaskSchedulerClient(host_address=ENDPOINT, taskhub=HUB, token_credential=None,
-                                      secure_channel=False)
+    return DurableTaskSchedulerClient(host_address=ENDPOINT, taskhub=HUB, token_credential=None)
 
 
 def grpc_worker():

@@ -419,6 +419,7 @@ fn continue_as_new(
     a: CompleteOrchestrationAction,
     now: i64,
 ) -> Result<(), StoreError> {
+    drop_pending_timers(c, hub, &row.instance_id)?;
     c.execute(
         "DELETE FROM history WHERE hub = ?1 AND instance_id = ?2",
         (hub, &row.instance_id),
@@ -455,6 +456,27 @@ fn continue_as_new(
         instances::enqueue(c, hub, &row.instance_id, PRIORITY_FIRST, now, Some(carried))?;
     }
     row.save(c, hub, None)
+}
+
+/// Timers belong to the generation that created them; a new generation must not see the old one's firings.
+fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND lease_token IS NULL AND event IS NOT NULL",
+    )?;
+    let rows = stmt
+        .query_map((hub, id), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (row_id, blob) in rows {
+        if matches!(
+            decode_event(&blob)?.event_type,
+            Some(EventType::TimerFired(_))
+        ) {
+            c.execute("DELETE FROM inbox WHERE id = ?1", [row_id])?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_rewind(
