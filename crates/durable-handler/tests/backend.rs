@@ -205,28 +205,57 @@ impl Executor for HostExtension {
     }
 }
 
+/// Backend (SQLite file in a temp dir) + handler over HTTP + the stand-in extension between them.
+struct Stack {
+    endpoint: String,
+    server: Server,
+    worker: durable_grpc::WorkerHandle,
+    backend: durable_backend::Handle,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = durable_backend::start(
+            durable_backend::Options::new()
+                .with_db_path(dir.path().join("hub.db"))
+                .with_bind("127.0.0.1:0".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+        let endpoint = backend.endpoint();
+        let server = Server::start(handler()).await;
+        let extension = HostExtension {
+            base: server.url(""),
+            http: reqwest::Client::new(),
+        };
+        let worker = Worker::builder()
+            .connection(ConnectionOptions::new(&endpoint))
+            .executor(extension)
+            .build()
+            .unwrap()
+            .start();
+        Self {
+            endpoint,
+            server,
+            worker,
+            backend,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.worker.shutdown().await.unwrap();
+        self.server.stop().await;
+        self.backend.shutdown().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn starter_and_durable_functions_run_against_the_embedded_backend() {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = durable_backend::start(
-        durable_backend::Options::new()
-            .with_db_path(dir.path().join("hub.db"))
-            .with_bind("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
-    let endpoint = backend.endpoint();
-    let server = Server::start(handler()).await;
-    let extension = HostExtension {
-        base: server.url(""),
-        http: reqwest::Client::new(),
-    };
-    let worker = Worker::builder()
-        .connection(ConnectionOptions::new(&endpoint))
-        .executor(extension)
-        .build()
-        .unwrap()
-        .start();
+    let stack = Stack::start().await;
+    let (endpoint, server) = (stack.endpoint.clone(), &stack.server);
 
     // The starter, invoked the way the host invokes an HTTP function with a durableClient input.
     let binding = ClientBinding::new(endpoint.clone(), "default")
@@ -278,7 +307,51 @@ async fn starter_and_durable_functions_run_against_the_embedded_backend() {
         })
     );
 
-    worker.shutdown().await.unwrap();
-    server.stop().await;
-    backend.shutdown().await.unwrap();
+    stack.stop().await;
+}
+
+/// Microsoft's Python client starts the orchestration and reads its result; everything in between is our handler.
+#[tokio::test]
+async fn python_client_sees_an_orchestration_run_by_the_handler() {
+    let Some(python) = python() else {
+        return;
+    };
+    let stack = Stack::start().await;
+    let address = stack.endpoint.trim_start_matches("http://").to_owned();
+    let script = r#"
+import json, sys
+from durabletask import client
+c = client.TaskHubGrpcClient(host_address=sys.argv[1])
+instance_id = c.schedule_new_orchestration("GreetAll", input=["Lisbon", "Oslo"])
+state = c.wait_for_orchestration_completion(instance_id, timeout=60)
+print(json.dumps({"status": state.runtime_status.name, "output": json.loads(state.serialized_output)}))
+"#;
+    let run = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&address)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the Python client finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    let result: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(
+        result["output"],
+        json!({
+            "greetings": ["Hello Lisbon!", "Hello Oslo!"],
+            "caught": "EmptyCity: a city needs a name",
+            "total": 2
+        })
+    );
+    stack.stop().await;
 }
