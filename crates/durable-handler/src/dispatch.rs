@@ -209,31 +209,31 @@ async fn activity(
         ..Default::default()
     };
     let fut = handler.inner.registry.execute_activity(req);
-    let failure = match tokio::spawn(sink.clone().scope(fut)).await {
-        Ok(response) => match response.failure_details {
-            Some(details) => Some(details),
-            None => {
-                let value = match response.result.as_deref() {
-                    None => Value::Null,
-                    Some(text) => serde_json::from_str(text).map_err(|e| {
-                        InvocationError::Internal(format!(
-                            "activity '{}' produced a result that is not JSON: {e}",
-                            def.name
-                        ))
-                    })?,
-                };
-                return Ok(Reply {
-                    outputs: Map::new(),
-                    return_value: value,
-                });
-            }
-        },
-        Err(join) if join.is_panic() => Some(proto::TaskFailureDetails {
+    let details = match tokio::spawn(sink.clone().scope(fut)).await {
+        Ok(proto::ActivityResponse {
+            failure_details: Some(details),
+            ..
+        }) => details,
+        Ok(response) => {
+            let return_value = match response.result.as_deref() {
+                None => Value::Null,
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    InvocationError::Internal(format!(
+                        "activity '{}' produced a result that is not JSON: {e}",
+                        def.name
+                    ))
+                })?,
+            };
+            return Ok(Reply {
+                outputs: Map::new(),
+                return_value,
+            });
+        }
+        Err(join) if join.is_panic() => proto::TaskFailureDetails {
             error_type: "Panic".to_owned(),
             error_message: panic_message(join.into_panic()),
-            is_non_retriable: false,
             ..Default::default()
-        }),
+        },
         Err(join) => {
             return Err(InvocationError::Internal(format!(
                 "activity '{}' was cancelled: {join}",
@@ -241,7 +241,6 @@ async fn activity(
             )));
         }
     };
-    let details = failure.unwrap_or_default();
     sink.log(
         Level::WARN,
         &format!(

@@ -38,6 +38,12 @@ pub fn handler() -> Handler {
     registry
         .add_orchestrator("HelloCities", hello)
         .add_activity("SayHello", say_hello)
+        .add_activity("Boom", |_ctx: ActivityContext, v: Value| async move {
+            if !v.is_null() {
+                panic!("boom: {v}");
+            }
+            Ok::<_, ActivityError>(v)
+        })
         .add_activity("Echo", |_ctx: ActivityContext, v: Value| async move {
             Ok::<_, ActivityError>(v)
         })
@@ -449,5 +455,23 @@ async fn forwarding_works_with_an_empty_route_prefix() {
     let (status, reply) = server.invoke("Ping", req, json!({})).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["Outputs"]["res"]["body"], "pong");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_activity_fails_through_the_envelope_and_the_server_keeps_serving() {
+    let server = Server::start(handler()).await;
+    let (data, metadata) = activity_body("inst-1", Some("7"), "Boom");
+    let (status, reply) = server.invoke("Boom", data, metadata).await;
+    assert_eq!(status, 200, "{reply}");
+    let text = reply["ReturnValue"].to_string();
+    let details = durable_core::failure_envelope::decode(&text).expect("a failure envelope");
+    assert!(details.error_message.contains("boom: 7"), "{details:?}");
+    let (data, metadata) = activity_body("inst-1", Some("\"Kobe\""), "SayHello");
+    let (status, reply) = server.invoke("SayHello", data, metadata).await;
+    assert_eq!(
+        (status, reply["ReturnValue"].clone()),
+        (200, json!("Hello Kobe!"))
+    );
     server.stop().await;
 }
