@@ -109,6 +109,13 @@ fn lease_one(
         past_events,
         new_events,
         requires_history_streaming: stream_history,
+        // .NET workers only enable entity calls, signals and locks in an orchestration when these are present.
+        entity_parameters: Some(durable_proto::OrchestratorEntityParameters {
+            entity_message_reorder_window: Some(prost_types::Duration {
+                seconds: 30,
+                nanos: 0,
+            }),
+        }),
         ..OrchestratorRequest::default()
     };
     Ok(LeasedWork {
