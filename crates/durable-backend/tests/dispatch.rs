@@ -624,3 +624,43 @@ async fn continue_as_new_drops_the_old_generations_timers() {
     );
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn events_for_an_instance_scheduled_later_wait_for_its_start() {
+    let backend = common::backend(common::memory()).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let later = now + Duration::from_millis(300);
+    let mut request = raw::start_request("scheduled", "o", "1");
+    request.scheduled_start_timestamp = Some(prost_types::Timestamp {
+        seconds: later.as_secs() as i64,
+        nanos: later.subsec_nanos() as i32,
+    });
+    client.start_instance(request).await.unwrap();
+    client
+        .raise_event(RaiseEventRequest {
+            instance_id: "scheduled".into(),
+            name: "early".into(),
+            input: None,
+        })
+        .await
+        .unwrap();
+    let mut s = stream(&mut client, GetWorkItemsRequest::default()).await;
+    let item = next(&mut s).await;
+    assert_eq!(
+        kinds(&orchestration(&item).new_events),
+        ["OrchestratorStarted", "ExecutionStarted", "EventRaised"]
+    );
+    let started = orchestration(&item).new_events[0].timestamp.unwrap();
+    assert!(
+        (started.seconds, started.nanos)
+            >= (
+                later.as_secs() as i64,
+                (later.subsec_millis() * 1_000_000) as i32
+            ),
+        "dispatched before its scheduled start"
+    );
+    backend.shutdown().await.unwrap();
+}

@@ -20,6 +20,9 @@ use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32
 use crate::error::StoreError;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
+// An instance scheduled to start later is not runnable before then, even if events were raised to it meanwhile:
+// its first turn must begin with ExecutionStarted.
+
 /// Instances considered per lease call; filters that reject many candidates still see this many.
 const CANDIDATES: i64 = 64;
 
@@ -39,6 +42,7 @@ pub(super) fn lease(
          JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
          WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) \
            AND i.status NOT IN (1, 3, 4, 5) \
+           AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2) \
          GROUP BY i.instance_id ORDER BY first LIMIT ?3",
     )?;
     let candidates = stmt
