@@ -243,6 +243,26 @@ mod tests {
         assert_eq!(body["statusQueryGetUri"], p.status_query_get_uri);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn binding_decoder_never_panics(text in ".*", key in "[a-zA-Z]{0,12}") {
+            let _ = ClientBinding::from_binding_value("starter", &Value::String(text.clone()));
+            let wrapped = serde_json::to_string(&text).unwrap();
+            let _ = ClientBinding::from_binding_value("starter", &Value::String(wrapped));
+            let _ = ClientBinding::from_binding_value("starter", &json!({ key: text }));
+        }
+
+        #[test]
+        fn payload_urls_stay_under_the_base(id in ".{1,40}") {
+            let binding = ClientBinding::new("http://localhost:4001", "hub").with_http_base_url("http://h/b");
+            let p = binding.management_payload(&id);
+            let escaped = escape_data_string(&id);
+            proptest::prop_assert!(p.status_query_get_uri.starts_with("http://h/b/instances/"));
+            proptest::prop_assert!(!escaped.contains(['/', '?', '#', '&', ' ']));
+            proptest::prop_assert_eq!(p.id, id);
+        }
+    }
+
     #[test]
     fn escaping_matches_escape_data_string() {
         assert_eq!(escape_data_string("aZ09-._~"), "aZ09-._~");
