@@ -92,6 +92,10 @@ impl InvocationContext {
     }
 
     /// Sets an output binding declared on the trigger (or `$return`); a later call replaces the value.
+    ///
+    /// The host tries to base64-decode *string* output values (unless the binding says `dataType: binary`) and
+    /// sends the bytes when that works, so a string like `"test"` would arrive as three bytes. Send objects, or
+    /// strings that cannot be base64, when that matters.
     pub fn set_output(&self, name: &str, value: impl Serialize) -> Result<(), FunctionError> {
         let value = serde_json::to_value(value)?;
         let mut outputs = match self.inner.outputs.lock() {
