@@ -58,12 +58,17 @@ pub(super) fn lease(
         .as_ref()
         .map(|f| f.activities.clone())
         .unwrap_or_default();
-    let mut stmt = c.prepare_cached(
+    let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
+    let sql = format!(
         "SELECT id, name, request FROM activities \
-         WHERE hub = ?1 AND (lease_token IS NULL OR lease_expires_at <= ?2) ORDER BY id LIMIT ?3",
-    )?;
+         WHERE hub = ?1 AND (lease_token IS NULL OR lease_expires_at <= ?2){} ORDER BY id LIMIT ?3",
+        super::query::name_filter("name", names.len(), 4)
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
+    params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
+    let mut stmt = c.prepare_cached(&sql)?;
     let candidates = stmt
-        .query_map((hub, now, CANDIDATES), |r| {
+        .query_map(params.as_slice(), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,

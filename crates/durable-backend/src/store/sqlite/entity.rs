@@ -48,9 +48,9 @@ fn enqueue(
 ) -> Result<(), StoreError> {
     super::changes::note_work(hub);
     c.prepare_cached(
-        "INSERT INTO entity_inbox (hub, entity_id, visible_at, event) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO entity_inbox (hub, entity_id, visible_at, sender, event) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(rusqlite::params![hub, id, visible_at, encode(message)])?;
+    .execute(rusqlite::params![hub, id, visible_at, sender_of(message), encode(message)])?;
     Ok(())
 }
 
@@ -195,24 +195,26 @@ pub(super) fn lease(
         .as_ref()
         .map(|f| f.entities.clone())
         .unwrap_or_default();
-    let mut stmt = c.prepare_cached(
-        "SELECT e.entity_id, e.name, MIN(m.id) AS first FROM entity_inbox m \
+    let names: Vec<String> = filters.iter().map(|f| f.name.to_lowercase()).collect();
+    // A locked entity is a candidate only for its holder's messages, so waiting entities never crowd out others.
+    let sql = format!(
+        "SELECT e.entity_id, MIN(m.id) AS first FROM entity_inbox m \
          JOIN entities e ON e.hub = m.hub AND e.entity_id = m.entity_id \
          WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (e.lease_token IS NULL OR e.lease_expires_at <= ?2) \
+           AND (e.locked_by IS NULL OR m.sender = e.locked_by){} \
          GROUP BY e.entity_id ORDER BY first LIMIT ?3",
-    )?;
+        super::query::name_filter("e.name", names.len(), 4)
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
+    params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
+    let mut stmt = c.prepare_cached(&sql)?;
     let candidates = stmt
-        .query_map((hub, now, CANDIDATES), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?
+        .query_map(params.as_slice(), |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for (id, name) in candidates {
+    for id in candidates {
         if out.len() >= request.entities {
             break;
-        }
-        if !filters.is_empty() && !filters.iter().any(|f| f.name.to_lowercase() == name) {
-            continue;
         }
         if let Some(work) = lease_one(c, hub, &id, request, now)? {
             out.push(work);

@@ -37,16 +37,21 @@ pub(super) fn lease(
         .as_ref()
         .map(|f| f.orchestrations.clone())
         .unwrap_or_default();
-    let mut stmt = c.prepare_cached(
+    let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
+    let sql = format!(
         "SELECT i.instance_id, i.name, i.version, MIN(m.id) AS first FROM inbox m \
          JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
          WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) \
            AND i.status NOT IN (1, 3, 4, 5) \
-           AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2) \
+           AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2){} \
          GROUP BY i.instance_id ORDER BY first LIMIT ?3",
-    )?;
+        super::query::name_filter("i.name", names.len(), 4)
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
+    params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
+    let mut stmt = c.prepare_cached(&sql)?;
     let candidates = stmt
-        .query_map((hub, now, CANDIDATES), |r| {
+        .query_map(params.as_slice(), |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,

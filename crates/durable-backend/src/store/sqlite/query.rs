@@ -12,6 +12,18 @@ use crate::error::StoreError;
 
 const DEFAULT_PAGE: i64 = 100;
 
+/// ` AND column IN (?n, ?n+1, ...)` for a work-item name filter, or nothing when the list is empty (no filter).
+/// Keeping the filter in SQL means work for other workers never crowds this worker's candidates out.
+pub(super) fn name_filter(column: &str, names: usize, first_param: usize) -> String {
+    if names == 0 {
+        return String::new();
+    }
+    let params: Vec<String> = (first_param..first_param + names)
+        .map(|i| format!("?{i}"))
+        .collect();
+    format!(" AND {column} IN ({})", params.join(", "))
+}
+
 fn status_list(statuses: &[i32]) -> String {
     statuses
         .iter()

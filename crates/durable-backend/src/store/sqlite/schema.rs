@@ -94,6 +94,7 @@ CREATE TABLE entity_inbox (
     hub TEXT NOT NULL,
     entity_id TEXT NOT NULL,
     visible_at INTEGER NOT NULL,
+    sender TEXT,
     event BLOB NOT NULL,
     lease_token TEXT
 );
