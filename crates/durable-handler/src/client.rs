@@ -56,9 +56,12 @@ impl std::ops::Deref for DurableFunctionsClient {
 }
 
 fn connect(binding: &ClientBinding) -> Result<GrpcClient, durable_grpc::Error> {
-    let options = durable_grpc::ConnectionOptions::new(&binding.rpc_base_url)
-        .with_task_hub(binding.task_hub_name.clone())
+    let mut options = durable_grpc::ConnectionOptions::new(&binding.rpc_base_url)
         .with_task_hub_header(durable_grpc::FUNCTIONS_TASK_HUB_HEADER);
+    // Without a hub name the header is left out, and the extension uses its configured hub.
+    if !binding.task_hub_name.is_empty() {
+        options = options.with_task_hub(binding.task_hub_name.clone());
+    }
     GrpcClient::new(&options)
 }
 

@@ -105,7 +105,7 @@ async fn starter_client_sends_the_task_hub_header_to_rpc_base_url() {
         .build()
         .unwrap();
     let server = Server::start(handler).await;
-    for hub in ["hub-a", "hub-b"] {
+    for hub in ["hub-a", "hub-b", ""] {
         let binding = ClientBinding::new(rpc.clone(), hub)
             .with_http_base_url("https://app.example/runtime/webhooks/durabletask");
         let data = json!({
@@ -121,7 +121,7 @@ async fn starter_client_sends_the_task_hub_header_to_rpc_base_url() {
     {
         let seen = seen.lock().unwrap();
         let hubs: Vec<_> = seen.iter().map(|(_, hub, _)| hub.as_deref()).collect();
-        assert_eq!(hubs, [Some("hub-a"), Some("hub-b")], "{seen:?}");
+        assert_eq!(hubs, [Some("hub-a"), Some("hub-b"), None], "{seen:?}");
         assert!(
             seen.iter()
                 .all(|(path, _, name)| path.ends_with("/StartInstance") && name == "Remote")
