@@ -274,6 +274,11 @@ async fn work_item_filters_route_by_orchestration_name() {
         .start_instance(raw::start_request("b1", "beta", "1"))
         .await
         .unwrap();
+    // Plenty of older work for other workers must not hide this worker's work.
+    for i in 0..100 {
+        let gamma = raw::start_request(&format!("g{i}"), "gamma", "1");
+        client.start_instance(gamma).await.unwrap();
+    }
     client
         .start_instance(raw::start_request("a1", "alpha", "1"))
         .await
