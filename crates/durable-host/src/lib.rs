@@ -56,8 +56,25 @@ pub async fn run(options: HostOptions) -> Result<()> {
         host.master_key()
     );
     tracing::info!("press Ctrl-C to stop");
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    host.stop().await
+}
+
+/// Ctrl-C, or SIGTERM (what `kill` and process managers send), so the handler is stopped with the host.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
     if let Err(e) = tokio::signal::ctrl_c().await {
         tracing::warn!("cannot listen for Ctrl-C ({e}); stopping");
     }
-    host.stop().await
 }

@@ -100,7 +100,9 @@ async fn forward(state: &HttpState, function: &HttpFunction, incoming: &Incoming
             let headers = reply.headers().clone();
             let body = reply.bytes().await.unwrap_or_default();
             tracing::info!(target: "host", "[{} {invocation_id}] Executed 'Functions.{}' ({})", function.meta.name, function.meta.name, status);
-            let mut response = (status, body).into_response();
+            // Only the handler's headers: a default content type from here would duplicate its own.
+            let mut response = Response::new(axum::body::Body::from(body));
+            *response.status_mut() = status;
             for (name, value) in &headers {
                 if name == http::header::TRANSFER_ENCODING || name == http::header::CONNECTION {
                     continue;

@@ -1,0 +1,235 @@
+//! End to end: the sample app under the local host, both as real processes (the host in this test, the custom
+//! handler as `durable-app handler`), driven over HTTP the way a person with curl would.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use common::{request, start_app, wait_done, wait_until};
+use serde_json::json;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_cities_through_the_http_starter() -> Result<()> {
+    let host = start_app().await?;
+    let base = host.base_url().to_owned();
+
+    let started = request(
+        "POST",
+        &format!("{base}/api/orchestrators/HelloCities"),
+        None,
+    )
+    .await?;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let links = started.json()?;
+    let status_url = links["statusQueryGetUri"]
+        .as_str()
+        .context("statusQueryGetUri")?;
+    assert_eq!(
+        started.headers.get("location").map(String::as_str),
+        Some(status_url)
+    );
+
+    let done = wait_done(status_url, LIMIT).await?;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(done["name"], "HelloCities");
+    assert_eq!(
+        done["output"],
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+
+    // The same through the host's own webhook, with history.
+    let separator = if status_url.contains('?') { '&' } else { '?' };
+    let history_url = format!("{status_url}{separator}showHistory=true&showHistoryOutput=true");
+    let history = request("GET", &history_url, None).await?;
+    let events = history.json()?["historyEvents"]
+        .as_array()
+        .cloned()
+        .context("historyEvents")?;
+    let greetings: Vec<_> = events
+        .iter()
+        .filter(|e| e["EventType"] == "TaskCompleted" && e["FunctionName"] == "SayHello")
+        .map(|e| e["Result"].clone())
+        .collect();
+    assert_eq!(
+        greetings,
+        [
+            json!("Hello Tokyo!"),
+            json!("Hello Seattle!"),
+            json!("Hello London!")
+        ]
+    );
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_fan_in_and_the_plain_http_function() -> Result<()> {
+    let host = start_app().await?;
+    let base = host.base_url().to_owned();
+    let hooks = format!("{base}/runtime/webhooks/durabletask");
+
+    let started = request(
+        "POST",
+        &format!("{hooks}/orchestrators/FanOutFanIn/fan1"),
+        Some(r#"["Tokyo","Oslo"]"#),
+    )
+    .await?;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let done = wait_done(&format!("{hooks}/instances/fan1"), LIMIT).await?;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(done["output"]["total"], 9);
+    assert_eq!(
+        done["output"]["per_city"],
+        json!([["Tokyo", 5], ["Oslo", 4]])
+    );
+
+    let hello = request("GET", &format!("{base}/api/hello?name=Rust"), None).await?;
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.text(), "Hello, Rust!");
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_waits_for_its_event() -> Result<()> {
+    let host = start_app().await?;
+    let hooks = format!("{}/runtime/webhooks/durabletask", host.base_url());
+
+    let body = r#"{"item":"laptop","timeout_seconds":600}"#;
+    let started = request(
+        "POST",
+        &format!("{hooks}/orchestrators/ApprovalWorkflow/appr1"),
+        Some(body),
+    )
+    .await?;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let status_url = format!("{hooks}/instances/appr1");
+    // Running with its custom status until the event comes.
+    let waiting = wait_until("GET", &status_url, LIMIT, |r| {
+        r.json()
+            .is_ok_and(|s| s["customStatus"] == "waiting for approval of laptop")
+    })
+    .await?;
+    assert_eq!(waiting.status, 202);
+    assert_eq!(waiting.json()?["runtimeStatus"], "Running");
+    assert!(waiting.headers.contains_key("retry-after"));
+
+    let raised = request(
+        "POST",
+        &format!("{hooks}/instances/appr1/raiseEvent/Approval"),
+        Some("true"),
+    )
+    .await?;
+    assert_eq!(raised.status, 202, "{}", raised.text());
+    let done = wait_done(&status_url, LIMIT).await?;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(
+        done["output"],
+        json!({ "item": "laptop", "status": "approved" })
+    );
+
+    // A second one times out on its durable timer.
+    let body = r#"{"item":"desk","timeout_seconds":1}"#;
+    request(
+        "POST",
+        &format!("{hooks}/orchestrators/ApprovalWorkflow/appr2"),
+        Some(body),
+    )
+    .await?;
+    let done = wait_done(&format!("{hooks}/instances/appr2"), LIMIT).await?;
+    assert_eq!(
+        done["output"],
+        json!({ "item": "desk", "status": "timed out" })
+    );
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_entity_over_http() -> Result<()> {
+    let host = start_app().await?;
+    let base = host.base_url().to_owned();
+
+    assert_eq!(
+        request("GET", &format!("{base}/api/counter/e2e"), None)
+            .await?
+            .status,
+        404
+    );
+    for amount in ["5", "7"] {
+        let signaled =
+            request("POST", &format!("{base}/api/counter/e2e/add"), Some(amount)).await?;
+        assert_eq!(signaled.status, 202, "{}", signaled.text());
+    }
+    let value = wait_until("GET", &format!("{base}/api/counter/e2e"), LIMIT, |r| {
+        r.status == 200 && r.json().is_ok_and(|v| v["value"] == 12)
+    })
+    .await?;
+    assert_eq!(value.json()?["id"], "@counter@e2e");
+
+    // The management API sees the same entity.
+    let hooks = format!("{base}/runtime/webhooks/durabletask");
+    let state = request("GET", &format!("{hooks}/entities/counter/e2e"), None).await?;
+    assert_eq!(state.status, 200);
+    assert_eq!(state.json()?, json!(12));
+    let reset = request("POST", &format!("{base}/api/counter/e2e/reset"), None).await?;
+    assert_eq!(reset.status, 202);
+    wait_until("GET", &format!("{base}/api/counter/e2e"), LIMIT, |r| {
+        r.json().is_ok_and(|v| v["value"] == 0)
+    })
+    .await?;
+
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestrations_complete_when_the_handler_is_killed_mid_run() -> Result<()> {
+    let host = start_app().await?;
+    let hooks = format!("{}/runtime/webhooks/durabletask", host.base_url());
+    let first_pid = host.handler_pid();
+
+    let ids: Vec<String> = (0..20).map(|i| format!("kill{i}")).collect();
+    for id in &ids {
+        let started = request(
+            "POST",
+            &format!("{hooks}/orchestrators/HelloCities/{id}"),
+            None,
+        )
+        .await?;
+        assert_eq!(started.status, 202);
+    }
+    // Kill as soon as some work has happened but not all of it.
+    wait_until(
+        "GET",
+        &format!("{hooks}/instances?runtimeStatus=Completed"),
+        LIMIT,
+        |r| {
+            r.json()
+                .is_ok_and(|v| !v.as_array().is_some_and(Vec::is_empty))
+        },
+    )
+    .await?;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &first_pid.to_string()])
+        .status()?;
+    assert!(killed.success());
+
+    for id in &ids {
+        let done = wait_done(&format!("{hooks}/instances/{id}"), LIMIT).await?;
+        assert_eq!(done["runtimeStatus"], "Completed", "{id}: {done}");
+        assert_eq!(
+            done["output"],
+            json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+        );
+    }
+    assert_ne!(host.handler_pid(), first_pid, "the handler was restarted");
+    host.stop().await?;
+    Ok(())
+}
