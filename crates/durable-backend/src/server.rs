@@ -85,6 +85,9 @@ pub async fn start_with_store(options: Options, store: Arc<dyn Store>) -> Result
     let mut until_stopped = stopped;
     let server = tokio::spawn(
         tonic::transport::Server::builder()
+            // Notice workers that vanished without closing their connection, so their leases come back early.
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = until_stopped.wait_for(|stop| *stop).await;

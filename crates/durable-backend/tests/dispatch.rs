@@ -669,3 +669,102 @@ async fn events_for_an_instance_scheduled_later_wait_for_its_start() {
     );
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn hubs_can_be_deleted_and_recreated_and_housekeeping_calls_answer() {
+    let backend = common::backend(common::memory()).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    let exists = |client: &mut Client| {
+        let mut client = client.clone();
+        async move {
+            let request = GetInstanceRequest {
+                instance_id: "h".into(),
+                get_inputs_and_outputs: false,
+            };
+            client
+                .get_instance(raw::on_hub("temp", request))
+                .await
+                .unwrap()
+                .into_inner()
+                .exists
+        }
+    };
+    client
+        .start_instance(raw::on_hub("temp", raw::start_request("h", "o", "1")))
+        .await
+        .unwrap();
+    assert!(exists(&mut client).await);
+    client
+        .delete_task_hub(raw::on_hub("temp", DeleteTaskHubRequest {}))
+        .await
+        .unwrap();
+    assert!(!exists(&mut client).await);
+    client
+        .start_instance(raw::on_hub("temp", raw::start_request("h", "o", "1")))
+        .await
+        .unwrap();
+    client
+        .create_task_hub(raw::on_hub(
+            "temp",
+            CreateTaskHubRequest {
+                recreate_if_exists: false,
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(exists(&mut client).await);
+    client
+        .create_task_hub(raw::on_hub(
+            "temp",
+            CreateTaskHubRequest {
+                recreate_if_exists: true,
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(!exists(&mut client).await);
+
+    for id in ["s1", "s2"] {
+        client
+            .start_instance(raw::start_request(id, "o", "1"))
+            .await
+            .unwrap();
+    }
+    let skipped = client
+        .skip_graceful_orchestration_terminations(SkipGracefulOrchestrationTerminationsRequest {
+            instance_batch: Some(InstanceBatch {
+                instance_ids: vec!["s1".into(), "s2".into(), "nope".into()],
+            }),
+            reason: Some("\"bye\"".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(skipped.unterminated_instance_ids, ["nope"]);
+    let purged = client
+        .purge_instances(PurgeInstancesRequest {
+            request: Some(purge_instances_request::Request::InstanceBatch(
+                InstanceBatch {
+                    instance_ids: vec!["s1".into(), "s2".into()],
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(purged.deleted_instance_count, 2);
+
+    let tombstones = client
+        .get_tombstoned_payloads(GetTombstonedPayloadsRequest { limit: 10 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(tombstones.payloads.is_empty());
+    client
+        .ack_purged_payloads(AckPurgedPayloadsRequest { acks: vec![] })
+        .await
+        .unwrap();
+    client.hello(()).await.unwrap();
+    backend.shutdown().await.unwrap();
+}
