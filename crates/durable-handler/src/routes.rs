@@ -139,26 +139,38 @@ pub(crate) fn split_below_prefix<'a>(path: &'a str, prefix: &str) -> Option<Vec<
 }
 
 fn decode_segment(text: &str) -> String {
+    percent_decode(text, false)
+}
+
+/// Percent-decoding that keeps malformed escapes as they are; `plus_is_space` for query strings.
+pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = bytes.get(i + 1..i + 3).and_then(hex_pair)
-        {
-            out.push(b);
-            i += 3;
-            continue;
+        match bytes[i] {
+            b'%' => {
+                if let Some(b) = bytes.get(i + 1..i + 3).and_then(hex_pair) {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
         }
-        out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
 
 fn hex_pair(pair: &[u8]) -> Option<u8> {
+    let [high, low] = pair else {
+        return None;
+    };
     let digit = |c: u8| (c as char).to_digit(16);
-    Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+    u8::try_from(digit(*high)? * 16 + digit(*low)?).ok()
 }
 
 #[cfg(test)]
