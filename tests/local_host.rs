@@ -233,3 +233,113 @@ async fn orchestrations_complete_when_the_handler_is_killed_mid_run() -> Result<
     host.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_resume_terminate_restart_and_purge_through_the_webhooks() -> Result<()> {
+    let host = start_app().await?;
+    let hooks = format!("{}/runtime/webhooks/durabletask", host.base_url());
+    let body = r#"{"item":"chair","timeout_seconds":600}"#;
+    let start = |id: &str| format!("{hooks}/orchestrators/ApprovalWorkflow/{id}");
+    let status = |id: &str| format!("{hooks}/instances/{id}");
+    let running = |r: &common::Reply| r.json().is_ok_and(|s| s["runtimeStatus"] == "Running");
+
+    assert_eq!(
+        request("POST", &start("ops1"), Some(body)).await?.status,
+        202
+    );
+    wait_until("GET", &status("ops1"), LIMIT, running).await?;
+
+    let suspend = request(
+        "POST",
+        &format!("{}/suspend?reason=hold", status("ops1")),
+        None,
+    )
+    .await?;
+    assert_eq!(suspend.status, 202);
+    let suspended = wait_until("GET", &status("ops1"), LIMIT, |r| {
+        r.json().is_ok_and(|s| s["runtimeStatus"] == "Suspended")
+    })
+    .await?;
+    assert_eq!(
+        suspended.status, 202,
+        "a suspended instance is still in flight"
+    );
+
+    let resume = request(
+        "POST",
+        &format!("{}/resume?reason=go", status("ops1")),
+        None,
+    )
+    .await?;
+    assert_eq!(resume.status, 202);
+    wait_until("GET", &status("ops1"), LIMIT, running).await?;
+
+    let terminate = request(
+        "POST",
+        &format!("{}/terminate?reason=enough", status("ops1")),
+        None,
+    )
+    .await?;
+    assert_eq!(terminate.status, 202);
+    let done = wait_done(&status("ops1"), LIMIT).await?;
+    assert_eq!(done["runtimeStatus"], "Terminated");
+    // Past the point of terminating, suspending or raising events.
+    let again = request("POST", &format!("{}/terminate", status("ops1")), None).await?;
+    assert_eq!(again.status, 410);
+    assert_eq!(
+        request("POST", &format!("{}/suspend", status("ops1")), None)
+            .await?
+            .status,
+        410
+    );
+    assert_eq!(
+        request(
+            "POST",
+            &format!("{}/raiseEvent/Approval", status("ops1")),
+            Some("true")
+        )
+        .await?
+        .status,
+        410
+    );
+    assert_eq!(
+        request("POST", &format!("{}/terminate", status("nope")), None)
+            .await?
+            .status,
+        404
+    );
+
+    // Restart under a new id: a fresh instance with the same input.
+    let restarted = request(
+        "POST",
+        &format!("{}/restart?restartWithNewInstanceId=true", status("ops1")),
+        None,
+    )
+    .await?;
+    assert_eq!(restarted.status, 202, "{}", restarted.text());
+    let new_id = restarted.json()?["id"].as_str().context("id")?.to_owned();
+    assert_ne!(new_id, "ops1");
+    let fresh = wait_until("GET", &status(&new_id), LIMIT, running).await?;
+    assert_eq!(
+        fresh.json()?["input"],
+        json!({ "item": "chair", "timeout_seconds": 600 })
+    );
+    request(
+        "POST",
+        &format!("{}/raiseEvent/Approval", status(&new_id)),
+        Some("false"),
+    )
+    .await?;
+    let done = wait_done(&status(&new_id), LIMIT).await?;
+    assert_eq!(done["output"]["status"], "rejected");
+
+    // Purge one, then it is gone.
+    let purged = request("DELETE", &status("ops1"), None).await?;
+    assert_eq!(purged.status, 200);
+    assert_eq!(purged.json()?["instancesDeleted"], 1);
+    assert_eq!(request("GET", &status("ops1"), None).await?.status, 404);
+    assert_eq!(request("DELETE", &status("ops1"), None).await?.status, 404);
+
+    host.stop().await?;
+    Ok(())
+}
