@@ -40,6 +40,7 @@ async fn orchestration_features_through_the_scheduler_sdk() {
     assert_eq!(r["terminate"], json!(["TERMINATED", "stop", "TERMINATED"]));
     assert_eq!(r["terminate_again"], json!(["TERMINATED", "stop"]));
     assert_eq!(r["failed"], json!(["FAILED", true, true]));
+    assert_eq!(r["send_event"], json!(["sent", "from sender", true]));
     assert_eq!(r["sub_retry"], json!(["COMPLETED", "steady", 3]));
     assert_eq!(r["sub_retry_gives_up"], json!("gave up"));
     assert_eq!(r["fan_two_workers"], json!(40));

@@ -61,6 +61,17 @@ def failing(ctx, _):
     yield ctx.call_activity(boom)
 
 
+def sender(ctx, target):
+    ctx.send_event("no-such-instance", "ping", data=0)
+    ctx.send_event(target, "ping", data="from sender")
+    return "sent"
+
+
+def receiver(ctx, _):
+    v = yield ctx.wait_for_external_event("ping")
+    return v
+
+
 CHILD_ATTEMPTS = {"n": 0}
 
 
@@ -88,7 +99,7 @@ def give_up_parent(ctx, _):
 
 w = dts_worker()
 for o in [chain, fan, sleeper, approval, child, parent, counter, waits_forever, tree, failing, shaky_child,
-          retrying_parent, give_up_parent]:
+          retrying_parent, give_up_parent, sender, receiver]:
     w.add_orchestrator(o)
 w.add_activity(hello)
 w.add_activity(boom)
@@ -148,6 +159,13 @@ res["terminate_again"] = [status_name(c.get_orchestration_state(i)), c.get_orche
 i = c.schedule_new_orchestration(failing)
 s = c.wait_for_orchestration_completion(i, timeout=60)
 res["failed"] = [status_name(s), s.failure_details.error_type.endswith("TaskFailedError"), "kaboom" in s.failure_details.message]
+
+r = c.schedule_new_orchestration(receiver)
+c.wait_for_orchestration_start(r, timeout=60)
+i = c.schedule_new_orchestration(sender, input=r)
+res["send_event"] = [c.wait_for_orchestration_completion(i, timeout=60).get_output(),
+                     c.wait_for_orchestration_completion(r, timeout=60).get_output(),
+                     c.get_orchestration_state("no-such-instance") is None]
 
 i = c.schedule_new_orchestration(retrying_parent)
 s = c.wait_for_orchestration_completion(i, timeout=60)
