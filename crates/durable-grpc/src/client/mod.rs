@@ -450,7 +450,7 @@ impl DurableClient {
     /// Sends a one-way operation to an entity (`@name@key`), now or at `scheduled_at`.
     pub async fn signal_entity<T: Serialize + ?Sized>(
         &self,
-        entity: &dyn Display,
+        entity: &(dyn Display + Sync),
         operation: &str,
         input: &T,
         scheduled_at: Option<SystemTime>,
@@ -475,7 +475,7 @@ impl DurableClient {
     /// The entity's metadata (and state, if asked), or `None` when it does not exist.
     pub async fn get_entity(
         &self,
-        entity: &dyn Display,
+        entity: &(dyn Display + Sync),
         include_state: bool,
     ) -> Result<Option<EntityMetadata>> {
         let instance_id = entity_id(entity)?;

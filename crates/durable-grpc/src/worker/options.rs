@@ -42,7 +42,7 @@ impl Default for WorkerOptions {
             max_orchestrations: 100 * cores,
             max_activities: 100 * cores,
             max_entities: 100 * cores,
-            capabilities: vec![Capability::HistoryStreaming],
+            capabilities: Vec::new(),
             work_item_filters: false,
             shutdown_grace: Duration::from_secs(30),
             silence_timeout: Duration::from_secs(120),
@@ -52,7 +52,8 @@ impl Default for WorkerOptions {
 }
 
 impl WorkerOptions {
-    /// Defaults: 100 concurrent items of each kind per CPU core, history streaming on, no filters, 30 s grace.
+    /// Defaults: 100 concurrent items of each kind per CPU core, no extra capabilities (as the Python SDK), no
+    /// filters, 30 s grace.
     pub fn new() -> Self {
         Self::default()
     }

@@ -487,6 +487,56 @@ pub async fn purge_and_query(client: &DurableClient) {
     client.terminate(&waiting, &(), false).await.unwrap();
 }
 
+pub async fn start_options(client: &DurableClient) {
+    let id = client
+        .schedule_new_orchestration(
+            "sequence",
+            &["Lima"],
+            start("dup-1").with_tag("owner", "bench"),
+        )
+        .await
+        .unwrap();
+    client.wait_for_completion(&id, false, WAIT).await.unwrap();
+    // A live instance is never replaced by a policy that only allows replacing completed ones.
+    let running = client
+        .schedule_new_orchestration("waiter", &(), start("dup-live"))
+        .await
+        .unwrap();
+    client.wait_for_start(&running, false, WAIT).await.unwrap();
+    let refused = client
+        .schedule_new_orchestration(
+            "waiter",
+            &(),
+            start("dup-live").with_reuse_policy([OrchestrationStatus::Completed]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::AlreadyExists(_)), "{refused}");
+    client.terminate(&running, &(), false).await.unwrap();
+    client
+        .schedule_new_orchestration(
+            "sequence",
+            &["Quito"],
+            start("dup-1").with_reuse_policy([OrchestrationStatus::Completed]),
+        )
+        .await
+        .unwrap();
+    let done = client.wait_for_completion(&id, true, WAIT).await.unwrap();
+    assert_eq!(
+        done.output::<Vec<String>>().unwrap().unwrap(),
+        ["Hello Quito!"]
+    );
+
+    let at = std::time::SystemTime::now() + Duration::from_millis(300);
+    let id = client
+        .schedule_new_orchestration("sequence", &["Bern"], start("delayed-1").with_start_at(at))
+        .await
+        .unwrap();
+    let done = client.wait_for_completion(&id, true, WAIT).await.unwrap();
+    // (Whether it waited is the server's business: the Python reference server starts it at once.)
+    assert_eq!(done.status, OrchestrationStatus::Completed);
+}
+
 pub async fn restart(client: &DurableClient) {
     let id = client
         .schedule_new_orchestration("sequence", &["Rome"], start("restart-1"))
@@ -533,6 +583,7 @@ macro_rules! scenario_tests {
         $crate::scenario_tests!(@one $setup, $teardown, entities_with_locks, |c| scenarios::entities_with_locks(c));
         $crate::scenario_tests!(@one $setup, $teardown, purge_and_query, |c| scenarios::purge_and_query(c));
         $crate::scenario_tests!(@one $setup, $teardown, restart, |c| scenarios::restart(c));
+        $crate::scenario_tests!(@one $setup, $teardown, start_options, |c| scenarios::start_options(c));
     };
     (@one $setup:path, $teardown:path, $name:ident, |$c:ident| $body:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
