@@ -266,3 +266,25 @@ fn event_sent_to_the_wrong_entity_is_non_determinism() {
         f.error_message
     );
 }
+
+#[test]
+fn entity_call_to_another_operation_is_non_determinism() {
+    let r = registry();
+    let run = run_incremental(&r, "call", None, vec![], Shape::Scheduler);
+    let mut history = run.history.clone();
+    for event in &mut history {
+        if let Some(durable_core::proto::history_event::EventType::EntityOperationCalled(c)) =
+            &mut event.event_type
+        {
+            c.operation = "subtract".into();
+        }
+    }
+    let response = execute(&r, &history, &[ev::orchestrator_started(at(1))]);
+    let f = failure(&response).unwrap();
+    assert_eq!(f.error_type, "NonDeterminismError");
+    assert!(
+        f.error_message.contains("EntityOperationCalled 'subtract'"),
+        "{}",
+        f.error_message
+    );
+}

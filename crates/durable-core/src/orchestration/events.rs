@@ -115,7 +115,8 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             let action = take_action(ex, id, &what, |a| {
                 matches!(
                     entity_message(a),
-                    Some(EntityMessageType::EntityOperationCalled(_))
+                    Some(EntityMessageType::EntityOperationCalled(c))
+                        if c.operation == e.operation && same_target(&c.target_instance_id, &e.target_instance_id)
                 )
             })?;
             if let Some(EntityMessageType::EntityOperationCalled(ours)) = action
@@ -131,12 +132,18 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             }
             Ok(())
         }
-        EventType::EntityOperationSignaled(_) => confirm(ex, id, "EntityOperationSignaled", |a| {
-            matches!(
-                entity_message(a),
-                Some(EntityMessageType::EntityOperationSignaled(_))
-            )
-        }),
+        EventType::EntityOperationSignaled(e) => confirm(
+            ex,
+            id,
+            &format!("EntityOperationSignaled '{}'", e.operation),
+            |a| {
+                matches!(
+                    entity_message(a),
+                    Some(EntityMessageType::EntityOperationSignaled(s))
+                        if s.operation == e.operation && same_target(&s.target_instance_id, &e.target_instance_id)
+                )
+            },
+        ),
         EventType::EntityLockRequested(e) => {
             let action = take_action(ex, id, "EntityLockRequested", |a| {
                 matches!(
@@ -244,6 +251,17 @@ fn details_of(details: &Option<proto::TaskFailureDetails>) -> FailureDetails {
         .unwrap_or_else(|| {
             FailureDetails::new("UnknownError", "the task failed without failure details")
         })
+}
+
+/// Entity ids compare by their canonical form; a history event without a target (some backends omit it) matches.
+fn same_target(ours: &Option<String>, recorded: &Option<String>) -> bool {
+    match (ours, recorded) {
+        (Some(a), Some(b)) => match (a.parse::<crate::EntityId>(), b.parse::<crate::EntityId>()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        },
+        _ => true,
+    }
 }
 
 pub(super) fn entity_message(action: &OrchestratorActionType) -> Option<&EntityMessageType> {

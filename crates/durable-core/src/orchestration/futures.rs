@@ -48,7 +48,9 @@ enum Source<T> {
 /// A durable task: an activity, sub-orchestration, timer, external event or entity call.
 ///
 /// The work is scheduled when the future is created (that is what fixes its sequence number), not when it is
-/// first polled. Dropping it without awaiting does not cancel anything.
+/// first polled. Dropping it without awaiting does not cancel anything: an activity still runs, and an external
+/// event wait (for example the loser of a `when_any`) still takes the next event of that name, as in the other
+/// Durable Task SDKs.
 #[must_use = "the task is scheduled either way, but its result is lost unless awaited"]
 pub struct DurableFuture<T> {
     source: Source<T>,
