@@ -52,6 +52,12 @@ fn registry() -> Registry {
         let v: String = ctx.call_activity_with_retry("flaky", (), policy).await?;
         Ok::<_, OrchestrationError>(v)
     })
+    .add_orchestrator("retry_if", |ctx: OrchestrationContext, (): ()| async move {
+        let policy =
+            RetryPolicy::new(5, Duration::from_secs(1)).retry_if(|f| f.error_type == "Transient");
+        let v: String = ctx.call_activity_with_retry("flaky", (), policy).await?;
+        Ok::<_, OrchestrationError>(v)
+    })
     .add_orchestrator("catch", |ctx: OrchestrationContext, (): ()| async move {
         match ctx.call_activity::<_, ()>("boom", ()).await {
             Err(TaskError::Failed {
@@ -411,4 +417,22 @@ fn nested_combinators_wake_the_right_branches() {
     assert_eq!(summary(&run.turns[4].1), ["5 ScheduleTask finish \"a\""]);
     // a's finish (id 5) completes before b's (id 4) in history.
     assert_eq!(summary(run.last()), ["6 Complete Completed \"0:330\""]);
+}
+
+#[test]
+fn retry_predicate_decides_which_failures_are_retried() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "retry_if",
+        None,
+        vec![
+            step(1, |_| vec![ev::task_failed(0, "Transient", "again", false)]),
+            step(2, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
+            step(3, |_| vec![ev::task_failed(2, "Fatal", "stop", false)]),
+        ],
+    );
+    assert_eq!(summary(&run.turns[1].1), ["1 CreateTimer +2s"]);
+    let f = failure(run.last()).unwrap();
+    assert_eq!(f.inner_failure.unwrap().error_type, "Fatal");
 }

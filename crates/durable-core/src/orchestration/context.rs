@@ -214,7 +214,10 @@ impl OrchestrationContext {
                     Ok(value) => return Ok(value),
                     Err(error) => error,
                 };
-                if !error.is_retriable() {
+                let allowed = error
+                    .failure_details()
+                    .is_some_and(|details| policy.allows(details));
+                if !error.is_retriable() || !allowed {
                     return Err(error);
                 }
                 let Some(delay) = policy.next_delay(attempt, started, ctx.current_utc_datetime())

@@ -1,16 +1,22 @@
 //! Retry policies for activity and sub-orchestration calls. Waits between attempts are durable timers.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::errors::FailureDetails;
 use crate::time_util;
+
+type RetryPredicate = dyn Fn(&FailureDetails) -> bool + Send + Sync;
 
 /// How often, and how patiently, a failed call is retried.
 ///
 /// Only retriable failures are retried: a failure marked non-retriable (see
-/// [`ActivityError::non_retriable`](crate::ActivityError::non_retriable)) ends the call at once.
-#[derive(Debug, Clone, PartialEq)]
+/// [`ActivityError::non_retriable`](crate::ActivityError::non_retriable)) ends the call at once, and so does a failure
+/// the optional [`retry_if`](Self::retry_if) predicate rejects.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RetryPolicy {
     /// Total attempts, including the first (at least 1).
@@ -23,6 +29,20 @@ pub struct RetryPolicy {
     pub max_interval: Option<Duration>,
     /// No new attempt starts after this much orchestration time has passed since the first one.
     pub retry_timeout: Option<Duration>,
+    predicate: Option<Arc<RetryPredicate>>,
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("max_attempts", &self.max_attempts)
+            .field("first_interval", &self.first_interval)
+            .field("backoff_coefficient", &self.backoff_coefficient)
+            .field("max_interval", &self.max_interval)
+            .field("retry_timeout", &self.retry_timeout)
+            .field("retry_if", &self.predicate.is_some())
+            .finish()
+    }
 }
 
 impl RetryPolicy {
@@ -34,7 +54,22 @@ impl RetryPolicy {
             backoff_coefficient: 1.0,
             max_interval: None,
             retry_timeout: None,
+            predicate: None,
         }
+    }
+
+    /// Retries only failures for which `predicate` returns true (in addition to the non-retriable flag). The
+    /// predicate must be deterministic: it runs again on every replay.
+    pub fn retry_if(
+        mut self,
+        predicate: impl Fn(&FailureDetails) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    pub(crate) fn allows(&self, details: &FailureDetails) -> bool {
+        self.predicate.as_ref().is_none_or(|p| p(details))
     }
 
     /// Sets the backoff coefficient (values below 1.0, or not finite, are treated as 1.0).
