@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use durable_core::{
-    ActivityError, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, TaskError,
-    when_all, when_any,
+    ActivityError, CallOptions, OrchestrationContext, OrchestrationError, Registry, RetryPolicy,
+    TaskError, when_all, when_any,
 };
 
 fn registry() -> Registry {
@@ -57,6 +57,21 @@ fn registry() -> Registry {
             RetryPolicy::new(5, Duration::from_secs(1)).retry_if(|f| f.error_type == "Transient");
         let v: String = ctx.call_activity_with_retry("flaky", (), policy).await?;
         Ok::<_, OrchestrationError>(v)
+    })
+    .add_orchestrator("options", |ctx: OrchestrationContext, (): ()| async move {
+        let opts = CallOptions::new().version("2").tag("team", "blue");
+        let a: u32 = ctx
+            .call_activity_with_options("v", (), opts.clone())
+            .await?;
+        let b: u32 = ctx
+            .call_sub_orchestrator_with_options(
+                "child",
+                (),
+                opts.instance_id("kid")
+                    .retry(RetryPolicy::new(2, Duration::ZERO)),
+            )
+            .await?;
+        Ok::<_, OrchestrationError>(a + b)
     })
     .add_orchestrator("catch", |ctx: OrchestrationContext, (): ()| async move {
         match ctx.call_activity::<_, ()>("boom", ()).await {
@@ -435,4 +450,41 @@ fn retry_predicate_decides_which_failures_are_retried() {
     assert_eq!(summary(&run.turns[1].1), ["1 CreateTimer +2s"]);
     let f = failure(run.last()).unwrap();
     assert_eq!(f.inner_failure.unwrap().error_type, "Fatal");
+}
+
+#[test]
+fn call_options_carry_version_tags_and_instance_id() {
+    use durable_core::proto::orchestrator_action::OrchestratorActionType;
+    let r = registry();
+    let run = run_both(
+        &r,
+        "options",
+        None,
+        vec![
+            step(1, |_| vec![ev::task_completed(0, "1")]),
+            step(2, |_| vec![ev::sub_failed(1, "X", "once")]),
+            step(2, |r| vec![ev::timer_fired(2, r.fire_at(2))]),
+            step(3, |_| vec![ev::sub_completed(3, "2")]),
+        ],
+    );
+    match &run.action(0).orchestrator_action_type {
+        Some(OrchestratorActionType::ScheduleTask(t)) => {
+            assert_eq!(t.version.as_deref(), Some("2"));
+            assert_eq!(t.tags.get("team").map(String::as_str), Some("blue"));
+        }
+        other => panic!("{other:?}"),
+    }
+    for id in [1, 3] {
+        match &run.action(id).orchestrator_action_type {
+            Some(OrchestratorActionType::CreateSubOrchestration(s)) => {
+                assert_eq!(
+                    (s.instance_id.as_str(), s.version.as_deref()),
+                    ("kid", Some("2"))
+                );
+                assert_eq!(s.tags.get("team").map(String::as_str), Some("blue"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(summary(run.last()), ["4 Complete Completed 3"]);
 }

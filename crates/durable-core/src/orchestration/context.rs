@@ -1,6 +1,7 @@
 //! `OrchestrationContext`: everything orchestrator code may do.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -49,6 +50,70 @@ fn guid_namespace() -> Uuid {
             b"9e952958-5e33-4daf-827f-2fa12937b875",
         )
     })
+}
+
+/// Options for activity and sub-orchestration calls.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Retry policy; waits between attempts are durable timers.
+    pub retry: Option<RetryPolicy>,
+    /// The requested version of the activity or orchestrator.
+    pub version: Option<String>,
+    /// Tags recorded with the scheduled task.
+    pub tags: BTreeMap<String, String>,
+    /// The child instance id (sub-orchestrations only; ignored for activities).
+    pub instance_id: Option<String>,
+}
+
+impl CallOptions {
+    /// No retry, version, tags or instance id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Sets the version.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the child instance id of a sub-orchestration.
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.instance_id = Some(instance_id.into());
+        self
+    }
+}
+
+/// One scheduled call, kept so retries can schedule it again identically.
+struct Call {
+    name: String,
+    input: String,
+    version: Option<String>,
+    tags: BTreeMap<String, String>,
+}
+
+impl Call {
+    fn new(name: String, input: String) -> Self {
+        Self {
+            name,
+            input,
+            version: None,
+            tags: BTreeMap::new(),
+        }
+    }
 }
 
 pub(crate) fn encode_input<T: Serialize + ?Sized>(
@@ -144,30 +209,9 @@ impl OrchestrationContext {
     {
         let name = name.into();
         match encode_input(&name, &input) {
-            Ok(text) => self.schedule_activity(name, Some(text)),
+            Ok(text) => self.schedule_activity(&Call::new(name, text)),
             Err(e) => DurableFuture::ready(Err(e)),
         }
-    }
-
-    fn schedule_activity<O>(&self, name: String, input: Option<String>) -> DurableFuture<O> {
-        let mut st = self.state.borrow_mut();
-        let handle = st.new_cell();
-        let id = st.push_action(OrchestratorActionType::ScheduleTask(
-            proto::ScheduleTaskAction {
-                name: name.clone(),
-                input,
-                ..Default::default()
-            },
-        ));
-        st.open.insert(
-            id,
-            OpenTask::Activity {
-                handle,
-                name: name.clone(),
-            },
-        );
-        drop(st);
-        DurableFuture::from_cell(self.state.clone(), handle, TaskKind::Activity, name)
     }
 
     /// Calls an activity, retrying retriable failures as the policy allows. The first attempt is scheduled now;
@@ -182,16 +226,63 @@ impl OrchestrationContext {
         I: Serialize,
         O: DeserializeOwned + 'static,
     {
+        self.call_activity_with_options(name, input, CallOptions::new().retry(policy))
+    }
+
+    /// Calls an activity with a version, tags and/or a retry policy.
+    pub fn call_activity_with_options<I, O>(
+        &self,
+        name: impl Into<String>,
+        input: I,
+        options: CallOptions,
+    ) -> LocalBoxFuture<'static, Result<O, TaskError>>
+    where
+        I: Serialize,
+        O: DeserializeOwned + 'static,
+    {
         let name = name.into();
-        let input = match encode_input(&name, &input) {
-            Ok(text) => Some(text),
+        let mut call = match encode_input(&name, &input) {
+            Ok(text) => Call::new(name, text),
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        let first = self.schedule_activity::<O>(name.clone(), input.clone());
-        let ctx = self.clone();
-        self.with_retry(policy, first, move || {
-            ctx.schedule_activity(name.clone(), input.clone())
-        })
+        call.version = options.version;
+        call.tags = options.tags;
+        let first = self.schedule_activity::<O>(&call);
+        match options.retry {
+            None => Box::pin(first),
+            Some(policy) => {
+                let ctx = self.clone();
+                self.with_retry(policy, first, move || ctx.schedule_activity(&call))
+            }
+        }
+    }
+
+    fn schedule_activity<O>(&self, call: &Call) -> DurableFuture<O> {
+        let mut st = self.state.borrow_mut();
+        let handle = st.new_cell();
+        let id = st.push_action(OrchestratorActionType::ScheduleTask(
+            proto::ScheduleTaskAction {
+                name: call.name.clone(),
+                version: call.version.clone(),
+                input: Some(call.input.clone()),
+                tags: call.tags.clone().into_iter().collect(),
+                parent_trace_context: None,
+            },
+        ));
+        st.open.insert(
+            id,
+            OpenTask::Activity {
+                handle,
+                name: call.name.clone(),
+            },
+        );
+        drop(st);
+        DurableFuture::from_cell(
+            self.state.clone(),
+            handle,
+            TaskKind::Activity,
+            call.name.clone(),
+        )
     }
 
     fn with_retry<O, F>(
@@ -245,7 +336,10 @@ impl OrchestrationContext {
     {
         let name = name.into();
         match self.prepare_sub_orchestration(&name, &input) {
-            Ok(text) => self.schedule_sub_orchestration(name, text, instance_id).1,
+            Ok(text) => {
+                self.schedule_sub_orchestration(&Call::new(name, text), instance_id)
+                    .1
+            }
             Err(e) => DurableFuture::ready(Err(e)),
         }
     }
@@ -262,18 +356,41 @@ impl OrchestrationContext {
         I: Serialize,
         O: DeserializeOwned + 'static,
     {
+        let mut options = CallOptions::new().retry(policy);
+        options.instance_id = instance_id;
+        self.call_sub_orchestrator_with_options(name, input, options)
+    }
+
+    /// Starts a sub-orchestration with an instance id, a version, tags and/or a retry policy. With retries, every
+    /// attempt uses the same child instance id.
+    pub fn call_sub_orchestrator_with_options<I, O>(
+        &self,
+        name: impl Into<String>,
+        input: I,
+        options: CallOptions,
+    ) -> LocalBoxFuture<'static, Result<O, TaskError>>
+    where
+        I: Serialize,
+        O: DeserializeOwned + 'static,
+    {
         let name = name.into();
-        let input = match self.prepare_sub_orchestration(&name, &input) {
-            Ok(text) => text,
+        let mut call = match self.prepare_sub_orchestration(&name, &input) {
+            Ok(text) => Call::new(name, text),
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        let (child_id, first) =
-            self.schedule_sub_orchestration::<O>(name.clone(), input.clone(), instance_id);
-        let ctx = self.clone();
-        self.with_retry(policy, first, move || {
-            ctx.schedule_sub_orchestration(name.clone(), input.clone(), Some(child_id.clone()))
-                .1
-        })
+        call.version = options.version;
+        call.tags = options.tags;
+        let (child_id, first) = self.schedule_sub_orchestration::<O>(&call, options.instance_id);
+        match options.retry {
+            None => Box::pin(first),
+            Some(policy) => {
+                let ctx = self.clone();
+                self.with_retry(policy, first, move || {
+                    ctx.schedule_sub_orchestration(&call, Some(child_id.clone()))
+                        .1
+                })
+            }
+        }
     }
 
     fn prepare_sub_orchestration<I: Serialize>(
@@ -291,8 +408,7 @@ impl OrchestrationContext {
 
     fn schedule_sub_orchestration<O>(
         &self,
-        name: String,
-        input: String,
+        call: &Call,
         instance_id: Option<String>,
     ) -> (String, DurableFuture<O>) {
         let mut st = self.state.borrow_mut();
@@ -306,9 +422,11 @@ impl OrchestrationContext {
                 orchestrator_action_type: Some(OrchestratorActionType::CreateSubOrchestration(
                     proto::CreateSubOrchestrationAction {
                         instance_id: child_id.clone(),
-                        name: name.clone(),
-                        input: Some(input),
-                        ..Default::default()
+                        name: call.name.clone(),
+                        version: call.version.clone(),
+                        input: Some(call.input.clone()),
+                        parent_trace_context: None,
+                        tags: call.tags.clone().into_iter().collect(),
                     },
                 )),
             },
@@ -317,16 +435,20 @@ impl OrchestrationContext {
             id,
             OpenTask::SubOrchestration {
                 handle,
-                name: name.clone(),
+                name: call.name.clone(),
             },
         );
         drop(st);
         (
             child_id,
-            DurableFuture::from_cell(self.state.clone(), handle, TaskKind::SubOrchestration, name),
+            DurableFuture::from_cell(
+                self.state.clone(),
+                handle,
+                TaskKind::SubOrchestration,
+                call.name.clone(),
+            ),
         )
     }
-
     /// A durable timer firing at `fire_at`. Timers longer than the maximum timer interval are split into several
     /// `CreateTimer` actions; the future completes only at the final time.
     pub fn create_timer(&self, fire_at: OffsetDateTime) -> DurableFuture<()> {

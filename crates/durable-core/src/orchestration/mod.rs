@@ -9,7 +9,7 @@ mod futures;
 mod retry;
 mod state;
 
-pub use context::OrchestrationContext;
+pub use context::{CallOptions, OrchestrationContext};
 pub use entities::{EntityLock, LockFuture};
 pub use futures::{DurableFuture, LocalBoxFuture, WhenAll, WhenAny, when_all, when_any};
 pub use retry::RetryPolicy;
