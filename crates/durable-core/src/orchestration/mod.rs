@@ -1,5 +1,6 @@
 //! Orchestrations: the authoring API and the replay engine behind it.
 
+mod calls;
 mod context;
 mod entities;
 mod entity_events;
@@ -9,7 +10,8 @@ mod futures;
 mod retry;
 mod state;
 
-pub use context::{CallOptions, OrchestrationContext};
+pub use calls::CallOptions;
+pub use context::OrchestrationContext;
 pub use entities::{EntityLock, LockFuture};
 pub use futures::{DurableFuture, LocalBoxFuture, WhenAll, WhenAny, when_all, when_any};
 pub use retry::RetryPolicy;
