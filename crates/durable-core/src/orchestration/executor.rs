@@ -103,6 +103,20 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
         );
     }
 
+    {
+        // Awaiting something that is not a durable task (a runtime timer, a channel) can never make progress here,
+        // since nothing but history wakes the code. Say so instead of leaving the instance silently stuck.
+        let st = state.borrow();
+        let waiting_on_nothing = st.open.is_empty() && st.waiters.values().all(|q| q.is_empty());
+        if executor.root.is_some() && !st.completed && !executor.suspended && waiting_on_nothing {
+            tracing::warn!(
+                orchestration = %st.name,
+                "the orchestrator is waiting, but not on any durable task, so it can never resume; await only \
+                 futures created by OrchestrationContext"
+            );
+        }
+    }
+
     // Tear down: from here on, drop-time side effects of user code must not add decisions.
     state.borrow_mut().closed = true;
     if let Some(root) = executor.root.take()
