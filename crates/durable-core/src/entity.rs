@@ -217,8 +217,12 @@ pub(crate) trait EntityHandler: Send + Sync {
         &self,
         id: EntityId,
         request: &proto::EntityBatchRequest,
+        clock: Option<Clock<'_>>,
     ) -> proto::EntityBatchResult;
 }
+
+/// The transport's wall clock, used only to stamp operation start and end times.
+pub(crate) type Clock<'a> = &'a dyn Fn() -> OffsetDateTime;
 
 fn batch_failure(
     request: &proto::EntityBatchRequest,
@@ -239,6 +243,7 @@ where
         &self,
         id: EntityId,
         request: &proto::EntityBatchRequest,
+        clock: Option<Clock<'_>>,
     ) -> proto::EntityBatchResult {
         let mut state: Option<S> = match request.entity_state.as_deref() {
             None | Some("") => None,
@@ -257,7 +262,9 @@ where
         };
         let mut results = Vec::with_capacity(request.operations.len());
         let mut actions = Vec::new();
+        let stamp = || clock.map(|now| time_util::to_timestamp(now()));
         for op in &request.operations {
+            let start_time_utc = stamp();
             let backup = state.clone();
             let mut ctx = EntityContext {
                 id: id.clone(),
@@ -300,14 +307,16 @@ where
                     actions.append(&mut ctx.actions);
                     proto::operation_result::ResultType::Success(proto::OperationResultSuccess {
                         result: output,
-                        ..Default::default()
+                        start_time_utc,
+                        end_time_utc: stamp(),
                     })
                 }
                 Err(details) => {
                     state = backup;
                     proto::operation_result::ResultType::Failure(proto::OperationResultFailure {
                         failure_details: Some(details.to_proto()),
-                        ..Default::default()
+                        start_time_utc,
+                        end_time_utc: stamp(),
                     })
                 }
             };
@@ -339,6 +348,7 @@ where
 pub(crate) fn execute_batch(
     registry: &crate::Registry,
     request: &proto::EntityBatchRequest,
+    clock: Option<Clock<'_>>,
 ) -> proto::EntityBatchResult {
     let id: EntityId = match request.instance_id.parse() {
         Ok(id) => id,
@@ -350,7 +360,7 @@ pub(crate) fn execute_batch(
         }
     };
     match registry.entity(&id.name) {
-        Some(handler) => handler.execute(id, request),
+        Some(handler) => handler.execute(id, request, clock),
         None => batch_failure(
             request,
             FailureDetails::new(

@@ -15,6 +15,7 @@ use crate::entity::{self, Entity, EntityHandler};
 use crate::errors::{ActivityError, FailureDetails, OrchestrationError, ReplayError};
 use crate::orchestration::{LocalBoxFuture, OrchestrationContext, decode_json, executor};
 use crate::proto;
+use time::OffsetDateTime;
 
 pub(crate) type OrchestratorFuture =
     LocalBoxFuture<'static, Result<Option<String>, OrchestrationError>>;
@@ -261,6 +262,16 @@ impl Registry {
         &self,
         request: &proto::EntityBatchRequest,
     ) -> proto::EntityBatchResult {
-        entity::execute_batch(self, request)
+        entity::execute_batch(self, request, None)
+    }
+
+    /// [`execute_entity_batch`](Self::execute_entity_batch), stamping each operation result's start and end times
+    /// with `now` (the transport's clock; the engine has none of its own).
+    pub fn execute_entity_batch_with_clock(
+        &self,
+        request: &proto::EntityBatchRequest,
+        now: &dyn Fn() -> OffsetDateTime,
+    ) -> proto::EntityBatchResult {
+        entity::execute_batch(self, request, Some(now))
     }
 }

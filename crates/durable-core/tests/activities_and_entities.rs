@@ -350,3 +350,39 @@ fn registry_names_and_lookups() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Registry>();
 }
+
+#[test]
+fn operation_times_come_from_the_transport_clock() {
+    let ticks = std::cell::Cell::new(0i64);
+    let now = || {
+        ticks.set(ticks.get() + 1);
+        durable_core::OffsetDateTime::from_unix_timestamp(1_000 + ticks.get()).unwrap()
+    };
+    let request = proto::EntityBatchRequest {
+        instance_id: "@account@alice".into(),
+        operations: vec![op("deposit", Some("1")), op("deposit", Some("0"))],
+        ..Default::default()
+    };
+    let result = registry().execute_entity_batch_with_clock(&request, &now);
+    let times: Vec<(i64, i64)> = result
+        .results
+        .iter()
+        .map(|r| match r.result_type.as_ref().unwrap() {
+            ResultType::Success(s) => (
+                s.start_time_utc.unwrap().seconds,
+                s.end_time_utc.unwrap().seconds,
+            ),
+            ResultType::Failure(f) => (
+                f.start_time_utc.unwrap().seconds,
+                f.end_time_utc.unwrap().seconds,
+            ),
+        })
+        .collect();
+    assert_eq!(times, [(1001, 1002), (1003, 1004)]);
+    // Without a clock the times stay absent.
+    let plain = registry().execute_entity_batch(&request);
+    assert!(matches!(
+        plain.results[0].result_type.as_ref().unwrap(),
+        ResultType::Success(s) if s.start_time_utc.is_none()
+    ));
+}
