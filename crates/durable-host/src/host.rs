@@ -16,7 +16,7 @@ use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, rou
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
 use crate::process::{Handler, Launch};
-use crate::timer::Timers;
+use crate::timer::{Timers, check_schedules};
 
 /// A running local host. Stop it with [`HostHandle::stop`]; dropping it also kills the handler process.
 #[derive(Debug)]
@@ -284,6 +284,8 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         }
     }
 
+    check_schedules(&functions)?;
+
     let listen = SocketAddr::new(options.listen_ip, options.port);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -329,18 +331,31 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         .map_err(HostError::Handler)?;
 
     let catalog = Arc::new(Catalog::new(&functions));
-    let worker = Worker::builder()
+    let built = Worker::builder()
         .connection(backend.connection.clone())
         .executor(HttpExecutor::new(invoker.clone(), Arc::clone(&catalog)))
         .max_concurrent_orchestrations(options.max_concurrent_orchestrations)
         .max_concurrent_activities(options.max_concurrent_activities)
         .max_concurrent_entities(options.max_concurrent_entities)
         .build()
-        .map_err(|e| HostError::Backend(format!("worker: {e}")))?
-        .start();
+        .map_err(|e| HostError::Backend(format!("worker: {e}")))
+        .and_then(|worker| {
+            let client = DurableClient::new(&backend.connection)
+                .map_err(|e| HostError::Backend(format!("client: {e}")))?;
+            Ok((worker, client))
+        });
+    let (worker, client) = match built {
+        Ok(parts) => parts,
+        Err(e) => {
+            handler.stop();
+            if let Some(b) = backend.embedded {
+                let _ = b.shutdown().await;
+            }
+            return Err(e);
+        }
+    };
+    let worker = worker.start();
 
-    let client = DurableClient::new(&backend.connection)
-        .map_err(|e| HostError::Backend(format!("client: {e}")))?;
     let state = Arc::new(HttpState {
         functions: http_functions,
         invoker: invoker.clone(),
@@ -368,7 +383,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
             tracing::error!(target: "host", "HTTP server: {e}");
         }
     });
-    let timers = Timers::start(&functions, &invoker, options.run_timers)?;
+    let timers = Timers::start(&functions, &invoker, options.run_timers);
 
     let listing: Vec<String> = functions
         .iter()

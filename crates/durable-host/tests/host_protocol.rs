@@ -73,6 +73,15 @@ fn app_dir() -> tempfile::TempDir {
 }
 
 async fn start_host(app: &Path, log: &Path, hang_marker: Option<&Path>) -> Result<HostHandle> {
+    start_host_with(app, log, hang_marker, false).await
+}
+
+async fn start_host_with(
+    app: &Path,
+    log: &Path,
+    hang_marker: Option<&Path>,
+    timers: bool,
+) -> Result<HostHandle> {
     let mut options = HostOptions::new(app)
         .with_port(0)
         .with_handler(std::env::current_exe()?)
@@ -87,7 +96,7 @@ async fn start_host(app: &Path, log: &Path, hang_marker: Option<&Path>) -> Resul
         .with_backend(BackendChoice::EmbeddedInMemory)
         .with_function_key("fkey")
         .with_master_key("mkey")
-        .with_timers(false);
+        .with_timers(timers);
     if let Some(marker) = hang_marker {
         options = options.with_handler_env(support::HANG_MARKER_ENV, marker.to_string_lossy());
     }
@@ -516,4 +525,47 @@ async fn a_missing_host_json_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("host.json"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_run_on_startup_with_a_timer_info() -> Result<()> {
+    let app = app_dir();
+    // Once a year, and once at start.
+    write(
+        app.path(),
+        "Tick/function.json",
+        r#"{"bindings":[{"name":"timer","type":"timerTrigger","direction":"in","schedule":"0 0 0 1 1 *","runOnStartup":true}]}"#,
+    );
+    let log = app.path().join("requests.jsonl");
+    let host = start_host_with(app.path(), &log, None, true).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while requests_to(&log, "/Tick").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the timer never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tick = &requests_to(&log, "/Tick")[0];
+    assert_host_headers(tick, "Tick");
+    let info = &tick["body"]["Data"]["timer"];
+    assert_eq!(info["IsPastDue"], false);
+    assert_eq!(info["Schedule"], json!({ "AdjustForDST": true }));
+    assert_eq!(info["ScheduleStatus"], Value::Null);
+    host.stop().await?;
+    assert_eq!(requests_to(&log, "/Tick").len(), 1, "only the start-up run");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_timer_schedule_stops_the_start() {
+    let app = app_dir();
+    write(
+        app.path(),
+        "Tick/function.json",
+        r#"{"bindings":[{"name":"timer","type":"timerTrigger","direction":"in","schedule":"every minute"}]}"#,
+    );
+    let log = app.path().join("requests.jsonl");
+    let err = start_host(app.path(), &log, None).await.unwrap_err();
+    assert!(err.to_string().contains("Tick"), "{err}");
 }

@@ -20,13 +20,22 @@ pub(crate) struct Timers {
     tasks: JoinSet<()>,
 }
 
+/// Parses every timer schedule, so that a bad one stops the host before anything is started.
+pub(crate) fn check_schedules(functions: &[FunctionMeta]) -> Result<()> {
+    for f in functions {
+        if let FunctionKind::Timer { schedule, .. } = &f.kind {
+            Schedule::parse(schedule).map_err(|message| HostError::Config {
+                path: format!("{}/function.json", f.name).into(),
+                message,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 impl Timers {
-    /// Parses every timer schedule first, so a bad one stops the host at start rather than later.
-    pub(crate) fn start(
-        functions: &[FunctionMeta],
-        invoker: &Invoker,
-        enabled: bool,
-    ) -> Result<Timers> {
+    /// Starts a task per timer function (none when `enabled` is false).
+    pub(crate) fn start(functions: &[FunctionMeta], invoker: &Invoker, enabled: bool) -> Timers {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for f in functions {
@@ -37,13 +46,10 @@ impl Timers {
             else {
                 continue;
             };
-            let parsed = Schedule::parse(schedule).map_err(|message| HostError::Config {
-                path: format!("{}/function.json", f.name).into(),
-                message,
-            })?;
-            if !enabled {
+            // `check_schedules` rejected bad schedules before the host started anything.
+            let (true, Ok(parsed)) = (enabled, Schedule::parse(schedule)) else {
                 continue;
-            }
+            };
             tasks.spawn(run(
                 f.name.clone(),
                 f.trigger_binding.clone(),
@@ -53,7 +59,7 @@ impl Timers {
                 stopped.clone(),
             ));
         }
-        Ok(Timers { stop, tasks })
+        Timers { stop, tasks }
     }
 
     pub(crate) async fn stop(mut self) {

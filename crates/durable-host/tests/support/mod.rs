@@ -126,6 +126,7 @@ async fn invoke(
             "Logs": ["http start"],
             "ReturnValue": null
         })),
+        "Tick" => ok(json!({ "Outputs": {}, "Logs": ["tick"], "ReturnValue": null })),
         "Secure" => ok(
             json!({ "Outputs": {}, "Logs": [], "ReturnValue": { "statusCode": "200", "body": "secret" } }),
         ),
