@@ -12,11 +12,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use durable_core::proto::send_entity_message_action::EntityMessageType;
 use durable_core::proto::{
     self, history_event::EventType, orchestrator_action::OrchestratorActionType,
 };
 use durable_core::{
-    OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all, when_any,
+    EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all, when_any,
 };
 use prost::Message;
 
@@ -80,8 +81,21 @@ def two_steps(ctx, _):
     b = yield ctx.call_activity("b")
     return a + b
 
+from durabletask.entities import EntityInstanceId
+
+def call(ctx, _):
+    ctx.signal_entity(EntityInstanceId("Counter", "a"), "reset")
+    return (yield ctx.call_entity(EntityInstanceId("Counter", "a"), "add", input=5))
+
+def transfer(ctx, _):
+    a, b = EntityInstanceId("counter", "a"), EntityInstanceId("counter", "b")
+    with (yield ctx.lock_entities([b, a, b])):
+        x = yield ctx.call_entity(a, "add", input=-10)
+        y = yield ctx.call_entity(b, "add", input=10)
+    return x + y
+
 registry = worker._Registry()
-for fn in [sequence, fan_out, race, approval, retry, sleep, counter, two_steps]:
+for fn in [sequence, fan_out, race, approval, retry, sleep, counter, two_steps, call, transfer]:
     registry.add_named_orchestrator(fn.__name__, fn)
 
 for line in sys.stdin.read().split():
@@ -141,6 +155,23 @@ fn rust_registry() -> Registry {
         ctx.continue_as_new(&(n + step), true)?;
         Ok::<_, OrchestrationError>(())
     })
+    .add_orchestrator("call", |ctx: OrchestrationContext, (): ()| async move {
+        ctx.signal_entity(&EntityId::new("Counter", "a"), "reset", ())?;
+        Ok::<_, OrchestrationError>(
+            ctx.call_entity::<_, i64>(&EntityId::new("Counter", "a"), "add", 5)
+                .await?,
+        )
+    })
+    .add_orchestrator("transfer", |ctx: OrchestrationContext, (): ()| async move {
+        let (a, b) = (EntityId::new("counter", "a"), EntityId::new("counter", "b"));
+        let lock = ctx
+            .lock_entities(&[b.clone(), a.clone(), b.clone()])
+            .await?;
+        let x: i64 = ctx.call_entity(&a, "add", -10).await?;
+        let y: i64 = ctx.call_entity(&b, "add", 10).await?;
+        drop(lock);
+        Ok::<_, OrchestrationError>(x + y)
+    })
     .add_orchestrator(
         "two_steps",
         |ctx: OrchestrationContext, (): ()| async move {
@@ -186,6 +217,17 @@ fn normalize(response: &mut proto::OrchestratorResponse) {
     for action in &mut response.actions {
         match &mut action.orchestrator_action_type {
             Some(OrchestratorActionType::ScheduleTask(t)) => canon(&mut t.input),
+            Some(OrchestratorActionType::SendEntityMessage(m)) => {
+                match &mut m.entity_message_type {
+                    Some(EntityMessageType::EntityOperationCalled(c)) => {
+                        canon(&mut c.input);
+                        // We also name the caller's execution; Python leaves it out.
+                        c.parent_execution_id = None;
+                    }
+                    Some(EntityMessageType::EntityOperationSignaled(s)) => canon(&mut s.input),
+                    _ => {}
+                }
+            }
             Some(OrchestratorActionType::CompleteOrchestration(c)) => {
                 canon(&mut c.result);
                 for e in &mut c.carryover_events {
@@ -372,6 +414,32 @@ fn same_decisions_for_suspend_resume_and_terminate() {
             step(2, |_| vec![ev::task_completed(0, "1")]),
             step(3, |_| vec![ev::resumed()]),
             step(4, |_| vec![ev::terminated(Some(r#""stop""#))]),
+        ],
+    );
+}
+
+/// Entity request ids and critical-section ids are deterministic GUIDs on both sides, so Python recognises the
+/// responses addressed to the ids we generated.
+#[test]
+fn same_decisions_and_request_ids_for_entities() {
+    differential(
+        "call",
+        None,
+        vec![step(1, |r| {
+            vec![ev::entity_completed(&r.request_id(1), Some("5"))]
+        })],
+    );
+    differential(
+        "transfer",
+        None,
+        vec![
+            step(1, |r| vec![ev::lock_granted(&r.request_id(0))]),
+            step(2, |r| {
+                vec![ev::entity_completed(&r.request_id(1), Some("-10"))]
+            }),
+            step(3, |r| {
+                vec![ev::entity_completed(&r.request_id(2), Some("10"))]
+            }),
         ],
     );
 }
