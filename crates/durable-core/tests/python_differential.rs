@@ -289,12 +289,16 @@ fn run_python(
 
 /// Runs the scenario turn by turn in Rust, then gives Python the very same turns and compares every decision.
 fn differential(name: &str, input: Option<&str>, steps: Vec<Step>) {
+    differential_in(name, input, steps, Shape::Scheduler);
+}
+
+fn differential_in(name: &str, input: Option<&str>, steps: Vec<Step>, shape: Shape) {
     let Some(python) = python() else {
         println!("skipped: no Python (set DURABLE_PYTHON or create <workspace>/.venv)");
         return;
     };
     let r = rust_registry();
-    let run = run_incremental(&r, name, input, steps, Shape::Scheduler);
+    let run = run_incremental(&r, name, input, steps, shape);
     let requests: Vec<_> = run.turns.iter().map(|(req, _)| req.clone()).collect();
     let theirs = run_python(&python, &requests);
     assert_eq!(theirs.len(), run.turns.len());
@@ -441,5 +445,25 @@ fn same_decisions_and_request_ids_for_entities() {
                 vec![ev::entity_completed(&r.request_id(2), Some("10"))]
             }),
         ],
+    );
+}
+
+/// The Functions host records entity messages as `EventSent` and answers with `EventRaised` named by the request id.
+#[test]
+fn same_decisions_for_entities_through_the_functions_host() {
+    let response = |result: &str| serde_json::json!({ "result": result }).to_string();
+    differential_in(
+        "transfer",
+        None,
+        vec![
+            step(1, |r| vec![ev::event_raised(&r.request_id(0), None)]),
+            step(2, move |r| {
+                vec![ev::event_raised(&r.request_id(1), Some(&response("-10")))]
+            }),
+            step(3, move |r| {
+                vec![ev::event_raised(&r.request_id(2), Some(&response("10")))]
+            }),
+        ],
+        Shape::FunctionsHost,
     );
 }
