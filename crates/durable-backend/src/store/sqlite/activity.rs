@@ -94,10 +94,14 @@ pub(super) fn lease(
             continue;
         }
         let token = new_id();
-        c.execute(
+        c.prepare_cached(
             "UPDATE activities SET lease_token = ?2, lease_expires_at = ?3 WHERE id = ?1",
-            rusqlite::params![row_id, token, now.saturating_add(request.activity_lease_ms)],
-        )?;
+        )?
+        .execute(rusqlite::params![
+            row_id,
+            token,
+            now.saturating_add(request.activity_lease_ms)
+        ])?;
         out.push(LeasedWork {
             kind: WorkKind::Activity,
             token: token.clone(),
@@ -127,7 +131,8 @@ pub(super) fn complete(
     let Some((row_id, instance_id, execution_id, task_id)) = found else {
         return Err(StoreError::StaleLease(token));
     };
-    c.execute("DELETE FROM activities WHERE id = ?1", [row_id])?;
+    c.prepare_cached("DELETE FROM activities WHERE id = ?1")?
+        .execute([row_id])?;
     // A result for an older generation (continue-as-new, restart) or a finished instance has nobody to wake.
     let Some(owner) = instances::load(c, hub, &instance_id)? else {
         return Ok(());

@@ -82,10 +82,8 @@ pub(super) fn terminate_row(
     let never_ran = row.status == OrchestrationStatus::Pending as i32 && row.lease_token.is_none();
     if never_ran {
         // Nothing has run yet, so there is no orchestrator to tell: finish it here.
-        c.execute(
-            "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2",
-            (hub, &row.instance_id),
-        )?;
+        c.prepare_cached("DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2")?
+            .execute((hub, &row.instance_id))?;
         row.status = OrchestrationStatus::Terminated as i32;
         row.output = output;
         row.completed_at = Some(now);
@@ -205,10 +203,8 @@ pub(super) fn prepare_rewind(
     now: i64,
 ) -> Result<(), StoreError> {
     // The worker expects exactly [OrchestratorStarted, ExecutionRewound]: drop anything stale still queued.
-    c.execute(
-        "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2",
-        (hub, &row.instance_id),
-    )?;
+    c.prepare_cached("DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2")?
+        .execute((hub, &row.instance_id))?;
     let rewound = event(
         -1,
         now,

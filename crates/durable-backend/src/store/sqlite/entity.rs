@@ -262,7 +262,8 @@ fn lease_one(
                         break 'walk;
                     }
                     grant_lock(c, hub, id, lock, now)?;
-                    c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+                    c.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?
+                        .execute([row_id])?;
                     entity.locked_by = lock.parent_instance_id.clone();
                     entity.lock_section = Some(lock.critical_section_id.clone());
                     continue 'walk;
@@ -271,10 +272,10 @@ fn lease_one(
                     if !batch.is_empty() {
                         break 'walk;
                     }
-                    c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+                    c.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?
+                        .execute([row_id])?;
                     if entity.lock_section.as_deref() == Some(unlock.critical_section_id.as_str()) {
-                        c.execute(
-                            "UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2",
+                        c.prepare_cached("UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2")?.execute(
                             (hub, id),
                         )?;
                         entity.locked_by = None;
@@ -290,7 +291,8 @@ fn lease_one(
                     }
                 }
                 _ => {
-                    c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+                    c.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?
+                        .execute([row_id])?;
                 }
             }
         }
@@ -300,16 +302,13 @@ fn lease_one(
         return Ok(None);
     }
     let token = new_id();
-    c.execute(
-        "UPDATE entities SET lease_token = ?3, lease_expires_at = ?4 WHERE hub = ?1 AND entity_id = ?2",
+    c.prepare_cached("UPDATE entities SET lease_token = ?3, lease_expires_at = ?4 WHERE hub = ?1 AND entity_id = ?2")?.execute(
         rusqlite::params![hub, id, token, now.saturating_add(request.entity_lease_ms)],
     )?;
     let mut operations = Vec::with_capacity(batch.len());
     for (row_id, message) in &batch {
-        c.execute(
-            "UPDATE entity_inbox SET lease_token = ?2 WHERE id = ?1",
-            rusqlite::params![row_id, token],
-        )?;
+        c.prepare_cached("UPDATE entity_inbox SET lease_token = ?2 WHERE id = ?1")?
+            .execute(rusqlite::params![row_id, token])?;
         operations.push(match &message.event_type {
             Some(EventType::EntityOperationCalled(m)) => OperationRequest {
                 operation: m.operation.clone(),
@@ -350,10 +349,15 @@ fn grant_lock(
     lock: &EntityLockRequestedEvent,
     now: i64,
 ) -> Result<(), StoreError> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE entities SET locked_by = ?3, lock_section = ?4 WHERE hub = ?1 AND entity_id = ?2",
-        rusqlite::params![hub, id, lock.parent_instance_id, lock.critical_section_id],
-    )?;
+    )?
+    .execute(rusqlite::params![
+        hub,
+        id,
+        lock.parent_instance_id,
+        lock.critical_section_id
+    ])?;
     let next = usize::try_from(lock.position)
         .unwrap_or(usize::MAX)
         .saturating_add(1);
@@ -393,11 +397,11 @@ pub(super) fn release_locks_of(
     now: i64,
 ) -> Result<usize, StoreError> {
     super::changes::note_work(hub);
-    Ok(c.execute(
+    Ok(c.prepare_cached(
         "UPDATE entities SET locked_by = NULL, lock_section = NULL, last_modified_at = ?3 \
          WHERE hub = ?1 AND locked_by = ?2",
-        rusqlite::params![hub, instance_id, now],
-    )?)
+    )?
+    .execute(rusqlite::params![hub, instance_id, now])?)
 }
 
 pub(super) fn complete(
@@ -446,20 +450,18 @@ pub(super) fn complete(
         let Some(outcome) = outcome else {
             // The worker did not get to this operation: it goes back to the queue, in place.
             super::changes::note_work(hub);
-            c.execute(
-                "UPDATE entity_inbox SET lease_token = NULL WHERE id = ?1",
-                [row_id],
-            )?;
+            c.prepare_cached("UPDATE entity_inbox SET lease_token = NULL WHERE id = ?1")?
+                .execute([row_id])?;
             continue;
         };
-        c.execute("DELETE FROM entity_inbox WHERE id = ?1", [row_id])?;
+        c.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?
+            .execute([row_id])?;
         if let Some(EventType::EntityOperationCalled(call)) = &message.event_type {
             reply(c, hub, call, outcome, now)?;
         }
     }
     if !whole_batch_failed {
-        c.execute(
-            "UPDATE entities SET state = ?3, last_modified_at = ?4 WHERE hub = ?1 AND entity_id = ?2",
+        c.prepare_cached("UPDATE entities SET state = ?3, last_modified_at = ?4 WHERE hub = ?1 AND entity_id = ?2")?.execute(
             rusqlite::params![hub, id, result.entity_state, now],
         )?;
         for action in result.actions {
@@ -507,8 +509,7 @@ pub(super) fn complete(
             }
         }
     }
-    c.execute(
-        "UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND entity_id = ?2",
+    c.prepare_cached("UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND entity_id = ?2")?.execute(
         (hub, &id),
     )?;
     Ok(())

@@ -138,8 +138,7 @@ pub(super) fn clean(
             .collect::<Result<Vec<_>, _>>()?;
         for (id, owner) in locked {
             if instances::load(c, hub, &owner)?.is_none_or(|r| r.is_terminal()) {
-                c.execute(
-                    "UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2",
+                c.prepare_cached("UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2")?.execute(
                     (hub, &id),
                 )?;
                 released += 1;
@@ -147,9 +146,8 @@ pub(super) fn clean(
         }
     }
     let removed = if request.remove_empty_entities {
-        c.execute(
-            "DELETE FROM entities WHERE hub = ?1 AND state IS NULL AND locked_by IS NULL AND lease_token IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id)",
+        c.prepare_cached("DELETE FROM entities WHERE hub = ?1 AND state IS NULL AND locked_by IS NULL AND lease_token IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id)")?.execute(
             [hub],
         )?
     } else {
@@ -167,12 +165,11 @@ pub(super) fn purge(c: &Connection, hub: &str, id: &str) -> Result<bool, StoreEr
     let Some((id, _)) = normalize_id(id) else {
         return Ok(false);
     };
-    c.execute(
-        "DELETE FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2",
-        (hub, &id),
-    )?;
-    Ok(c.execute(
-        "DELETE FROM entities WHERE hub = ?1 AND entity_id = ?2",
-        (hub, &id),
-    )? > 0)
+    c.prepare_cached("DELETE FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2")?
+        .execute((hub, &id))?;
+    Ok(
+        c.prepare_cached("DELETE FROM entities WHERE hub = ?1 AND entity_id = ?2")?
+            .execute((hub, &id))?
+            > 0,
+    )
 }

@@ -56,6 +56,8 @@ impl SqliteStore {
         };
         schema::prepare(&conn, synchronous)?;
         schema::release_all_leases(&conn)?;
+        // Every hot statement stays compiled (the default cache of 16 is smaller than the statement set).
+        conn.set_prepared_statement_cache_capacity(256);
         let (changes, _) = broadcast::channel(1024);
         Ok(SqliteStore {
             writer: writer::Writer::spawn(conn, max_commit_batch, changes.clone())?,
@@ -285,27 +287,22 @@ fn release_one(
     changes::note_work(hub);
     let changed = match kind {
         WorkKind::Orchestration => {
-            c.execute(
-                "UPDATE inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
+            c.prepare_cached("UPDATE inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
             )?;
-            c.execute(
-                "UPDATE instances SET lease_token = NULL, lease_expires_at = NULL \
-                 WHERE hub = ?1 AND lease_token = ?2",
+            c.prepare_cached("UPDATE instances SET lease_token = NULL, lease_expires_at = NULL \
+                 WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
             )?
         }
-        WorkKind::Activity => c.execute(
-            "UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2",
+        WorkKind::Activity => c.prepare_cached("UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
             (hub, token),
         )?,
         WorkKind::Entity => {
-            c.execute(
-                "UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
+            c.prepare_cached("UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
             )?;
-            c.execute(
-                "UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2",
+            c.prepare_cached("UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
             )?
         }

@@ -24,7 +24,7 @@ use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 // its first turn must begin with ExecutionStarted.
 
 /// Instances considered per lease call; filters that reject many candidates still see this many.
-const CANDIDATES: i64 = 64;
+const CANDIDATES: i64 = 256;
 
 pub(super) fn lease(
     c: &Connection,
@@ -38,13 +38,14 @@ pub(super) fn lease(
         .map(|f| f.orchestrations.clone())
         .unwrap_or_default();
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
+    // Walk the queue in arrival order and stop early: the oldest runnable message picks the next instance.
     let sql = format!(
-        "SELECT i.instance_id, i.name, i.version, MIN(m.id) AS first FROM inbox m \
+        "SELECT m.instance_id, i.name, i.version FROM inbox m INDEXED BY inbox_in_order \
          JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
          WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) \
            AND i.status NOT IN (1, 3, 4, 5) \
            AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2){} \
-         GROUP BY i.instance_id ORDER BY first LIMIT ?3",
+         ORDER BY m.id LIMIT ?3",
         super::query::name_filter("i.name", names.len(), 4)
     );
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
@@ -60,9 +61,13 @@ pub(super) fn lease(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (id, name, version) in candidates {
         if out.len() >= request.orchestrations {
             break;
+        }
+        if !seen.insert(id.clone()) {
+            continue;
         }
         let accepted = filters.is_empty()
             || filters.iter().any(|f| {
@@ -87,13 +92,18 @@ fn lease_one(
 ) -> Result<LeasedWork, StoreError> {
     let lease_ms = request.orchestration_lease_ms;
     let token = new_id();
-    c.execute(
+    c.prepare_cached(
         "UPDATE instances SET lease_token = ?3, lease_expires_at = ?4, lease_started_at = ?5 \
          WHERE hub = ?1 AND instance_id = ?2",
-        rusqlite::params![hub, id, token, now.saturating_add(lease_ms), now],
-    )?;
-    c.execute(
-        "UPDATE inbox SET lease_token = ?3 WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?4",
+    )?
+    .execute(rusqlite::params![
+        hub,
+        id,
+        token,
+        now.saturating_add(lease_ms),
+        now
+    ])?;
+    c.prepare_cached("UPDATE inbox SET lease_token = ?3 WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?4")?.execute(
         rusqlite::params![hub, id, token, now],
     )?;
     let row = instances::load(c, hub, id)?.ok_or_else(|| {
@@ -175,10 +185,8 @@ pub(super) fn complete(
         .ok_or_else(|| StoreError::StaleLease(token.clone()))?;
     let mut new_events = vec![orchestrator_started(row.lease_started_at.unwrap_or(now))];
     new_events.extend(leased_messages(c, hub, &token)?);
-    c.execute(
-        "DELETE FROM inbox WHERE hub = ?1 AND lease_token = ?2",
-        (hub, &token),
-    )?;
+    c.prepare_cached("DELETE FROM inbox WHERE hub = ?1 AND lease_token = ?2")?
+        .execute((hub, &token))?;
     row.lease_token = None;
     row.lease_started_at = None;
     row.updated_at = now;
@@ -436,10 +444,8 @@ fn continue_as_new(
     now: i64,
 ) -> Result<(), StoreError> {
     drop_pending_timers(c, hub, &row.instance_id)?;
-    c.execute(
-        "DELETE FROM history WHERE hub = ?1 AND instance_id = ?2",
-        (hub, &row.instance_id),
-    )?;
+    c.prepare_cached("DELETE FROM history WHERE hub = ?1 AND instance_id = ?2")?
+        .execute((hub, &row.instance_id))?;
     row.execution_id = new_id();
     if a.new_version.is_some() {
         row.version = a.new_version;
@@ -489,7 +495,8 @@ fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreE
             decode_event(&blob)?.event_type,
             Some(EventType::TimerFired(_))
         ) {
-            c.execute("DELETE FROM inbox WHERE id = ?1", [row_id])?;
+            c.prepare_cached("DELETE FROM inbox WHERE id = ?1")?
+                .execute([row_id])?;
         }
     }
     Ok(())
@@ -502,10 +509,8 @@ fn apply_rewind(
     new_history: Vec<HistoryEvent>,
     now: i64,
 ) -> Result<(), StoreError> {
-    c.execute(
-        "DELETE FROM history WHERE hub = ?1 AND instance_id = ?2",
-        (hub, &row.instance_id),
-    )?;
+    c.prepare_cached("DELETE FROM history WHERE hub = ?1 AND instance_id = ?2")?
+        .execute((hub, &row.instance_id))?;
     instances::append_history(c, hub, &row.instance_id, &new_history)?;
     let mut reason = None;
     let mut created = Vec::new();

@@ -59,6 +59,7 @@ CREATE TABLE inbox (
     lease_token TEXT
 );
 CREATE INDEX inbox_by_time ON inbox (hub, visible_at);
+CREATE INDEX inbox_in_order ON inbox (hub, id);
 CREATE INDEX inbox_by_instance ON inbox (hub, instance_id, priority, id);
 CREATE INDEX inbox_by_lease ON inbox (hub, lease_token);
 CREATE TABLE activities (

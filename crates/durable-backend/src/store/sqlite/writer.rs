@@ -70,14 +70,12 @@ fn in_savepoint<T>(
     conn: &Connection,
     op: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT op")?;
+    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
     let result = op(conn);
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
-    };
-    conn.execute_batch(end)?;
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE op")?.execute([])?;
     result
 }
 
