@@ -1,0 +1,473 @@
+//! Microsoft's JavaScript Durable Task SDK (`@microsoft/durabletask-js`, pinned in `tests/js/package-lock.json`
+//! and installed by `scripts/setup-node.sh`) as worker and client against the backend.
+//!
+//! The JS SDK has habits the Python one lacks: its waits carry no gRPC deadline (a client-side race that leaves
+//! the call open when it gives up), it derives sub-orchestration ids from the execution id, and it sends the hub
+//! only through the `taskhub` header its caller supplies. Each test starts its own backend on a temporary SQLite
+//! file, runs one scenario script from `tests/js/scenarios` with `node`, and asserts on the JSON lines the script
+//! prints (`{"check": NAME, "value": VALUE}`); the scripts only observe, the assertions live here.
+//!
+//! Node comes from `$DURABLE_NODE` or `node` on `PATH`, the SDK from `tests/js/node_modules`. When either is
+//! missing the tests print `skipped: ...` and pass, except under CI (`CI` set), where they fail.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use durable_backend::{Handle, Options};
+use serde_json::{Value, json};
+
+/// Bound on one scenario script, start to exit; the scripts also stop themselves a little earlier.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
+/// Bound on the backend's graceful shutdown once the script is gone.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
+/// The hub the scenarios name in their `taskhub` header.
+const HUB: &str = "js";
+
+/// The `node` to run the scenarios with, once the SDK is known to be installed, or `None` (after saying why) when this machine lacks them.
+fn javascript() -> Option<PathBuf> {
+    let js_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let sdk = js_dir.join("node_modules/@microsoft/durabletask-js/package.json");
+    let node = match std::env::var_os("DURABLE_NODE") {
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
+        None => on_path("node"),
+    };
+    let missing = match node {
+        Some(node) if sdk.is_file() => return Some(node),
+        Some(_) => format!(
+            "no JavaScript SDK at {} (run scripts/setup-node.sh)",
+            sdk.display()
+        ),
+        None => "no Node.js (set DURABLE_NODE or put node on PATH)".to_owned(),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("JavaScript interop needs Node.js and the SDK under CI: {missing}");
+    }
+    println!("skipped: {missing}");
+    None
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// What one scenario printed, by check name.
+struct Checks {
+    values: HashMap<String, Value>,
+    transcript: String,
+}
+
+impl Checks {
+    fn get(&self, name: &str) -> &Value {
+        self.values
+            .get(name)
+            .unwrap_or_else(|| panic!("the scenario reported no `{name}`:\n{}", self.transcript))
+    }
+}
+
+/// A backend on 127.0.0.1, port 0, with a fresh SQLite file that lives as long as the returned directory.
+async fn backend() -> (Handle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = Options::new()
+        .with_db_path(dir.path().join("backend.db"))
+        .with_bind("127.0.0.1:0".parse().expect("address"));
+    let handle = durable_backend::start(options)
+        .await
+        .expect("backend starts");
+    (handle, dir)
+}
+
+/// Runs `tests/js/scenarios/<name>.js` against `endpoint` and collects its checks. Panics with the script's
+/// output when it fails, reports nothing, or runs past the limit.
+async fn run_scenario(node: &Path, name: &str, endpoint: &str, hub: Option<&str>) -> Checks {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js/scenarios")
+        .join(format!("{name}.js"));
+    let address = endpoint
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("unexpected endpoint {endpoint}"));
+    let limit_ms = (SCRIPT_LIMIT - Duration::from_secs(10))
+        .as_millis()
+        .to_string();
+    let child = tokio::process::Command::new(node)
+        .arg(&script)
+        .env("DURABLE_ADDRESS", address)
+        .env("DURABLE_HUB", hub.unwrap_or(""))
+        .env("DURABLE_JS_LIMIT_MS", limit_ms)
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let output = match tokio::time::timeout(SCRIPT_LIMIT, child.wait_with_output()).await {
+        Ok(output) => output.expect("node runs"),
+        Err(_) => panic!("the {name} scenario did not finish within {SCRIPT_LIMIT:?}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let transcript = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(
+        output.status.success(),
+        "the {name} scenario failed ({}):\n{transcript}",
+        output.status
+    );
+    let mut values = HashMap::new();
+    for line in stdout.lines() {
+        let Ok(Value::Object(mut record)) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if let (Some(Value::String(check)), Some(value)) =
+            (record.remove("check"), record.remove("value"))
+        {
+            assert!(
+                values.insert(check.clone(), value).is_none(),
+                "`{check}` reported twice:\n{transcript}"
+            );
+        }
+    }
+    let checks = Checks { values, transcript };
+    assert_eq!(checks.get("done"), &json!(true));
+    checks
+}
+
+/// Starts a backend, runs the scenario against it, and checks the backend still stops promptly afterwards.
+async fn scenario(name: &str, hub: Option<&str>) -> Option<Checks> {
+    let node = javascript()?;
+    let (backend, _dir) = backend().await;
+    let checks = run_scenario(&node, name, &backend.endpoint(), hub).await;
+    tokio::time::timeout(SHUTDOWN_LIMIT, backend.shutdown())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("the backend did not stop within {SHUTDOWN_LIMIT:?} after {name}")
+        })
+        .expect("backend stops cleanly");
+    Some(checks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_chain() {
+    let Some(c) = scenario("chain", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("id"), &json!("chain-1"));
+    assert_eq!(c.get("status"), &json!("COMPLETED"));
+    assert_eq!(
+        c.get("output"),
+        &json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+    assert_eq!(c.get("input"), &json!(["Tokyo", "Seattle", "London"]));
+    assert_eq!(c.get("name"), &json!("hello_cities"));
+    assert_eq!(c.get("created_before_updated"), &json!(true));
+    assert_eq!(c.get("tags"), &json!({"team": "blue"}));
+    assert_eq!(c.get("without_payloads"), &json!(["COMPLETED", null, null]));
+    assert_eq!(c.get("missing"), &json!(true));
+    assert_eq!(
+        c.get("generated"),
+        &json!([true, "COMPLETED", ["Hello Oslo!"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_chain_without_a_taskhub_header_uses_the_default_hub() {
+    let Some(c) = scenario("chain", None).await else {
+        return;
+    };
+    assert_eq!(c.get("status"), &json!("COMPLETED"));
+    assert_eq!(
+        c.get("output"),
+        &json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_fan_in() {
+    let Some(c) = scenario("fan_out", Some(HUB)).await else {
+        return;
+    };
+    // 1² + 2² + ... + 20² = 2870
+    assert_eq!(
+        c.get("fan_out"),
+        &json!(["COMPLETED", {"count": 20, "sum": 2870}])
+    );
+    assert_eq!(c.get("when_any"), &json!(["COMPLETED", 49]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_timers() {
+    let Some(c) = scenario("timer", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("timer_status"), &json!("COMPLETED"));
+    assert_eq!(c.get("fired_after_due"), &json!(true));
+    assert_eq!(c.get("client_saw_wait"), &json!(true));
+    assert_eq!(c.get("updated_after_due"), &json!(true));
+    assert_eq!(c.get("timeout"), &json!(["COMPLETED", "timed out"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_events_raised_by_the_client() {
+    let Some(c) = scenario("events", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(
+        c.get("custom_status_running"),
+        &json!(["RUNNING", "waiting for the second"])
+    );
+    assert_eq!(
+        c.get("approvals"),
+        &json!(["COMPLETED", [{"by": "alice"}, "bob"]])
+    );
+    assert_eq!(c.get("early"), &json!(["COMPLETED", 42]));
+    assert_eq!(
+        c.get("send_event"),
+        &json!(["sent", "COMPLETED", {"from": "sender-1"}])
+    );
+    assert_eq!(c.get("raise_missing"), &json!("NOT_FOUND"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_without_a_grpc_deadline() {
+    let Some(c) = scenario("wait_no_deadline", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("started"), &json!("RUNNING"));
+    assert_eq!(c.get("pending_before_event"), &json!(0));
+    let done = json!(["COMPLETED", "opened with k1"]);
+    assert_eq!(c.get("waiters"), &json!([done, done, done]));
+    assert_eq!(c.get("finished_again"), &json!("COMPLETED"));
+    assert_eq!(c.get("abandoned"), &json!("TimeoutError"));
+    assert_eq!(
+        c.get("after_abandoned"),
+        &json!(["COMPLETED", "opened with k2"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_orchestrations() {
+    let Some(c) = scenario("sub_orchestration", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("status"), &json!("COMPLETED"));
+    assert_eq!(c.get("implicit_doubled"), &json!(10));
+    let parent = c.get("implicit_parent");
+    assert_eq!(parent["instanceId"], json!("parent-1"), "{parent}");
+    assert_eq!(parent["name"], json!("parent"), "{parent}");
+    assert_eq!(parent["taskScheduledId"], json!(1), "{parent}");
+    assert_eq!(c.get("execution_id_present"), &json!(true));
+    assert_eq!(c.get("implicit_id_matches"), &json!(true));
+    assert_eq!(c.get("named"), &json!(["parent-1-named", 12, "parent-1"]));
+    let failure = c.get("failure");
+    assert_eq!(failure["isTaskFailed"], json!(true), "{failure}");
+    assert!(
+        failure["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("child broke")),
+        "{failure}"
+    );
+    assert_eq!(c.get("child_state"), &json!(["COMPLETED", "child"]));
+    let failed = c.get("failed_child");
+    assert_eq!(failed[0], json!("FAILED"), "{failed}");
+    assert!(
+        failed[1]
+            .as_str()
+            .is_some_and(|m| m.contains("child broke")),
+        "{failed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate() {
+    let Some(c) = scenario("terminate", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("terminated"), &json!(["TERMINATED", "stop"]));
+    assert_eq!(c.get("terminate_again"), &json!(["TERMINATED", "stop"]));
+    assert_eq!(c.get("pending_before"), &json!("PENDING"));
+    assert_eq!(
+        c.get("pending_terminated"),
+        &json!(["TERMINATED", "never ran"])
+    );
+    assert_eq!(c.get("recursive"), &json!(["TERMINATED", "TERMINATED"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_and_resume() {
+    let Some(c) = scenario("suspend_resume", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("suspended"), &json!(true));
+    assert_eq!(c.get("held_while_suspended"), &json!("SUSPENDED"));
+    assert_eq!(c.get("resumed"), &json!(["COMPLETED", ["one", "two"]]));
+    assert_eq!(
+        c.get("history_suspend_resume"),
+        &json!(["ExecutionSuspended", "ExecutionResumed"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge() {
+    let Some(c) = scenario("purge", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("purge_one"), &json!([1, true]));
+    assert_eq!(c.get("history_after_purge"), &json!(0));
+    assert_eq!(c.get("purge_missing"), &json!(0));
+    assert_eq!(c.get("purge_running"), &json!("FAILED_PRECONDITION"));
+    assert_eq!(c.get("running_kept"), &json!("RUNNING"));
+    assert_eq!(c.get("purge_recursive"), &json!([2, true]));
+    assert_eq!(c.get("purge_filter"), &json!(5));
+    assert_eq!(
+        c.get("left_after_filter"),
+        &json!([["purge-running", "RUNNING"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_and_history() {
+    let Some(c) = scenario("query", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(
+        c.get("query_pages"),
+        &json!([["q-00", "q-01", "q-02"], ["q-03", "q-04", "q-05"], ["q-06"]])
+    );
+    assert_eq!(
+        c.get("query_completed"),
+        &json!([
+            ["q-00", 1],
+            ["q-01", 2],
+            ["q-02", 3],
+            ["q-03", 4],
+            ["q-04", 5],
+            ["q-05", 6],
+            ["q-06", 7]
+        ])
+    );
+    assert_eq!(
+        c.get("query_running"),
+        &json!([["other-running", "RUNNING", "waits"]])
+    );
+    assert_eq!(c.get("query_created_long_ago"), &json!([]));
+    assert_eq!(
+        c.get("list_ids"),
+        &json!(["q-00", "q-01", "q-02", "q-03", "q-04", "q-05", "q-06"])
+    );
+    assert!(c.get("list_ids_pages").as_u64().unwrap_or(0) >= 2);
+    assert_eq!(
+        c.get("history"),
+        &json!([
+            "OrchestratorStarted",
+            "ExecutionStarted",
+            "TaskScheduled",
+            "OrchestratorCompleted",
+            "OrchestratorStarted",
+            "TaskCompleted",
+            "OrchestratorCompleted",
+            "ExecutionCompleted"
+        ])
+    );
+    assert_eq!(c.get("history_started"), &json!(["step", 3]));
+    assert_eq!(c.get("history_task_result"), &json!(4));
+    assert_eq!(c.get("history_missing"), &json!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_as_new() {
+    let Some(c) = scenario("continue_as_new", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("status"), &json!("COMPLETED"));
+    assert_eq!(c.get("n"), &json!(3));
+    assert_eq!(c.get("children"), &json!(4));
+    // Children get their ids from the execution id, so four generations must mean four distinct children.
+    assert_eq!(c.get("children_distinct"), &json!(4));
+    assert_eq!(c.get("input"), &json!(3));
+    assert_eq!(c.get("history_generations"), &json!([1, 3]));
+    assert_eq!(c.get("carried_events"), &json!(["COMPLETED", [2, "c"]]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_failure_details() {
+    let Some(c) = scenario("failure", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(
+        c.get("caught"),
+        &json!(["COMPLETED", {
+            "isTaskFailed": true,
+            "errorType": "InsufficientFunds",
+            "message": "cannot withdraw 100",
+            "hasStack": true
+        }])
+    );
+    assert_eq!(c.get("failed_status"), &json!("FAILED"));
+    assert_eq!(c.get("failed_output"), &json!(null));
+    let details = c.get("failed_details");
+    // The SDK fails the orchestration with its own TaskFailedError wrapping the activity's message.
+    assert_eq!(details["errorType"], json!("TaskFailedError"), "{details}");
+    assert!(
+        details["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot withdraw 5")),
+        "{details}"
+    );
+    assert_eq!(c.get("failed_has_stack"), &json!(true));
+    assert_eq!(c.get("raise_if_failed"), &json!(true));
+    assert_eq!(c.get("retried"), &json!(["COMPLETED", "ok after 3", 3]));
+    assert_eq!(c.get("retry_history"), &json!({"failed": 2, "timers": 2}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities() {
+    let Some(c) = scenario("entities", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("signals"), &json!(10));
+    assert_eq!(c.get("missing"), &json!(true));
+    assert_eq!(
+        c.get("orchestration"),
+        &json!(["COMPLETED", {"first": 5, "after": 15, "failure": true}])
+    );
+    assert_eq!(c.get("orchestration_state"), &json!(15));
+    assert_eq!(c.get("relayed"), &json!(7));
+    assert_eq!(c.get("locked_by"), &json!("cs-1"));
+    // The orchestration's own call to lock-b inside the section sees 2: the outside signal waited for the lock.
+    assert_eq!(
+        c.get("critical_section"),
+        &json!(["COMPLETED", {"inSection": true, "b": 2}])
+    );
+    assert_eq!(c.get("lock_b"), &json!(102));
+    assert_eq!(c.get("unlocked"), &json!(null));
+    assert_eq!(c.get("deleted"), &json!(true));
+    assert_eq!(c.get("recreated"), &json!(7));
+    assert_eq!(c.get("early"), &json!(null));
+    assert_eq!(c.get("on_time"), &json!(true));
+    assert_eq!(
+        c.get("query"),
+        &json!([["@counter@lock-a", 1], ["@counter@lock-b", 102]])
+    );
+    let pages = c.get("query_pages");
+    assert!(
+        pages.as_array().is_some_and(|p| p.len() >= 2),
+        "entity query pages: {pages}"
+    );
+    assert_eq!(c.get("cleaned"), &json!([1, 0]));
+    assert_eq!(
+        c.get("after_clean"),
+        &json!([
+            "@counter@gone",
+            "@counter@later",
+            "@counter@lock-a",
+            "@counter@lock-b",
+            "@counter@orch",
+            "@counter@relayed",
+            "@counter@signals",
+            "@relay@r1"
+        ])
+    );
+}
