@@ -59,6 +59,7 @@ impl CallOptions {
 }
 
 /// One scheduled call, kept so retries can schedule it again identically.
+#[derive(Clone)]
 struct Call {
     name: String,
     input: String,
@@ -86,7 +87,7 @@ impl OrchestrationContext {
     {
         let name = name.into();
         match encode_input(&name, &input) {
-            Ok(text) => self.schedule_activity(&Call::new(name, text)),
+            Ok(text) => self.schedule_activity(Call::new(name, text)),
             Err(e) => DurableFuture::ready(Err(e)),
         }
     }
@@ -124,25 +125,31 @@ impl OrchestrationContext {
         };
         call.version = options.version;
         call.tags = options.tags;
-        let first = self.schedule_activity::<O>(&call);
         match options.retry {
-            None => Box::pin(first),
+            None => Box::pin(self.schedule_activity::<O>(call)),
             Some(policy) => {
+                let first = self.schedule_activity::<O>(call.clone());
                 let ctx = self.clone();
-                self.with_retry(policy, first, move || ctx.schedule_activity(&call))
+                self.with_retry(policy, first, move || ctx.schedule_activity(call.clone()))
             }
         }
     }
 
-    fn schedule_activity<O>(&self, call: &Call) -> DurableFuture<O> {
+    fn schedule_activity<O>(&self, call: Call) -> DurableFuture<O> {
+        let Call {
+            name,
+            input,
+            version,
+            tags,
+        } = call;
         let mut st = self.state.borrow_mut();
         let handle = st.new_cell();
         let id = st.push_action(OrchestratorActionType::ScheduleTask(
             proto::ScheduleTaskAction {
-                name: call.name.clone(),
-                version: call.version.clone(),
-                input: Some(call.input.clone()),
-                tags: call.tags.clone().into_iter().collect(),
+                name: name.clone(),
+                version,
+                input: Some(input),
+                tags: tags.into_iter().collect(),
                 parent_trace_context: None,
             },
         ));
@@ -150,16 +157,11 @@ impl OrchestrationContext {
             id,
             OpenTask::Activity {
                 handle,
-                name: call.name.clone(),
+                name: name.clone(),
             },
         );
         drop(st);
-        DurableFuture::from_cell(
-            self.state.clone(),
-            handle,
-            TaskKind::Activity,
-            call.name.clone(),
-        )
+        DurableFuture::from_cell(self.state.clone(), handle, TaskKind::Activity, name)
     }
 
     fn with_retry<O, F>(
