@@ -77,7 +77,8 @@ pub(super) async fn wait_for_instance(
     let (hub, _) = shared.hub(&request).await?;
     let until = deadline(&request).map(|d| tokio::time::Instant::now() + d);
     let r = request.into_inner();
-    let mut changed = shared.watch_instance(&hub, &r.instance_id);
+    let mut watch = shared.watch_instance(&hub, &r.instance_id);
+    let changed = watch.receiver();
     let mut shutdown = shared.shutdown.clone();
     let outcome = loop {
         changed.borrow_and_update();
@@ -119,7 +120,7 @@ pub(super) async fn wait_for_instance(
             _ = shutdown.wait_for(|stop| *stop) => break Err(Status::unavailable("the backend is shutting down")),
         }
     };
-    shared.unwatch_instance(&hub, &r.instance_id, changed);
+    drop(watch);
     outcome
 }
 

@@ -101,21 +101,18 @@ impl Shared {
         lock(&self.hubs).remove(hub);
     }
 
-    /// A receiver that changes whenever the instance's row is written.
-    pub(crate) fn watch_instance(&self, hub: &str, id: &str) -> watch::Receiver<u64> {
-        lock(&self.waiters)
-            .entry((hub.to_owned(), id.to_owned()))
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
-    }
-
-    /// Drops the instance's wake-up channel once its last waiter is gone.
-    pub(crate) fn unwatch_instance(&self, hub: &str, id: &str, receiver: watch::Receiver<u64>) {
-        drop(receiver);
-        let mut waiters = lock(&self.waiters);
+    /// A receiver that changes whenever the instance's row is written. The guard unregisters itself when dropped,
+    /// also when the caller goes away mid-wait (the RPC future is dropped then).
+    pub(crate) fn watch_instance(&self, hub: &str, id: &str) -> InstanceWatch<'_> {
         let key = (hub.to_owned(), id.to_owned());
-        if waiters.get(&key).is_some_and(|s| s.receiver_count() == 0) {
-            waiters.remove(&key);
+        let receiver = lock(&self.waiters)
+            .entry(key.clone())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe();
+        InstanceWatch {
+            shared: self,
+            key,
+            receiver,
         }
     }
 
@@ -141,6 +138,33 @@ impl Shared {
                     sender.send_modify(|v| *v = v.wrapping_add(1));
                 }
             }
+        }
+    }
+}
+
+/// A registered interest in one instance's changes.
+#[derive(Debug)]
+pub(crate) struct InstanceWatch<'a> {
+    shared: &'a Shared,
+    key: (String, String),
+    receiver: watch::Receiver<u64>,
+}
+
+impl InstanceWatch<'_> {
+    pub(crate) fn receiver(&mut self) -> &mut watch::Receiver<u64> {
+        &mut self.receiver
+    }
+}
+
+impl Drop for InstanceWatch<'_> {
+    fn drop(&mut self) {
+        let mut waiters = lock(&self.shared.waiters);
+        // Our own receiver is still alive here: the entry goes when it is the last one.
+        if waiters
+            .get(&self.key)
+            .is_some_and(|s| s.receiver_count() <= 1)
+        {
+            waiters.remove(&self.key);
         }
     }
 }
@@ -470,5 +494,25 @@ impl TaskHubSidecarService for Service {
         request: Request<SkipGracefulOrchestrationTerminationsRequest>,
     ) -> Result<Response<SkipGracefulOrchestrationTerminationsResponse>, Status> {
         client::skip_graceful_terminations(&self.shared, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{Storage, Synchronous};
+    use crate::store::SqliteStore;
+
+    #[tokio::test]
+    async fn instance_watches_unregister_when_the_last_one_is_dropped() {
+        let store = SqliteStore::open(&Storage::InMemory, Synchronous::Full, 8).unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let shared = Shared::new(Arc::new(store), Options::new(), stopped);
+        let first = shared.watch_instance("h", "i");
+        let second = shared.watch_instance("h", "i");
+        drop(first);
+        assert_eq!(lock(&shared.waiters).len(), 1, "one waiter is still there");
+        drop(second);
+        assert!(lock(&shared.waiters).is_empty());
     }
 }
