@@ -471,3 +471,33 @@ async fn entities() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_item_filters_keep_each_worker_to_its_own_functions() {
+    let Some(c) = scenario("filters", Some(HUB)).await else {
+        return;
+    };
+    let a = json!(["on_a", "COMPLETED", "bbbbbbbbbb"]);
+    let b = json!(["on_b", "COMPLETED", "aaaaaaaaaa"]);
+    assert_eq!(c.get("results"), &json!([a, b, a, b, a, b]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_rewind_versions_and_refusals() {
+    let Some(c) = scenario("lifecycle", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(
+        c.get("versioned"),
+        &json!(["COMPLETED", {"input": "r1", "id": "life-1", "version": "2.0"}])
+    );
+    assert_eq!(c.get("restart_same"), &json!(["life-1", "COMPLETED", "r1"]));
+    assert_eq!(c.get("restart_new"), &json!([true, "COMPLETED", "r1"]));
+    assert_eq!(c.get("restart_running"), &json!("FAILED_PRECONDITION"));
+    assert_eq!(c.get("before_rewind"), &json!("FAILED"));
+    assert_eq!(c.get("after_rewind"), &json!(["COMPLETED", "ok on call 2"]));
+    assert_eq!(c.get("rewind_completed"), &json!("FAILED_PRECONDITION"));
+    assert_eq!(c.get("entity_like_id"), &json!("INVALID_ARGUMENT"));
+    assert_eq!(c.get("too_big"), &json!("INVALID_ARGUMENT"));
+    assert_eq!(c.get("too_big_created"), &json!(false));
+}

@@ -45,12 +45,14 @@ function newClient() {
   return new sdk.TaskHubGrpcClient({ hostAddress: ADDRESS, metadataGenerator: metadata, logger });
 }
 
-function newWorker() {
+// `options` adds to (or overrides) the defaults, e.g. `{ workItemFilters: "auto" }`.
+function newWorker(options = {}) {
   return new sdk.TaskHubGrpcWorker({
     hostAddress: ADDRESS,
     metadataGenerator: metadata,
     logger,
     shutdownTimeoutMs: 5000,
+    ...options,
   });
 }
 
@@ -92,13 +94,14 @@ function grpcCode(error) {
 }
 
 // Runs a scenario: `register(worker)` adds its functions, `main(client)` drives them. The worker and client are
-// stopped afterwards so the backend sees the streams close as they would in production.
-function run(register, main) {
+// stopped afterwards so the backend sees the streams close as they would in production. `workerOptions` go to
+// the worker's constructor.
+function run(register, main, workerOptions = {}) {
   const guard = setTimeout(() => {
     console.error(`scenario did not finish within ${LIMIT_MS} ms`);
     process.exit(3);
   }, LIMIT_MS);
-  const worker = newWorker();
+  const worker = newWorker(workerOptions);
   const client = newClient();
   (async () => {
     register(worker);
