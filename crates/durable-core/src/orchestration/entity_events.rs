@@ -165,8 +165,8 @@ pub(super) fn event_sent(
     id: i32,
     sent: &proto::EventSentEvent,
 ) -> Result<(), ReplayError> {
-    let expected = format!("EventSent '{}' to '{}'", sent.name, sent.instance_id);
-    let Some(action) = take_action(ex, id, &expected, |a| {
+    let expected = || format!("EventSent '{}' to '{}'", sent.name, sent.instance_id);
+    let Some(action) = take_action(ex, id, expected, |a| {
         matches!(
             a,
             OrchestratorActionType::SendEvent(_) | OrchestratorActionType::SendEntityMessage(_)
@@ -177,7 +177,7 @@ pub(super) fn event_sent(
     };
     let mismatch = |found: String| ReplayError::NonDeterminism {
         sequence_number: id,
-        expected: expected.clone(),
+        expected: expected(),
         found,
     };
     match action.orchestrator_action_type.as_ref() {

@@ -45,7 +45,7 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
         EventType::TaskScheduled(e) => confirm(
             ex,
             id,
-            &format!("TaskScheduled '{}'", e.name),
+            || format!("TaskScheduled '{}'", e.name),
             |a| matches!(a, OrchestratorActionType::ScheduleTask(t) if t.name == e.name),
         ),
         EventType::TaskCompleted(e) => {
@@ -69,7 +69,7 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
         EventType::SubOrchestrationInstanceCreated(e) => confirm(
             ex,
             id,
-            &format!("SubOrchestrationInstanceCreated '{}'", e.name),
+            || format!("SubOrchestrationInstanceCreated '{}'", e.name),
             |a| matches!(a, OrchestratorActionType::CreateSubOrchestration(s) if s.name == e.name),
         ),
         EventType::SubOrchestrationInstanceCompleted(e) => {
@@ -91,9 +91,12 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             );
             Ok(())
         }
-        EventType::TimerCreated(_) => confirm(ex, id, "TimerCreated", |a| {
-            matches!(a, OrchestratorActionType::CreateTimer(_))
-        }),
+        EventType::TimerCreated(_) => confirm(
+            ex,
+            id,
+            || "TimerCreated".into(),
+            |a| matches!(a, OrchestratorActionType::CreateTimer(_)),
+        ),
         EventType::TimerFired(e) => {
             timer_fired(&mut ex.state.borrow_mut(), e);
             Ok(())
@@ -111,8 +114,8 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             Ok(())
         }
         EventType::EntityOperationCalled(e) => {
-            let what = format!("EntityOperationCalled '{}'", e.operation);
-            let action = take_action(ex, id, &what, |a| {
+            let what = || format!("EntityOperationCalled '{}'", e.operation);
+            let action = take_action(ex, id, what, |a| {
                 matches!(
                     entity_message(a),
                     Some(EntityMessageType::EntityOperationCalled(c))
@@ -135,7 +138,7 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
         EventType::EntityOperationSignaled(e) => confirm(
             ex,
             id,
-            &format!("EntityOperationSignaled '{}'", e.operation),
+            || format!("EntityOperationSignaled '{}'", e.operation),
             |a| {
                 matches!(
                     entity_message(a),
@@ -145,12 +148,17 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             },
         ),
         EventType::EntityLockRequested(e) => {
-            let action = take_action(ex, id, "EntityLockRequested", |a| {
-                matches!(
-                    entity_message(a),
-                    Some(EntityMessageType::EntityLockRequested(_))
-                )
-            })?;
+            let action = take_action(
+                ex,
+                id,
+                || "EntityLockRequested".into(),
+                |a| {
+                    matches!(
+                        entity_message(a),
+                        Some(EntityMessageType::EntityLockRequested(_))
+                    )
+                },
+            )?;
             if let Some(EntityMessageType::EntityLockRequested(ours)) = action
                 .as_ref()
                 .and_then(|a| a.orchestrator_action_type.as_ref())
@@ -308,7 +316,7 @@ pub(super) fn describe(action: &OrchestratorActionType) -> String {
 pub(super) fn take_action(
     ex: &mut Executor<'_>,
     id: i32,
-    expected: &str,
+    expected: impl FnOnce() -> String,
     matches: impl FnOnce(&OrchestratorActionType) -> bool,
 ) -> Result<Option<proto::OrchestratorAction>, ReplayError> {
     let mut st = ex.state.borrow_mut();
@@ -318,7 +326,7 @@ pub(super) fn take_action(
     let Some(action) = st.actions.remove(&id) else {
         return Err(ReplayError::NonDeterminism {
             sequence_number: id,
-            expected: expected.to_string(),
+            expected: expected(),
             found: "no action with this sequence number".into(),
         });
     };
@@ -331,7 +339,7 @@ pub(super) fn take_action(
     } else {
         Err(ReplayError::NonDeterminism {
             sequence_number: id,
-            expected: expected.to_string(),
+            expected: expected(),
             found: action
                 .orchestrator_action_type
                 .as_ref()
@@ -344,7 +352,7 @@ pub(super) fn take_action(
 fn confirm(
     ex: &mut Executor<'_>,
     id: i32,
-    expected: &str,
+    expected: impl FnOnce() -> String,
     matches: impl FnOnce(&OrchestratorActionType) -> bool,
 ) -> Result<(), ReplayError> {
     take_action(ex, id, expected, matches).map(|_| ())
