@@ -545,17 +545,44 @@ async fn many_concurrent_operations_all_commit(f: Fixture) {
     let calls = (0..300).map(|i| s.start_instance(HUB.into(), start(&format!("many-{i}"), "1")));
     let ids = futures::future::join_all(calls).await;
     assert!(ids.iter().all(Result::is_ok));
-    let page = s
-        .list_instance_ids(
-            HUB.into(),
-            ListInstanceIdsRequest {
-                page_size: 1000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.instance_ids.len(), 300);
+    let query = InstanceQuery {
+        max_instance_count: 1000,
+        ..Default::default()
+    };
+    let page = s.query_instances(HUB.into(), query).await.unwrap();
+    assert_eq!(page.orchestration_state.len(), 300);
+    assert!(
+        page.continuation_token.is_none(),
+        "everything fits in one page"
+    );
+    // Finished instances only, in completion order, page by page.
+    for i in 0..5 {
+        let terminate = TerminateRequest {
+            instance_id: format!("many-{i}"),
+            output: None,
+            recursive: false,
+        };
+        s.terminate(HUB.into(), terminate).await.unwrap();
+    }
+    let mut listed = Vec::new();
+    let mut key = None;
+    loop {
+        let request = ListInstanceIdsRequest {
+            page_size: 2,
+            last_instance_key: key.clone(),
+            ..Default::default()
+        };
+        let page = s.list_instance_ids(HUB.into(), request).await.unwrap();
+        listed.extend(page.instance_ids);
+        key = page.last_instance_key;
+        if key.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        listed,
+        (0..5).map(|i| format!("many-{i}")).collect::<Vec<_>>()
+    );
 }
 
 macro_rules! conformance {

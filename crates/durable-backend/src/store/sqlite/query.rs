@@ -57,10 +57,13 @@ pub(super) fn query_instances(
     let prefix = q.instance_id_prefix.clone().unwrap_or_default();
     let from = q.created_time_from.as_ref().map(ms).unwrap_or(i64::MIN);
     let to = q.created_time_to.as_ref().map(ms).unwrap_or(i64::MAX);
-    let rows = instances::load_many(c, &sql, &[&hub, &after, &prefix, &from, &to, &page])?;
-    let full = rows.len() >= usize::try_from(page).unwrap_or(usize::MAX);
+    // One extra row tells whether another page exists.
+    let limit = page + 1;
+    let mut rows = instances::load_many(c, &sql, &[&hub, &after, &prefix, &from, &to, &limit])?;
+    let more = rows.len() > usize::try_from(page).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(page).unwrap_or(usize::MAX));
     Ok(QueryInstancesResponse {
-        continuation_token: if full {
+        continuation_token: if more {
             rows.last().map(|r| r.instance_id.clone())
         } else {
             None
@@ -72,6 +75,7 @@ pub(super) fn query_instances(
     })
 }
 
+/// Finished instances in completion order (like the scheduler), paged by a `completed_ms:instance_id` key.
 pub(super) fn list_instance_ids(
     c: &Connection,
     hub: &str,
@@ -82,21 +86,36 @@ pub(super) fn list_instance_ids(
     } else {
         DEFAULT_PAGE
     };
-    let mut sql =
-        String::from("SELECT instance_id FROM instances WHERE hub = ?1 AND instance_id > ?2");
-    if !request.runtime_status.is_empty() {
-        sql.push_str(&format!(
-            " AND status IN ({})",
-            status_list(&request.runtime_status)
-        ));
-    }
-    if request.completed_time_from.is_some() || request.completed_time_to.is_some() {
-        sql.push_str(" AND completed_at IS NOT NULL AND completed_at >= ?3 AND completed_at <= ?4");
+    let statuses: Vec<i32> = if request.runtime_status.is_empty() {
+        vec![1, 3, 4, 5]
     } else {
-        sql.push_str(" AND ?3 <= ?4");
+        request
+            .runtime_status
+            .iter()
+            .copied()
+            .filter(|s| is_terminal(*s))
+            .collect()
+    };
+    if statuses.is_empty() {
+        return Ok(ListInstanceIdsResponse::default());
     }
-    sql.push_str(" ORDER BY instance_id LIMIT ?5");
-    let after = request.last_instance_key.clone().unwrap_or_default();
+    let (after_time, after_id) = match request
+        .last_instance_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+    {
+        Some(key) => {
+            let parsed = key
+                .split_once(':')
+                .and_then(|(t, id)| t.parse::<i64>().ok().map(|t| (t, id.to_owned())));
+            parsed.ok_or_else(|| {
+                StoreError::InvalidArgument(format!(
+                    "'{key}' is not a key returned by ListInstanceIds"
+                ))
+            })?
+        }
+        None => (i64::MIN, String::new()),
+    };
     let from = request
         .completed_time_from
         .as_ref()
@@ -107,16 +126,30 @@ pub(super) fn list_instance_ids(
         .as_ref()
         .map(ms)
         .unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT instance_id, completed_at FROM instances \
+         WHERE hub = ?1 AND status IN ({}) AND completed_at IS NOT NULL \
+           AND completed_at >= ?2 AND completed_at < ?3 AND (completed_at, instance_id) > (?4, ?5) \
+         ORDER BY completed_at, instance_id LIMIT ?6",
+        status_list(&statuses)
+    );
     let mut stmt = c.prepare(&sql)?;
-    let ids = stmt
-        .query_map(rusqlite::params![hub, after, from, to, page], |r| {
-            r.get::<_, String>(0)
-        })?
+    // One extra row tells whether another page exists.
+    let mut rows = stmt
+        .query_map(
+            rusqlite::params![hub, from, to, after_time, after_id, page + 1],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )?
         .collect::<Result<Vec<_>, _>>()?;
-    let full = ids.len() >= usize::try_from(page).unwrap_or(usize::MAX);
+    let more = rows.len() > usize::try_from(page).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(page).unwrap_or(usize::MAX));
     Ok(ListInstanceIdsResponse {
-        last_instance_key: if full { ids.last().cloned() } else { None },
-        instance_ids: ids,
+        last_instance_key: if more {
+            rows.last().map(|(id, at)| format!("{at}:{id}"))
+        } else {
+            None
+        },
+        instance_ids: rows.into_iter().map(|(id, _)| id).collect(),
     })
 }
 
