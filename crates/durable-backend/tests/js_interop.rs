@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use durable_backend::{Handle, Options};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Bound on one scenario script, start to exit; the scripts also stop themselves a little earlier.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
@@ -81,9 +82,16 @@ async fn backend() -> (Handle, tempfile::TempDir) {
     (handle, dir)
 }
 
-/// Runs `tests/js/scenarios/<name>.js` against `endpoint` and collects its checks. Panics with the script's
-/// output when it fails, reports nothing, or runs past the limit.
-async fn run_scenario(node: &Path, name: &str, endpoint: &str, hub: Option<&str>) -> Checks {
+/// Runs `tests/js/scenarios/<name>.js` against `endpoint` and collects its checks. A script that prints
+/// `{"pause": NAME}` waits for a line on its stdin; `on_pause(NAME)` runs first (e.g. to restart the backend).
+/// Panics with the script's output when it fails, reports nothing, or runs past the limit.
+async fn run_scenario(
+    node: &Path,
+    name: &str,
+    endpoint: &str,
+    hub: Option<&str>,
+    mut on_pause: impl AsyncFnMut(&str),
+) -> Checks {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/js/scenarios")
         .join(format!("{name}.js"));
@@ -93,43 +101,68 @@ async fn run_scenario(node: &Path, name: &str, endpoint: &str, hub: Option<&str>
     let limit_ms = (SCRIPT_LIMIT - Duration::from_secs(10))
         .as_millis()
         .to_string();
-    let child = tokio::process::Command::new(node)
+    let mut child = tokio::process::Command::new(node)
         .arg(&script)
         .env("DURABLE_ADDRESS", address)
         .env("DURABLE_HUB", hub.unwrap_or(""))
         .env("DURABLE_JS_LIMIT_MS", limit_ms)
         .kill_on_drop(true)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("node starts");
-    let output = match tokio::time::timeout(SCRIPT_LIMIT, child.wait_with_output()).await {
-        Ok(output) => output.expect("node runs"),
-        Err(_) => panic!("the {name} scenario did not finish within {SCRIPT_LIMIT:?}"),
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let transcript = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
-    assert!(
-        output.status.success(),
-        "the {name} scenario failed ({}):\n{transcript}",
-        output.status
-    );
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut printed = String::new();
     let mut values = HashMap::new();
-    for line in stdout.lines() {
-        let Ok(Value::Object(mut record)) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if let (Some(Value::String(check)), Some(value)) =
-            (record.remove("check"), record.remove("value"))
-        {
-            assert!(
-                values.insert(check.clone(), value).is_none(),
-                "`{check}` reported twice:\n{transcript}"
-            );
+    let mut duplicates = Vec::new();
+    let run = async {
+        while let Some(line) = stdout.next_line().await.expect("read the script's stdout") {
+            printed.push_str(&line);
+            printed.push('\n');
+            let Ok(Value::Object(mut record)) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(Value::String(pause)) = record.remove("pause") {
+                on_pause(&pause).await;
+                stdin
+                    .write_all(b"resume\n")
+                    .await
+                    .expect("resume the script");
+                stdin.flush().await.expect("resume the script");
+            } else if let (Some(Value::String(check)), Some(value)) =
+                (record.remove("check"), record.remove("value"))
+            {
+                if values.insert(check.clone(), value).is_some() {
+                    duplicates.push(check);
+                }
+            }
         }
-    }
+        child.wait().await.expect("node runs")
+    };
+    let status = tokio::time::timeout(SCRIPT_LIMIT, run).await;
+    let transcript = format!(
+        "--- stdout\n{printed}\n--- stderr\n{}",
+        stderr.await.unwrap_or_default()
+    );
+    let Ok(status) = status else {
+        panic!("the {name} scenario did not finish within {SCRIPT_LIMIT:?}:\n{transcript}");
+    };
+    assert!(
+        status.success(),
+        "the {name} scenario failed ({status}):\n{transcript}"
+    );
+    assert!(
+        duplicates.is_empty(),
+        "reported more than once: {duplicates:?}\n{transcript}"
+    );
     let checks = Checks { values, transcript };
     assert_eq!(checks.get("done"), &json!(true));
     checks
@@ -139,7 +172,16 @@ async fn run_scenario(node: &Path, name: &str, endpoint: &str, hub: Option<&str>
 async fn scenario(name: &str, hub: Option<&str>) -> Option<Checks> {
     let node = javascript()?;
     let (backend, _dir) = backend().await;
-    let checks = run_scenario(&node, name, &backend.endpoint(), hub).await;
+    let checks = run_scenario(
+        &node,
+        name,
+        &backend.endpoint(),
+        hub,
+        async |pause: &str| {
+            panic!("the {name} scenario paused for {pause:?}, which this test does not expect")
+        },
+    )
+    .await;
     tokio::time::timeout(SHUTDOWN_LIMIT, backend.shutdown())
         .await
         .unwrap_or_else(|_| {
@@ -500,4 +542,50 @@ async fn restart_rewind_versions_and_refusals() {
     assert_eq!(c.get("entity_like_id"), &json!("INVALID_ARGUMENT"));
     assert_eq!(c.get("too_big"), &json!("INVALID_ARGUMENT"));
     assert_eq!(c.get("too_big_created"), &json!(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_and_client_carry_on_across_a_backend_restart() {
+    let Some(node) = javascript() else {
+        return;
+    };
+    let (first, dir) = backend().await;
+    let db = dir.path().join("backend.db");
+    let address = first.local_addr();
+    let mut backend = Some(first);
+    let mut restarts = 0;
+    let checks = run_scenario(
+        &node,
+        "restart",
+        &format!("http://{address}"),
+        Some(HUB),
+        async |pause: &str| {
+            assert_eq!(pause, "restart");
+            let old = backend.take().expect("a running backend");
+            tokio::time::timeout(SHUTDOWN_LIMIT, old.shutdown())
+                .await
+                .expect("the backend stops in time")
+                .expect("the backend stops cleanly");
+            let options = Options::new().with_db_path(&db).with_bind(address);
+            backend = Some(
+                durable_backend::start(options)
+                    .await
+                    .expect("the backend starts again on the same file and port"),
+            );
+            restarts += 1;
+        },
+    )
+    .await;
+    assert_eq!(restarts, 1);
+    assert_eq!(
+        checks.get("event"),
+        &json!(["COMPLETED", ["before done", "after done"]])
+    );
+    assert_eq!(checks.get("timer"), &json!(["COMPLETED", "woke"]));
+    assert_eq!(checks.get("later"), &json!(["COMPLETED", "started"]));
+    let backend = backend.expect("the restarted backend");
+    tokio::time::timeout(SHUTDOWN_LIMIT, backend.shutdown())
+        .await
+        .expect("the backend stops in time")
+        .expect("the backend stops cleanly");
 }

@@ -5,6 +5,7 @@
 // (`{"check": NAME, "value": VALUE}`). The Rust side asserts on those values, so a scenario only observes.
 "use strict";
 
+const readline = require("node:readline");
 const grpc = require("@grpc/grpc-js");
 const sdk = require("@microsoft/durabletask-js");
 
@@ -58,6 +59,20 @@ function newWorker(options = {}) {
 
 function emit(check, value) {
   process.stdout.write(JSON.stringify({ check, value: value === undefined ? null : value }) + "\n");
+}
+
+let stdinLines;
+
+// Stops until the Rust test has done `name` (e.g. restarted the backend) and says so on stdin.
+async function pause(name) {
+  if (!stdinLines) {
+    stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  }
+  process.stdout.write(JSON.stringify({ pause: name }) + "\n");
+  const { done } = await stdinLines.next();
+  if (done) {
+    throw new Error(`stdin closed while paused for ${name}`);
+  }
 }
 
 // The status's name ("COMPLETED", "RUNNING", ...), or null for an instance that does not exist.
@@ -125,4 +140,18 @@ function run(register, main, workerOptions = {}) {
   );
 }
 
-module.exports = { sdk, grpc, ADDRESS, HUB, emit, statusName, parse, waitUntil, grpcCode, newClient, newWorker, run };
+module.exports = {
+  sdk,
+  grpc,
+  ADDRESS,
+  HUB,
+  emit,
+  pause,
+  statusName,
+  parse,
+  waitUntil,
+  grpcCode,
+  newClient,
+  newWorker,
+  run,
+};
