@@ -398,3 +398,39 @@ async fn history_streaming_health_pings_and_abandon_on_shutdown() {
         "{calls:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stream_is_reopened() {
+    common::init_tracing();
+    let calls: Calls = Arc::default();
+    // No items at all: the stream stays open and says nothing.
+    let endpoint = serve(Fake {
+        calls: calls.clone(),
+        items: Vec::new(),
+        history: Vec::new(),
+    })
+    .await;
+    let worker = Worker::builder()
+        .connection(ConnectionOptions::new(&endpoint))
+        .executor(Probe)
+        .options(WorkerOptions::new().with_silence_timeout(Duration::from_millis(100)))
+        .build()
+        .unwrap()
+        .start();
+    common::eventually(Duration::from_secs(30), || async {
+        let calls = calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| matches!(c, Call::GetWorkItems(_)))
+            .count()
+            >= 2
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    let calls = calls.lock().unwrap();
+    let hellos = calls.iter().filter(|c| matches!(c, Call::Hello)).count();
+    assert!(
+        hellos >= 2,
+        "each reconnection starts with Hello: {calls:?}"
+    );
+}

@@ -32,12 +32,12 @@ impl DurableClient {
     /// Sends a one-way operation to an entity (`@name@key`), now or at `scheduled_at`.
     pub async fn signal_entity<T: Serialize + ?Sized>(
         &self,
-        entity: &(dyn Display + Sync),
+        entity: impl Display + Send,
         operation: &str,
         input: &T,
         scheduled_at: Option<SystemTime>,
     ) -> Result<()> {
-        let instance_id = entity_id(entity)?;
+        let instance_id = entity_id(&entity)?;
         non_empty("the operation name", operation)?;
         let request = proto::SignalEntityRequest {
             instance_id,
@@ -57,10 +57,10 @@ impl DurableClient {
     /// The entity's metadata (and state, if asked), or `None` when it does not exist.
     pub async fn get_entity(
         &self,
-        entity: &(dyn Display + Sync),
+        entity: impl Display + Send,
         include_state: bool,
     ) -> Result<Option<EntityMetadata>> {
-        let instance_id = entity_id(entity)?;
+        let instance_id = entity_id(&entity)?;
         let request = proto::GetEntityRequest {
             instance_id,
             include_state,
