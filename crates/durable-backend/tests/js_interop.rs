@@ -139,10 +139,9 @@ async fn run_scenario(
                 stdin.flush().await.expect("resume the script");
             } else if let (Some(Value::String(check)), Some(value)) =
                 (record.remove("check"), record.remove("value"))
+                && values.insert(check.clone(), value).is_some()
             {
-                if values.insert(check.clone(), value).is_some() {
-                    duplicates.push(check);
-                }
+                duplicates.push(check);
             }
         }
         child.wait().await.expect("node runs")
