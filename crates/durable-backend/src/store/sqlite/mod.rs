@@ -9,6 +9,7 @@ mod entity_query;
 mod instances;
 mod orchestration;
 mod query;
+mod reader;
 mod schema;
 mod writer;
 
@@ -36,6 +37,8 @@ use crate::options::{Storage, Synchronous};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: writer::Writer,
+    /// File databases only: an in-memory database exists on the writer's connection alone.
+    reader: Option<reader::Reader>,
     changes: broadcast::Sender<Arc<Changes>>,
 }
 
@@ -58,11 +61,30 @@ impl SqliteStore {
         schema::release_all_leases(&conn)?;
         // Every hot statement stays compiled (the default cache of 16 is smaller than the statement set).
         conn.set_prepared_statement_cache_capacity(256);
+        let reader = match storage {
+            Storage::InMemory => None,
+            Storage::File(path) => Some(reader::Reader::spawn(rusqlite::Connection::open(path)?)?),
+        };
         let (changes, _) = broadcast::channel(1024);
         Ok(SqliteStore {
             writer: writer::Writer::spawn(conn, max_commit_batch, changes.clone())?,
+            reader,
             changes,
         })
+    }
+}
+
+impl SqliteStore {
+    /// Runs a read-only operation on the reader connection when there is one.
+    fn read<T, F>(&self, op: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.reader {
+            Some(reader) => reader.run(op),
+            None => self.writer.run(op),
+        }
     }
 }
 
@@ -114,8 +136,7 @@ impl Store for SqliteStore {
         id: String,
         payloads: bool,
     ) -> StoreFuture<Option<OrchestrationState>> {
-        self.writer
-            .run(move |c| Ok(instances::load(c, &hub, &id)?.map(|row| row.to_state(payloads))))
+        self.read(move |c| Ok(instances::load(c, &hub, &id)?.map(|row| row.to_state(payloads))))
     }
 
     fn raise_event(&self, hub: String, request: RaiseEventRequest) -> StoreFuture<()> {
@@ -162,8 +183,7 @@ impl Store for SqliteStore {
         hub: String,
         query: InstanceQuery,
     ) -> StoreFuture<QueryInstancesResponse> {
-        self.writer
-            .run(move |c| query::query_instances(c, &hub, query))
+        self.read(move |c| query::query_instances(c, &hub, query))
     }
 
     fn list_instance_ids(
@@ -171,12 +191,11 @@ impl Store for SqliteStore {
         hub: String,
         request: ListInstanceIdsRequest,
     ) -> StoreFuture<ListInstanceIdsResponse> {
-        self.writer
-            .run(move |c| query::list_instance_ids(c, &hub, request))
+        self.read(move |c| query::list_instance_ids(c, &hub, request))
     }
 
     fn history(&self, hub: String, id: String) -> StoreFuture<Option<Vec<HistoryEvent>>> {
-        self.writer.run(move |c| {
+        self.read(move |c| {
             if instances::load(c, &hub, &id)?.is_none() {
                 return Ok(None);
             }
@@ -240,7 +259,7 @@ impl Store for SqliteStore {
     }
 
     fn next_due(&self, hub: String) -> StoreFuture<Option<i64>> {
-        self.writer.run(move |c| query::next_due(c, &hub, now_ms()))
+        self.read(move |c| query::next_due(c, &hub, now_ms()))
     }
 
     fn signal_entity(&self, hub: String, request: SignalEntityRequest) -> StoreFuture<()> {
@@ -254,8 +273,7 @@ impl Store for SqliteStore {
         id: String,
         include_state: bool,
     ) -> StoreFuture<Option<EntityMetadata>> {
-        self.writer
-            .run(move |c| entity_query::get(c, &hub, &id, include_state))
+        self.read(move |c| entity_query::get(c, &hub, &id, include_state))
     }
 
     fn query_entities(
@@ -263,8 +281,7 @@ impl Store for SqliteStore {
         hub: String,
         query: EntityQuery,
     ) -> StoreFuture<QueryEntitiesResponse> {
-        self.writer
-            .run(move |c| entity_query::query(c, &hub, query))
+        self.read(move |c| entity_query::query(c, &hub, query))
     }
 
     fn clean_entity_storage(
