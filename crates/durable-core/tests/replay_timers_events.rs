@@ -43,6 +43,16 @@ fn registry() -> Registry {
             let second: String = ctx.wait_for_external_event("e").await?;
             Ok::<_, OrchestrationError>(format!("{},{second}", first.is_err()))
         },
+    )
+    .add_orchestrator(
+        "long_wait_then_wait",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let first = ctx
+                .wait_for_external_event_with_timeout::<String>("a", Duration::from_secs(7 * DAY))
+                .await?;
+            let second: String = ctx.wait_for_external_event("b").await?;
+            Ok::<_, OrchestrationError>(format!("{first},{second}"))
+        },
     );
     r
 }
@@ -217,4 +227,62 @@ fn a_timed_out_wait_no_longer_takes_events() {
         ],
     );
     assert_eq!(summary(run.last()), [r#"1 Complete Completed "true,x""#]);
+}
+
+#[test]
+fn a_long_timeout_stops_splitting_once_the_event_arrived() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "long_wait_then_wait",
+        None,
+        vec![
+            step(3600, |_| vec![ev::event_raised("a", Some(r#""x""#))]),
+            // The first slice of the 7-day timeout fires while the code waits for "b": the wait it guarded is over,
+            // so no further slice is scheduled.
+            step(3 * DAY as i64, |r| vec![ev::timer_fired(0, r.fire_at(0))]),
+            step(3 * DAY as i64 + 1, |_| {
+                vec![ev::event_raised("b", Some(r#""y""#))]
+            }),
+        ],
+    );
+    assert_eq!(
+        summary(&run.turns[0].1),
+        [format!("0 CreateTimer +{}s", 3 * DAY)]
+    );
+    assert!(run.turns[1].1.actions.is_empty());
+    assert!(
+        run.turns[2].1.actions.is_empty(),
+        "{:?}",
+        summary(&run.turns[2].1)
+    );
+    assert_eq!(summary(run.last()), [r#"1 Complete Completed "x,y""#]);
+}
+
+#[test]
+fn a_long_timeout_is_split_and_still_times_out() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "long_wait_then_wait",
+        None,
+        vec![
+            step(3 * DAY as i64, |r| vec![ev::timer_fired(0, r.fire_at(0))]),
+            step(6 * DAY as i64, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
+            step(7 * DAY as i64, |r| {
+                vec![
+                    ev::timer_fired(2, r.fire_at(2)),
+                    ev::event_raised("a", Some(r#""late""#)),
+                ]
+            }),
+        ],
+    );
+    assert_eq!(
+        summary(&run.turns[2].1),
+        [format!("2 CreateTimer +{}s", 7 * DAY)]
+    );
+    assert_eq!(
+        summary(run.last()),
+        ["3 Complete Failed [TimeoutError: timed out waiting for external event 'a']"]
+    );
 }

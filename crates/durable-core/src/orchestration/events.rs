@@ -426,7 +426,12 @@ fn timer_fired(st: &mut OrchState, fired: &proto::TimerFiredEvent) {
         .as_ref()
         .and_then(time_util::from_timestamp)
         .unwrap_or(final_fire_at);
-    if fired_at < final_fire_at && !st.completed {
+    // The timeout of a wait that already got its event guards nothing any more: finish it instead of scheduling
+    // further slices, which would only keep a dead timer alive (and grow history) for the rest of a long timeout.
+    let guards_nothing = waiter
+        .as_ref()
+        .is_some_and(|(waiting, _)| st.is_resolved(*waiting));
+    if fired_at < final_fire_at && !st.completed && !guards_nothing {
         // An intermediate slice of a long timer: schedule the next one under a new sequence number.
         let next = st.next_timer_fire_at(fired_at, final_fire_at);
         let id = st.push_action(OrchestratorActionType::CreateTimer(

@@ -29,6 +29,8 @@ pub(crate) enum Outcome {
 #[derive(Debug, Default)]
 pub(crate) struct Cell {
     pub(crate) outcome: Option<Outcome>,
+    /// Set once an outcome was delivered; stays set after the awaiting future takes the outcome.
+    pub(crate) settled: bool,
     /// Position of the completing event in history order; lets `when_any` pick the earliest winner.
     pub(crate) order: u64,
     /// The waker of the future waiting on this cell, so combinators only re-poll the children that progressed.
@@ -214,6 +216,7 @@ impl OrchState {
         self.completion_order += 1;
         if let Some(cell) = self.cells.get_mut(handle) {
             cell.outcome = Some(outcome);
+            cell.settled = true;
             cell.order = self.completion_order;
             // Waking only records which child progressed (see `futures.rs`); it never re-enters this state.
             if let Some(waker) = cell.waker.take() {
@@ -224,9 +227,7 @@ impl OrchState {
     }
 
     pub(crate) fn is_resolved(&self, handle: Handle) -> bool {
-        self.cells
-            .get(handle)
-            .is_some_and(|cell| cell.outcome.is_some())
+        self.cells.get(handle).is_some_and(|cell| cell.settled)
     }
 
     /// Records a new action and returns its sequence number.
