@@ -295,7 +295,8 @@ async fn drain(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Full jitter: a uniform delay up to an exponentially growing cap, so reconnecting workers spread out.
+/// Jittered exponential backoff: uniform between a tenth of the cap and the cap (1 s doubling up to 30 s), so
+/// reconnecting workers spread out without ever spinning.
 fn backoff(failures: u32) -> Duration {
     let cap = BACKOFF_BASE
         .saturating_mul(1u32 << failures.saturating_sub(1).min(5))
