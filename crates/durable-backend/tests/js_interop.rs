@@ -576,6 +576,8 @@ async fn the_worker_and_client_carry_on_across_a_backend_restart() {
     )
     .await;
     assert_eq!(restarts, 1);
+    // The deadline-less wait that was open during the stop is ended with a retryable status.
+    assert_eq!(checks.get("open_wait"), &json!("UNAVAILABLE"));
     assert_eq!(
         checks.get("event"),
         &json!(["COMPLETED", ["before done", "after done"]])

@@ -20,6 +20,9 @@ run(
     worker.addNamedOrchestrator("starts_later", async function* () {
       return "started";
     });
+    worker.addNamedOrchestrator("never_ends", async function* (ctx) {
+      return yield ctx.waitForExternalEvent("never");
+    });
   },
   async (client) => {
     const id = await client.scheduleNewOrchestration("across_restart", null, { instanceId: "r-event" });
@@ -34,7 +37,17 @@ run(
       startAt: new Date(Date.now() + 3000),
     });
 
+    // A wait with no gRPC deadline is open while the backend stops: the stop must not hang on it, and the
+    // waiter must hear about it rather than wait forever.
+    await client.scheduleNewOrchestration("never_ends", null, { instanceId: "r-never" });
+    await client.waitForOrchestrationStart("r-never", false, 30);
+    const openWait = client.waitForOrchestrationCompletion("r-never", false, 150).then(
+      (state) => `returned ${statusName(state)}`,
+      (e) => (e && e.name === "TimeoutError" ? "client timeout" : grpcCode(e)),
+    );
+
     await pause("restart");
+    emit("open_wait", await openWait);
 
     // The client's channel reconnects on its next call; a call that races the reconnection may be refused
     // as UNAVAILABLE, which a caller retries.
