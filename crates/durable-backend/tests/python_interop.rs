@@ -134,6 +134,9 @@ async fn entities_through_the_scheduler_sdk() {
     assert_eq!(r["call"], json!([3, "caught"]));
     assert_eq!(r["call_state"], json!(3));
     assert_eq!(r["orchestration_signal"], json!(40));
+    assert_eq!(r["entity_signal"], json!(11));
+    assert_eq!(r["entity_started"], json!("sent"));
+    assert_eq!(r["entity_started_signal"], json!(40));
     assert_eq!(r["locked_by"], json!(true));
     assert_eq!(r["held_back"], json!(1));
     assert_eq!(r["in_lock"], json!(2));
@@ -145,9 +148,9 @@ async fn entities_through_the_scheduler_sdk() {
     assert_eq!(r["on_time"], json!(true));
     assert_eq!(r["long_key"], json!("INVALID_ARGUMENT"));
     assert_eq!(r["not_entity"], json!("INVALID_ARGUMENT"));
-    assert_eq!(r["query"], json!(["a", "b", "d", "l1", "s", "t"]));
+    assert_eq!(r["query"], json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"]));
     assert_eq!(r["first_page"], json!([2, true]));
-    // "gone" (state deleted) and "l2" (locked once, never given state).
-    assert_eq!(r["cleaned"], json!(2));
+    // "gone" (state deleted), "l2" (locked once) and "fw" (only forwarded): entities without state.
+    assert_eq!(r["cleaned"], json!(3));
     backend.shutdown().await.unwrap();
 }

@@ -15,6 +15,11 @@ def counter(ctx: EntityContext, input):
         return None
     if op == "fail":
         raise ValueError("entity says no")
+    if op == "forward":
+        # Entity-to-entity signal and an orchestration started by an entity.
+        ctx.signal_entity(EntityInstanceId("counter", input), "add", 11)
+        ctx.schedule_new_orchestration("signaller", input=input + "-o", instance_id="from-entity-" + input)
+        return None
     raise ValueError(f"unknown operation {op}")
 
 
@@ -75,6 +80,12 @@ res["call_state"] = state("b")
 i = c.schedule_new_orchestration(signaller, input="s")
 c.wait_for_orchestration_completion(i, timeout=60)
 res["orchestration_signal"] = wait_until(lambda: state("s") == 40 and state("s"), what="signal from orchestration")
+
+c.signal_entity(EntityInstanceId("counter", "fw"), "forward", "fwd")
+res["entity_signal"] = wait_until(lambda: state("fwd") == 11 and state("fwd"), what="entity-to-entity signal")
+res["entity_started"] = c.wait_for_orchestration_completion("from-entity-fwd", timeout=60).get_output()
+res["entity_started_signal"] = wait_until(lambda: state("fwd-o") == 40 and state("fwd-o"),
+                                          what="signal from the entity-started orchestration")
 
 # Critical section: a client signal waits while the orchestration holds the lock.
 c.signal_entity(EntityInstanceId("counter", "l1"), "add", 1)
