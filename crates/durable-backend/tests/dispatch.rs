@@ -768,3 +768,56 @@ async fn hubs_can_be_deleted_and_recreated_and_housekeeping_calls_answer() {
     client.hello(()).await.unwrap();
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn long_histories_are_streamed_in_chunks() {
+    let backend = common::backend(common::memory()).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    client
+        .start_instance(raw::start_request("long", "o", "1"))
+        .await
+        .unwrap();
+    let mut s = stream(
+        &mut client,
+        GetWorkItemsRequest {
+            max_concurrent_activity_work_items: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let item = next(&mut s).await;
+    let actions = (0..700).map(|i| raw::schedule(i, "a", "1")).collect();
+    client
+        .complete_orchestrator_task(turn(&item, actions))
+        .await
+        .unwrap();
+    let mut chunks = client
+        .stream_instance_history(StreamInstanceHistoryRequest {
+            instance_id: "long".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut sizes = Vec::new();
+    let mut ids = Vec::new();
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        sizes.push(chunk.events.len());
+        ids.extend(chunk.events.iter().map(|e| e.event_id));
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 703);
+    assert!(sizes.len() >= 2, "one chunk of {sizes:?}");
+    assert_eq!(
+        ids[2..702],
+        (0..700).collect::<Vec<i32>>()[..],
+        "events keep their order across chunks"
+    );
+    let missing = client
+        .stream_instance_history(StreamInstanceHistoryRequest {
+            instance_id: "nope".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(missing.unwrap_err().code(), tonic::Code::NotFound);
+    backend.shutdown().await.unwrap();
+}

@@ -148,7 +148,10 @@ async fn entities_through_the_scheduler_sdk() {
     assert_eq!(r["on_time"], json!(true));
     assert_eq!(r["long_key"], json!("INVALID_ARGUMENT"));
     assert_eq!(r["not_entity"], json!("INVALID_ARGUMENT"));
-    assert_eq!(r["query"], json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"]));
+    assert_eq!(
+        r["query"],
+        json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"])
+    );
     assert_eq!(r["first_page"], json!([2, true]));
     // "gone" (state deleted), "l2" (locked once) and "fw" (only forwarded): entities without state.
     assert_eq!(r["cleaned"], json!(3));
