@@ -98,6 +98,11 @@ async fn instance_management_through_the_plain_grpc_sdk() {
         json!(["COMPLETED", ["before", "ok after 2"]])
     );
     assert_eq!(r["rewind_completed"], json!("FAILED_PRECONDITION"));
+    assert_eq!(r["sub_before_rewind"], json!(["FAILED", "FAILED"]));
+    assert_eq!(
+        r["sub_after_rewind"],
+        json!(["COMPLETED", {"child": ["before", "ok after 2"]}, "COMPLETED"])
+    );
     assert_eq!(r["purge_recursive"], json!([2, true]));
     assert_eq!(r["purge_running"], json!("FAILED_PRECONDITION"));
     assert_eq!(

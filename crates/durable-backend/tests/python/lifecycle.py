@@ -30,13 +30,18 @@ def rewindable(ctx, key):
     return [a, b]
 
 
+def rewind_parent(ctx, key):
+    r = yield ctx.call_sub_orchestrator(rewindable, input=key, instance_id=ctx.instance_id + "-sub")
+    return {"child": r}
+
+
 def waiter(ctx, _):
     v = yield ctx.wait_for_external_event("go")
     return v
 
 
 w = grpc_worker()
-for o in [simple, with_child, rewindable, waiter]:
+for o in [simple, with_child, rewindable, waiter, rewind_parent]:
     w.add_orchestrator(o)
 w.add_activity(echo)
 w.add_activity(flaky)
@@ -123,6 +128,13 @@ c.rewind_orchestration(i, reason="try again")
 s = c.wait_for_orchestration_completion(i, timeout=60)
 res["after_rewind"] = [status_name(s), s.get_output()]
 res["rewind_completed"] = code_of(lambda: c.rewind_orchestration(i))
+i = c.schedule_new_orchestration(rewind_parent, input="k2", instance_id="rw-parent")
+s = c.wait_for_orchestration_completion(i, timeout=60)
+res["sub_before_rewind"] = [status_name(s), status_name(c.get_orchestration_state("rw-parent-sub"))]
+c.rewind_orchestration(i, reason="again")
+s = c.wait_for_orchestration_completion(i, timeout=60)
+res["sub_after_rewind"] = [status_name(s), s.get_output(),
+                           status_name(c.get_orchestration_state("rw-parent-sub"))]
 
 # Purge: running instances stay, finished ones (and their children) go.
 i = c.schedule_new_orchestration(with_child, input="p", instance_id="purge-parent")
