@@ -70,10 +70,11 @@ impl Checks {
     }
 }
 
-/// A backend on 127.0.0.1, port 0, with a fresh SQLite file that lives as long as the returned directory.
-async fn backend() -> (Handle, tempfile::TempDir) {
+/// A backend with `options` on 127.0.0.1, port 0, with a fresh SQLite file that lives as long as the returned
+/// directory.
+async fn backend(options: Options) -> (Handle, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = Options::new()
+    let options = options
         .with_db_path(dir.path().join("backend.db"))
         .with_bind("127.0.0.1:0".parse().expect("address"));
     let handle = durable_backend::start(options)
@@ -169,8 +170,13 @@ async fn run_scenario(
 
 /// Starts a backend, runs the scenario against it, and checks the backend still stops promptly afterwards.
 async fn scenario(name: &str, hub: Option<&str>) -> Option<Checks> {
+    scenario_with(Options::new(), name, hub).await
+}
+
+/// [`scenario`] on a backend started with `options`.
+async fn scenario_with(options: Options, name: &str, hub: Option<&str>) -> Option<Checks> {
     let node = javascript()?;
-    let (backend, _dir) = backend().await;
+    let (backend, _dir) = backend(options).await;
     let checks = run_scenario(
         &node,
         name,
@@ -548,7 +554,7 @@ async fn the_worker_and_client_carry_on_across_a_backend_restart() {
     let Some(node) = javascript() else {
         return;
     };
-    let (first, dir) = backend().await;
+    let (first, dir) = backend(Options::new()).await;
     let db = dir.path().join("backend.db");
     let address = first.local_addr();
     let mut backend = Some(first);
@@ -589,4 +595,28 @@ async fn the_worker_and_client_carry_on_across_a_backend_restart() {
         .await
         .expect("the backend stops in time")
         .expect("the backend stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_histories_reach_a_worker_without_history_streaming() {
+    // A tiny streaming threshold: histories over it would be streamed to workers that advertise
+    // HISTORY_STREAMING. The JS worker advertises nothing, so it must still get every past event inline.
+    let options = Options::new().with_history_streaming_threshold(1024);
+    let Some(c) = scenario_with(options, "history", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("status"), &json!("COMPLETED"));
+    // Without the 300 results in its past events the last turn would run the fan-out again instead.
+    assert_eq!(c.get("sum"), &json!(300 * 299 / 2));
+    // Over 500 events: the client's StreamInstanceHistory call gets several chunks and must see all of them.
+    let counts = c.get("history_counts");
+    assert_eq!(counts["TaskScheduled"], json!(300), "{counts}");
+    assert_eq!(counts["TaskCompleted"], json!(300), "{counts}");
+    assert_eq!(counts["ExecutionStarted"], json!(1), "{counts}");
+    assert_eq!(counts["ExecutionCompleted"], json!(1), "{counts}");
+    assert_eq!(
+        c.get("history_ends"),
+        &json!(["OrchestratorStarted", "ExecutionCompleted"])
+    );
+    assert_eq!(c.get("event_ids_in_order"), &json!(true));
 }
