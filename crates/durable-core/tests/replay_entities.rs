@@ -288,3 +288,78 @@ fn entity_call_to_another_operation_is_non_determinism() {
         f.error_message
     );
 }
+
+fn unlock_event(id: i32, section: &str, target: &str) -> durable_core::proto::HistoryEvent {
+    ev::event(
+        id,
+        durable_core::proto::history_event::EventType::EntityUnlockSent(
+            durable_core::proto::EntityUnlockSentEvent {
+                critical_section_id: section.into(),
+                parent_instance_id: Some(INSTANCE.into()),
+                target_instance_id: Some(target.into()),
+            },
+        ),
+    )
+}
+
+#[test]
+fn unlock_where_the_code_did_something_else_is_non_determinism() {
+    let r = registry();
+    // The history says sequence number 0 released a lock; the code signals an entity there instead. Without the
+    // check the signal would silently be dropped or, worse, sent again.
+    let past = vec![
+        ev::orchestrator_started(t0()),
+        ev::execution_started("call", None),
+        unlock_event(0, "section", "@counter@a"),
+        ev::orchestrator_completed(),
+    ];
+    let response = execute(&r, &past, &[ev::orchestrator_started(at(1))]);
+    let f = failure(&response).unwrap_or_else(|| panic!("{:?}", summary(&response)));
+    assert_eq!(f.error_type, "NonDeterminismError");
+    assert!(
+        f.error_message.contains("EntityUnlockSent")
+            && f.error_message.contains("EntityOperationSignaled 'reset'"),
+        "{}",
+        f.error_message
+    );
+}
+
+#[test]
+fn unlock_the_code_never_sent_is_non_determinism() {
+    let r = registry();
+    let run = run_incremental(&r, "call", None, vec![], Shape::Scheduler);
+    let mut history = run.history.clone();
+    history.insert(history.len() - 1, unlock_event(7, "section", "@counter@a"));
+    let response = execute(&r, &history, &[ev::orchestrator_started(at(1))]);
+    let f = failure(&response).unwrap_or_else(|| panic!("{:?}", summary(&response)));
+    assert_eq!(f.error_type, "NonDeterminismError");
+    assert!(
+        f.error_message.contains("sequence number 7"),
+        "{}",
+        f.error_message
+    );
+}
+
+#[test]
+fn unlocks_recorded_without_sequence_numbers_still_confirm() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "hold_and_finish",
+        None,
+        vec![step(1, |r| vec![ev::lock_granted(&r.request_id(0))])],
+    );
+    // A backend that records the unlock without the action's id: matched by critical section and target.
+    let section = run.request_id(0);
+    let mut history: Vec<_> = run.history.clone();
+    for event in &mut history {
+        if matches!(
+            event.event_type,
+            Some(durable_core::proto::history_event::EventType::EntityUnlockSent(_))
+        ) {
+            event.event_id = -1;
+        }
+    }
+    let again = execute(&r, &history, &[]);
+    assert_eq!(summary(&again), ["2 Complete Completed 1"], "{section}");
+}

@@ -131,18 +131,29 @@ pub(super) fn lock_granted(st: &mut OrchState, section_id: &str) {
     st.resolve(handle, Outcome::Locked);
 }
 
-pub(super) fn unlock_sent(st: &mut OrchState, id: i32, unlock: &proto::EntityUnlockSentEvent) {
-    let is_unlock = |a: &proto::OrchestratorAction| {
+/// Confirms an unlock. The usual shape carries the action's sequence number, which is checked like any other
+/// confirmation; some backends record unlocks without it, and those are matched by critical section and target.
+pub(super) fn unlock_sent(
+    ex: &mut Executor<'_>,
+    id: i32,
+    unlock: &proto::EntityUnlockSentEvent,
+) -> Result<(), ReplayError> {
+    let expected = || {
+        format!(
+            "EntityUnlockSent to '{}'",
+            unlock.target_instance_id.as_deref().unwrap_or_default()
+        )
+    };
+    let is_unlock = |a: &OrchestratorActionType| {
         matches!(
-            a.orchestrator_action_type.as_ref().and_then(entity_message),
+            entity_message(a),
             Some(EntityMessageType::EntityUnlockSent(_))
         )
     };
-    if st.actions.get(&id).is_some_and(is_unlock) {
-        st.actions.remove(&id);
-        return;
+    if id >= 0 && ex.state.borrow().actions.contains_key(&id) {
+        return take_action(ex, id, expected, is_unlock).map(|_| ());
     }
-    // Some backends record unlocks without our sequence numbers; match them by section and target instead.
+    let mut st = ex.state.borrow_mut();
     let target = unlock.target_instance_id.as_deref();
     let found = st.actions.iter().find_map(|(seq, a)| {
         match a.orchestrator_action_type.as_ref().and_then(entity_message) {
@@ -157,7 +168,19 @@ pub(super) fn unlock_sent(st: &mut OrchState, id: i32, unlock: &proto::EntityUnl
     });
     if let Some(seq) = found {
         st.actions.remove(&seq);
+        return Ok(());
     }
+    drop(st);
+    if id >= 0 {
+        // History says the code released a lock at this sequence number, and it did nothing of the kind.
+        return take_action(ex, id, expected, is_unlock).map(|_| ());
+    }
+    ignored(
+        &ex.state.borrow(),
+        "EntityUnlockSent",
+        &unlock.critical_section_id,
+    );
+    Ok(())
 }
 
 pub(super) fn event_sent(

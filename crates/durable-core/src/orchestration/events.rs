@@ -178,10 +178,7 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             }
             Ok(())
         }
-        EventType::EntityUnlockSent(e) => {
-            unlock_sent(&mut ex.state.borrow_mut(), id, e);
-            Ok(())
-        }
+        EventType::EntityUnlockSent(e) => unlock_sent(ex, id, e),
         EventType::EntityOperationCompleted(e) => {
             let mut st = ex.state.borrow_mut();
             if let Some(seq) = st.entity_requests.remove(&e.request_id) {
