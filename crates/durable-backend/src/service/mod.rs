@@ -82,19 +82,25 @@ impl Shared {
             name
         };
         validate::hub_name(&name)?;
-        if let Some(signal) = lock(&self.hubs).get(&name) {
-            return Ok((name, signal.clone()));
+        let signal = self.hub_named(&name).await?;
+        Ok((name, signal))
+    }
+
+    /// The wake-up signal of a hub, creating the hub on first use.
+    pub(crate) async fn hub_named(&self, name: &str) -> Result<Arc<HubSignal>, Status> {
+        if let Some(signal) = lock(&self.hubs).get(name) {
+            return Ok(signal.clone());
         }
-        self.store.ensure_hubs(vec![name.clone()]).await?;
+        self.store.ensure_hubs(vec![name.to_owned()]).await?;
         let signal = lock(&self.hubs)
-            .entry(name.clone())
+            .entry(name.to_owned())
             .or_insert_with(|| {
                 Arc::new(HubSignal {
                     work: watch::channel(0).0,
                 })
             })
             .clone();
-        Ok((name, signal))
+        Ok(signal)
     }
 
     pub(crate) fn forget_hub(&self, hub: &str) {

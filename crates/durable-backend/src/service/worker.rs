@@ -133,12 +133,20 @@ impl StreamTask {
                     tokio::time::Instant::now() + Duration::from_millis(delay)
                 })
                 .map_or(next_ping, |t| t.min(next_ping));
+            let mut hub_gone = false;
             tokio::select! {
-                _ = self.work.changed() => {}
+                changed = self.work.changed() => hub_gone = changed.is_err(),
                 _ = self.slots.freed.notified() => {}
                 _ = tokio::time::sleep_until(wake_at) => {}
                 _ = self.tx.closed() => break,
                 _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+            if hub_gone {
+                // The hub was deleted under this stream: follow the hub of the same name from now on.
+                match self.shared.hub_named(&self.hub).await {
+                    Ok(signal) => self.work = signal.work.subscribe(),
+                    Err(_) => break,
+                }
             }
             if tokio::time::Instant::now() >= next_ping {
                 next_ping = tokio::time::Instant::now() + ping_every;
