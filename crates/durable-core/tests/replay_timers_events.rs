@@ -5,7 +5,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use durable_core::{OrchestrationContext, OrchestrationError, Registry, ReplayOptions, TaskError};
+use durable_core::{
+    LocalBoxFuture, OrchestrationContext, OrchestrationError, Registry, ReplayOptions, TaskError,
+    when_any,
+};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -42,6 +45,31 @@ fn registry() -> Registry {
             // After a timeout the waiter is gone: the next event goes to the next wait.
             let second: String = ctx.wait_for_external_event("e").await?;
             Ok::<_, OrchestrationError>(format!("{},{second}", first.is_err()))
+        },
+    )
+    .add_orchestrator(
+        "timer_or_event",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let timer = ctx.create_timer_after(Duration::from_secs(60));
+            let event = ctx.wait_for_external_event::<String>("go");
+            let (winner, _) = when_any([
+                Box::pin(async move { timer.await.map(|()| "timer".to_string()) })
+                    as LocalBoxFuture<'static, Result<String, TaskError>>,
+                Box::pin(event),
+            ])
+            .await;
+            Ok::<_, OrchestrationError>(winner)
+        },
+    )
+    .add_orchestrator(
+        "activity_then_timeout_wait",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let _: () = ctx.call_activity("work", ()).await?;
+            // The event arrived while the activity ran: it is taken at once, without a timeout timer.
+            let v = ctx
+                .wait_for_external_event_with_timeout::<String>("e", Duration::from_secs(60))
+                .await?;
+            Ok::<_, OrchestrationError>(v)
         },
     )
     .add_orchestrator(
@@ -284,5 +312,91 @@ fn a_long_timeout_is_split_and_still_times_out() {
     assert_eq!(
         summary(run.last()),
         ["3 Complete Failed [TimeoutError: timed out waiting for external event 'a']"]
+    );
+}
+
+#[test]
+fn when_any_of_a_timer_and_an_event_follows_history_order() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "timer_or_event",
+        None,
+        vec![step(60, |r| {
+            vec![
+                ev::event_raised("GO", Some(r#""e""#)),
+                ev::timer_fired(0, r.fire_at(0)),
+            ]
+        })],
+    );
+    assert_eq!(summary(&run.turns[0].1), ["0 CreateTimer +60s"]);
+    assert_eq!(summary(run.last()), ["1 Complete Completed 1"]);
+
+    let run = run_both(
+        &r,
+        "timer_or_event",
+        None,
+        vec![step(60, |r| {
+            vec![
+                ev::timer_fired(0, r.fire_at(0)),
+                ev::event_raised("GO", Some(r#""e""#)),
+            ]
+        })],
+    );
+    assert_eq!(summary(run.last()), ["1 Complete Completed 0"]);
+}
+
+#[test]
+fn a_wait_with_timeout_takes_a_buffered_event_without_a_timer() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "activity_then_timeout_wait",
+        None,
+        vec![
+            step(1, |_| vec![ev::event_raised("E", Some(r#""early""#))]),
+            step(2, |_| vec![ev::task_completed(0, "null")]),
+        ],
+    );
+    assert!(run.turns[1].1.actions.is_empty());
+    assert_eq!(summary(run.last()), [r#"1 Complete Completed "early""#]);
+}
+
+#[test]
+fn events_and_timeouts_during_a_suspension_are_applied_in_history_order_on_resume() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "approval_timeout",
+        None,
+        vec![
+            step(1, |_| vec![ev::suspended()]),
+            // Both the event and the timeout arrive while suspended; the event is first in history, so it wins.
+            step(30, |_| vec![ev::event_raised("approval", Some(r#""yes""#))]),
+            step(60, |r| vec![ev::timer_fired(0, r.fire_at(0))]),
+            step(61, |_| vec![ev::resumed()]),
+        ],
+    );
+    for turn in &run.turns[1..4] {
+        assert!(turn.1.actions.is_empty(), "{:?}", summary(&turn.1));
+    }
+    assert_eq!(summary(run.last()), [r#"1 Complete Completed "yes""#]);
+
+    let run = run_both(
+        &r,
+        "approval_timeout",
+        None,
+        vec![
+            step(1, |_| vec![ev::suspended()]),
+            step(60, |r| vec![ev::timer_fired(0, r.fire_at(0))]),
+            step(61, |_| {
+                vec![ev::event_raised("approval", Some(r#""late""#))]
+            }),
+            step(62, |_| vec![ev::resumed()]),
+        ],
+    );
+    assert_eq!(
+        summary(run.last()),
+        [r#"1 Complete Completed "timeout approval""#]
     );
 }
