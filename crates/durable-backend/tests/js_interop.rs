@@ -620,3 +620,17 @@ async fn long_histories_reach_a_worker_without_history_streaming() {
     );
     assert_eq!(c.get("event_ids_in_order"), &json!(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_hubs_keep_their_work_and_instances_apart() {
+    let Some(c) = scenario("hubs", Some(HUB)).await else {
+        return;
+    };
+    let pair = json!(["main", "other"]);
+    assert_eq!(c.get("answers"), &json!([pair, pair, pair]));
+    assert_eq!(c.get("cross_lookup"), &json!([true, "COMPLETED"]));
+    assert_eq!(
+        c.get("main_hub_instances"),
+        &json!(["same-0", "same-1", "same-2"])
+    );
+}

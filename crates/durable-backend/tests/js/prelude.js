@@ -34,23 +34,27 @@ const logger = {
   debug: (message, ...args) => VERBOSE && console.error("[sdk debug]", message, ...args),
 };
 
-async function metadata() {
-  const md = new grpc.Metadata();
-  if (HUB) {
-    md.set("taskhub", HUB);
-  }
-  return md;
+function metadataFor(hub) {
+  return async () => {
+    const md = new grpc.Metadata();
+    if (hub) {
+      md.set("taskhub", hub);
+    }
+    return md;
+  };
 }
 
-function newClient() {
-  return new sdk.TaskHubGrpcClient({ hostAddress: ADDRESS, metadataGenerator: metadata, logger });
+// A client of `hub` (the scenario's hub unless given).
+function newClient(hub = HUB) {
+  return new sdk.TaskHubGrpcClient({ hostAddress: ADDRESS, metadataGenerator: metadataFor(hub), logger });
 }
 
-// `options` adds to (or overrides) the defaults, e.g. `{ workItemFilters: "auto" }`.
-function newWorker(options = {}) {
+// A worker of `hub` (the scenario's hub unless given); `options` adds to (or overrides) the defaults, e.g.
+// `{ workItemFilters: "auto" }`.
+function newWorker(options = {}, hub = HUB) {
   return new sdk.TaskHubGrpcWorker({
     hostAddress: ADDRESS,
-    metadataGenerator: metadata,
+    metadataGenerator: metadataFor(hub),
     logger,
     shutdownTimeoutMs: 5000,
     ...options,
