@@ -363,3 +363,25 @@ fn unlocks_recorded_without_sequence_numbers_still_confirm() {
     let again = execute(&r, &history, &[]);
     assert_eq!(summary(&again), ["2 Complete Completed 1"], "{section}");
 }
+
+#[test]
+fn a_lock_on_other_entities_is_non_determinism() {
+    let r = registry();
+    let run = run_incremental(&r, "transfer", None, vec![], Shape::Scheduler);
+    let mut history = run.history.clone();
+    for event in &mut history {
+        if let Some(durable_core::proto::history_event::EventType::EntityLockRequested(l)) =
+            &mut event.event_type
+        {
+            l.lock_set = vec!["@counter@a".into(), "@counter@c".into()];
+        }
+    }
+    let response = execute(&r, &history, &[ev::orchestrator_started(at(1))]);
+    let f = failure(&response).unwrap_or_else(|| panic!("{:?}", summary(&response)));
+    assert_eq!(f.error_type, "NonDeterminismError");
+    assert!(
+        f.error_message.contains("@counter@c"),
+        "{}",
+        f.error_message
+    );
+}

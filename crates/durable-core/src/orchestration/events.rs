@@ -151,11 +151,11 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             let action = take_action(
                 ex,
                 id,
-                || "EntityLockRequested".into(),
+                || format!("EntityLockRequested on [{}]", e.lock_set.join(", ")),
                 |a| {
                     matches!(
                         entity_message(a),
-                        Some(EntityMessageType::EntityLockRequested(_))
+                        Some(EntityMessageType::EntityLockRequested(l)) if same_lock_set(&l.lock_set, &e.lock_set)
                     )
                 },
             )?;
@@ -261,12 +261,22 @@ fn details_of(details: &Option<proto::TaskFailureDetails>) -> FailureDetails {
 /// Entity ids compare by their canonical form; a history event without a target (some backends omit it) matches.
 fn same_target(ours: &Option<String>, recorded: &Option<String>) -> bool {
     match (ours, recorded) {
-        (Some(a), Some(b)) => match (a.parse::<crate::EntityId>(), b.parse::<crate::EntityId>()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => a == b,
-        },
+        (Some(a), Some(b)) => same_entity(a, b),
         _ => true,
     }
+}
+
+fn same_entity(a: &str, b: &str) -> bool {
+    match (a.parse::<crate::EntityId>(), b.parse::<crate::EntityId>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The lock set is what a lock request is "named" by; a history event without one (some backends omit it) matches.
+fn same_lock_set(ours: &[String], recorded: &[String]) -> bool {
+    recorded.is_empty()
+        || ours.len() == recorded.len() && ours.iter().zip(recorded).all(|(a, b)| same_entity(a, b))
 }
 
 pub(super) fn entity_message(action: &OrchestratorActionType) -> Option<&EntityMessageType> {
@@ -301,7 +311,9 @@ pub(super) fn describe(action: &OrchestratorActionType) -> String {
             Some(EntityMessageType::EntityOperationSignaled(s)) => {
                 format!("EntityOperationSignaled '{}'", s.operation)
             }
-            Some(EntityMessageType::EntityLockRequested(_)) => "EntityLockRequested".into(),
+            Some(EntityMessageType::EntityLockRequested(l)) => {
+                format!("EntityLockRequested on [{}]", l.lock_set.join(", "))
+            }
             Some(EntityMessageType::EntityUnlockSent(_)) => "EntityUnlockSent".into(),
             None => "SendEntityMessage".into(),
         },
