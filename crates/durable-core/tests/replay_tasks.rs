@@ -130,7 +130,14 @@ fn registry() -> Registry {
     })
     .add_activity("hello", |_ctx, c: String| async move {
         Ok::<_, ActivityError>(format!("hi {c}"))
-    });
+    })
+    .add_orchestrator(
+        "nullable",
+        |ctx: OrchestrationContext, input: Option<String>| async move {
+            let result: Option<u32> = ctx.call_activity("maybe", &input).await?;
+            Ok::<_, OrchestrationError>(format!("{input:?}/{result:?}"))
+        },
+    );
     r
 }
 
@@ -487,4 +494,48 @@ fn call_options_carry_version_tags_and_instance_id() {
         }
     }
     assert_eq!(summary(run.last()), ["4 Complete Completed 3"]);
+}
+
+#[test]
+fn absent_and_null_inputs_and_results_both_read_as_none() {
+    let r = registry();
+    // Absent input, and an activity result recorded without a value.
+    let run = run_both(
+        &r,
+        "nullable",
+        None,
+        vec![step(1, |_| {
+            vec![ev::event(
+                -1,
+                durable_core::proto::history_event::EventType::TaskCompleted(
+                    durable_core::proto::TaskCompletedEvent {
+                        task_scheduled_id: 0,
+                        result: None,
+                    },
+                ),
+            )]
+        })],
+    );
+    assert_eq!(summary(&run.turns[0].1), ["0 ScheduleTask maybe null"]);
+    assert_eq!(summary(run.last()), [r#"1 Complete Completed "None/None""#]);
+
+    // An explicit JSON null behaves the same; a value still decodes.
+    let run = run_both(
+        &r,
+        "nullable",
+        Some("null"),
+        vec![step(1, |_| vec![ev::task_completed(0, "null")])],
+    );
+    assert_eq!(summary(run.last()), [r#"1 Complete Completed "None/None""#]);
+    let run = run_both(
+        &r,
+        "nullable",
+        Some(r#""x""#),
+        vec![step(1, |_| vec![ev::task_completed(0, "7")])],
+    );
+    assert_eq!(summary(&run.turns[0].1), [r#"0 ScheduleTask maybe "x""#]);
+    assert_eq!(
+        summary(run.last()),
+        [r#"1 Complete Completed "Some(\"x\")/Some(7)""#]
+    );
 }
