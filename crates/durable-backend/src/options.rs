@@ -36,6 +36,17 @@ impl Synchronous {
     }
 }
 
+/// The shape of entity work items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntityFormat {
+    /// `entityRequest` (`EntityBatchRequest`): understood by every Durable Task SDK. The default, because a
+    /// worker has no way to say it prefers the other one.
+    Batch,
+    /// `entityRequestV2` (`EntityRequest` with the operations as history events), as the scheduler sends.
+    V2,
+}
+
 /// How to run the backend. Build with [`Options::new`] and the `with_*` methods.
 ///
 /// ```
@@ -58,6 +69,7 @@ pub struct Options {
     pub(crate) ping_interval: Duration,
     pub(crate) max_entity_batch: usize,
     pub(crate) history_streaming_threshold: usize,
+    pub(crate) entity_format: EntityFormat,
     pub(crate) default_max_concurrency: usize,
     pub(crate) max_commit_batch: usize,
 }
@@ -85,6 +97,7 @@ impl Options {
             ping_interval: Duration::from_secs(30),
             max_entity_batch: 50,
             history_streaming_threshold: 2 * 1024 * 1024,
+            entity_format: EntityFormat::Batch,
             default_max_concurrency: 100,
             max_commit_batch: 256,
         }
@@ -176,6 +189,13 @@ impl Options {
     /// `StreamInstanceHistory` instead of inside the work item (default 2 MiB, well under gRPC's 4 MB default).
     pub fn with_history_streaming_threshold(mut self, bytes: usize) -> Self {
         self.history_streaming_threshold = bytes;
+        self
+    }
+
+    /// The entity work-item format (default [`EntityFormat::Batch`]); [`EntityFormat::V2`] exercises a worker's
+    /// scheduler-format path.
+    pub fn with_entity_format(mut self, format: EntityFormat) -> Self {
+        self.entity_format = format;
         self
     }
 

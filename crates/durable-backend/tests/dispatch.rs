@@ -821,3 +821,41 @@ async fn long_histories_are_streamed_in_chunks() {
     assert_eq!(missing.unwrap_err().code(), tonic::Code::NotFound);
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn entity_work_uses_the_configured_format() {
+    for format in [
+        durable_backend::EntityFormat::Batch,
+        durable_backend::EntityFormat::V2,
+    ] {
+        let backend = common::backend(common::memory().with_entity_format(format)).await;
+        let mut client = raw::connect(&backend.endpoint()).await;
+        let signal = SignalEntityRequest {
+            instance_id: "@Counter@k".into(),
+            name: "add".into(),
+            input: Some("1".into()),
+            request_id: "r1".into(),
+            ..Default::default()
+        };
+        client.signal_entity(signal).await.unwrap();
+        let mut s = stream(&mut client, GetWorkItemsRequest::default()).await;
+        let item = next(&mut s).await;
+        match (format, &item.request) {
+            (durable_backend::EntityFormat::Batch, Some(work_item::Request::EntityRequest(r))) => {
+                assert_eq!(r.instance_id, "@counter@k");
+                assert_eq!(r.operations[0].request_id, "r1");
+            }
+            (durable_backend::EntityFormat::V2, Some(work_item::Request::EntityRequestV2(r))) => {
+                assert_eq!(r.instance_id, "@counter@k");
+                let Some(EventType::EntityOperationSignaled(op)) =
+                    &r.operation_requests[0].event_type
+                else {
+                    panic!("{r:?}")
+                };
+                assert_eq!(op.request_id, "r1");
+            }
+            other => panic!("unexpected work item {other:?}"),
+        }
+        backend.shutdown().await.unwrap();
+    }
+}

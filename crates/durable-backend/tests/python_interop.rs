@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use durable_backend::EntityFormat;
 use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(240);
@@ -123,10 +124,19 @@ async fn instance_management_through_the_plain_grpc_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entities_through_the_scheduler_sdk() {
+    entities_scenario(common::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_with_v2_entity_work_items() {
+    entities_scenario(common::memory().with_entity_format(EntityFormat::V2)).await;
+}
+
+async fn entities_scenario(options: durable_backend::Options) {
     let Some(python) = common::python() else {
         return;
     };
-    let backend = common::backend(common::memory()).await;
+    let backend = common::backend(options).await;
     let r = common::run_python(
         &python,
         include_str!("python/entities.py"),

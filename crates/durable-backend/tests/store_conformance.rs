@@ -50,6 +50,7 @@ fn everything() -> LeaseRequest {
     r.entity_lease_ms = 60_000;
     r.max_entity_batch = 10;
     r.history_streaming_threshold = None;
+    r.entity_v2 = false;
     r
 }
 

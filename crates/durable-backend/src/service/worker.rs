@@ -181,6 +181,7 @@ impl StreamTask {
             activity_lease_ms: ms(options.activity_lease),
             entity_lease_ms: ms(options.entity_lease),
             max_entity_batch: options.max_entity_batch,
+            entity_v2: options.entity_format == crate::options::EntityFormat::V2,
             history_streaming_threshold: self
                 .history_streaming
                 .then_some(options.history_streaming_threshold),

@@ -78,6 +78,8 @@ pub struct LeaseRequest {
     /// the work item (`requiresHistoryStreaming` is set and the worker calls `StreamInstanceHistory`).
     /// `None` always sends the history inline.
     pub history_streaming_threshold: Option<usize>,
+    /// Send entity work as `entityRequestV2` (the scheduler's newer format) instead of `entityRequest`.
+    pub entity_v2: bool,
 }
 
 /// One leased work item; `token` is the lease id the worker must echo as its completion token.

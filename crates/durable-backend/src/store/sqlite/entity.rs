@@ -325,17 +325,26 @@ fn lease_one(
             _ => OperationRequest::default(),
         });
     }
-    let request = EntityBatchRequest {
-        instance_id: id.to_owned(),
-        entity_state: entity.state,
-        operations,
-        properties: Default::default(),
+    let work = if request.entity_v2 {
+        work_item::Request::EntityRequestV2(durable_proto::EntityRequest {
+            instance_id: id.to_owned(),
+            execution_id: String::new(),
+            entity_state: entity.state,
+            operation_requests: batch.into_iter().map(|(_, message)| message).collect(),
+        })
+    } else {
+        work_item::Request::EntityRequest(EntityBatchRequest {
+            instance_id: id.to_owned(),
+            entity_state: entity.state,
+            operations,
+            properties: Default::default(),
+        })
     };
     Ok(Some(LeasedWork {
         kind: WorkKind::Entity,
         token: token.clone(),
         item: WorkItem {
-            request: Some(work_item::Request::EntityRequest(request)),
+            request: Some(work),
             completion_token: token,
         },
     }))
