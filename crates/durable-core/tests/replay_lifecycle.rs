@@ -427,3 +427,22 @@ fn replay_flag_and_logging_follow_history() {
     // Turn 1: live start. Turn 2: replayed start, then live resume.
     assert_eq!(*seen.lock().unwrap(), [false, true, false]);
 }
+
+#[test]
+fn an_instance_suspended_before_it_started_waits_instead_of_failing() {
+    let r = registry();
+    // The suspension was queued ahead of ExecutionStarted (e.g. a scheduled start): the start is buffered with the
+    // rest, so the history does have an ExecutionStarted and the instance simply waits for its resumption.
+    let first = vec![
+        ev::orchestrator_started(t0()),
+        ev::suspended(),
+        ev::execution_started("two_steps", None),
+    ];
+    let response = execute(&r, &[], &first);
+    assert!(response.actions.is_empty(), "{:?}", summary(&response));
+
+    let mut past = first;
+    past.push(ev::orchestrator_completed());
+    let response = execute(&r, &past, &[ev::orchestrator_started(at(1)), ev::resumed()]);
+    assert_eq!(summary(&response), ["0 ScheduleTask a null"]);
+}

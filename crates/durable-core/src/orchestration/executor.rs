@@ -96,7 +96,12 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
     for event in &request.new_events {
         executor.process(event);
     }
-    if !executor.started {
+    // A start that is only buffered behind a suspension is not missing: the instance waits for its resumption.
+    let start_is_suspended = executor
+        .suspended_events
+        .iter()
+        .any(|e| matches!(e.event_type, Some(EventType::ExecutionStarted(_))));
+    if !executor.started && !start_is_suspended {
         state.borrow_mut().fail_replay(
             ReplayError::InvalidHistory("the request has no ExecutionStarted event".into())
                 .to_failure_details(),
