@@ -35,6 +35,9 @@ struct Args {
     /// Largest accepted payload in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_payload_bytes: usize,
+    /// Send entity work in the scheduler's newer `entityRequestV2` format instead of `entityRequest`.
+    #[arg(long)]
+    entity_v2: bool,
 }
 
 #[tokio::main]
@@ -52,6 +55,9 @@ async fn main() -> anyhow::Result<()> {
         .with_default_hub(args.default_hub)
         .with_task_hubs(args.task_hubs.into_iter().filter(|h| !h.trim().is_empty()))
         .with_max_payload_bytes(args.max_payload_bytes);
+    if args.entity_v2 {
+        options = options.with_entity_format(durable_backend::EntityFormat::V2);
+    }
     options = if args.in_memory {
         options.in_memory()
     } else {
