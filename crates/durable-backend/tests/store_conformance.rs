@@ -543,9 +543,19 @@ async fn commits_are_announced(f: Fixture) {
 
 async fn many_concurrent_operations_all_commit(f: Fixture) {
     let s = &f.store;
+    let mut commits = s.changes();
     let calls = (0..300).map(|i| s.start_instance(HUB.into(), start(&format!("many-{i}"), "1")));
     let ids = futures::future::join_all(calls).await;
     assert!(ids.iter().all(Result::is_ok));
+    // One announcement per commit group: queued operations were committed together.
+    let mut groups = 0;
+    while commits.try_recv().is_ok() {
+        groups += 1;
+    }
+    assert!(
+        (1..300).contains(&groups),
+        "{groups} commits for 300 operations"
+    );
     let query = InstanceQuery {
         max_instance_count: 1000,
         ..Default::default()
