@@ -120,6 +120,11 @@ async fn run_direct(n: usize) -> Result<Duration> {
 }
 
 async fn run_host(n: usize) -> Result<Duration> {
+    // Unset: the host's default, which is the direct worker's default too.
+    let concurrency: Option<u16> = match std::env::var("BENCH_HOST_CONCURRENCY") {
+        Ok(v) => Some(v.parse().context("BENCH_HOST_CONCURRENCY")?),
+        Err(_) => None,
+    };
     let app = tempfile::tempdir()?;
     std::fs::write(
         app.path().join("host.json"),
@@ -128,13 +133,14 @@ async fn run_host(n: usize) -> Result<Duration> {
     durable_handler::FunctionApp::new(registry())
         .build()?
         .write_function_files(app.path())?;
-    let host = durable_host::start(
-        HostOptions::new(app.path())
-            .with_port(0)
-            .with_handler(std::env::current_exe()?)
-            .with_backend(BackendChoice::EmbeddedInMemory),
-    )
-    .await?;
+    let mut options = HostOptions::new(app.path())
+        .with_port(0)
+        .with_handler(std::env::current_exe()?)
+        .with_backend(BackendChoice::EmbeddedInMemory);
+    if let Some(c) = concurrency {
+        options = options.with_concurrency(c, c, c);
+    }
+    let host = durable_host::start(options).await?;
     let connection = ConnectionOptions::new(host.backend_endpoint()).with_task_hub(host.task_hub());
     let client = DurableClient::new(&connection)?;
     let elapsed = drive(&client, n).await?;

@@ -331,12 +331,16 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         .map_err(HostError::Handler)?;
 
     let catalog = Arc::new(Catalog::new(&functions));
-    let built = Worker::builder()
+    let mut builder = Worker::builder()
         .connection(backend.connection.clone())
-        .executor(HttpExecutor::new(invoker.clone(), Arc::clone(&catalog)))
-        .max_concurrent_orchestrations(options.max_concurrent_orchestrations)
-        .max_concurrent_activities(options.max_concurrent_activities)
-        .max_concurrent_entities(options.max_concurrent_entities)
+        .executor(HttpExecutor::new(invoker.clone(), Arc::clone(&catalog)));
+    if let Some((orchestrations, activities, entities)) = options.concurrency {
+        builder = builder
+            .max_concurrent_orchestrations(orchestrations)
+            .max_concurrent_activities(activities)
+            .max_concurrent_entities(entities);
+    }
+    let built = builder
         .build()
         .map_err(|e| HostError::Backend(format!("worker: {e}")))
         .and_then(|worker| {

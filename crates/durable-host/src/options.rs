@@ -45,9 +45,8 @@ pub struct HostOptions {
     pub(crate) task_hub: Option<String>,
     pub(crate) ready_timeout: Duration,
     pub(crate) invocation_timeout: Duration,
-    pub(crate) max_concurrent_orchestrations: usize,
-    pub(crate) max_concurrent_activities: usize,
-    pub(crate) max_concurrent_entities: usize,
+    /// `None`: the gRPC worker's default.
+    pub(crate) concurrency: Option<(usize, usize, usize)>,
     pub(crate) function_key: Option<String>,
     pub(crate) master_key: Option<String>,
     pub(crate) run_timers: bool,
@@ -68,9 +67,7 @@ impl HostOptions {
             task_hub: None,
             ready_timeout: Duration::from_secs(30),
             invocation_timeout: Duration::from_secs(300),
-            max_concurrent_orchestrations: 16,
-            max_concurrent_activities: 32,
-            max_concurrent_entities: 16,
+            concurrency: None,
             function_key: None,
             master_key: None,
             run_timers: true,
@@ -148,11 +145,15 @@ impl HostOptions {
         self
     }
 
-    /// How many orchestrator, activity and entity invocations may be in flight at once.
+    /// How many orchestrator, activity and entity invocations may be in flight at once (default: the gRPC worker's
+    /// defaults, 100 of each per CPU core). The backend's dispatch latency is hidden by concurrency, so low values
+    /// cost throughput rather than saving anything.
     pub fn with_concurrency(mut self, orchestrations: u16, activities: u16, entities: u16) -> Self {
-        self.max_concurrent_orchestrations = usize::from(orchestrations.max(1));
-        self.max_concurrent_activities = usize::from(activities.max(1));
-        self.max_concurrent_entities = usize::from(entities.max(1));
+        self.concurrency = Some((
+            usize::from(orchestrations.max(1)),
+            usize::from(activities.max(1)),
+            usize::from(entities.max(1)),
+        ));
         self
     }
 
