@@ -224,13 +224,36 @@ pub(crate) trait EntityHandler: Send + Sync {
 /// The transport's wall clock, used only to stamp operation start and end times.
 pub(crate) type Clock<'a> = &'a dyn Fn() -> OffsetDateTime;
 
-fn batch_failure(
+/// A batch that cannot run at all (unknown entity, bad id, unreadable or unwritable state): every operation fails,
+/// non-retriable, with the state untouched and no actions. A batch-level `failureDetails` would be wrong here:
+/// backends read it as "abandon and retry the batch", which can never succeed for these causes, and the callers would
+/// wait forever instead of getting an error.
+fn all_operations_failed(
     request: &proto::EntityBatchRequest,
     details: FailureDetails,
+    clock: Option<Clock<'_>>,
 ) -> proto::EntityBatchResult {
+    let details = details.with_non_retriable(true).to_proto();
+    let stamp = || clock.map(|now| time_util::to_timestamp(now()));
+    let results = request
+        .operations
+        .iter()
+        .map(|_| {
+            let start_time_utc = stamp();
+            proto::OperationResult {
+                result_type: Some(proto::operation_result::ResultType::Failure(
+                    proto::OperationResultFailure {
+                        failure_details: Some(details.clone()),
+                        start_time_utc,
+                        end_time_utc: stamp(),
+                    },
+                )),
+            }
+        })
+        .collect();
     proto::EntityBatchResult {
+        results,
         entity_state: request.entity_state.clone(),
-        failure_details: Some(details.to_proto()),
         ..Default::default()
     }
 }
@@ -250,12 +273,13 @@ where
             Some(text) => match serde_json::from_str(text) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    return batch_failure(
+                    return all_operations_failed(
                         request,
                         FailureDetails::new(
                             "EntityStateDeserializationError",
                             format!("could not decode the state of {id}: {e}"),
                         ),
+                        clock,
                     );
                 }
             },
@@ -327,12 +351,13 @@ where
         let entity_state = match state.as_ref().map(serde_json::to_string).transpose() {
             Ok(text) => text,
             Err(e) => {
-                return batch_failure(
+                return all_operations_failed(
                     request,
                     FailureDetails::new(
                         "EntityStateSerializationError",
                         format!("could not encode the state of {id}: {e}"),
                     ),
+                    clock,
                 );
             }
         };
@@ -353,20 +378,22 @@ pub(crate) fn execute_batch(
     let id: EntityId = match request.instance_id.parse() {
         Ok(id) => id,
         Err(e) => {
-            return batch_failure(
+            return all_operations_failed(
                 request,
                 FailureDetails::new("InvalidEntityId", e.to_string()),
+                clock,
             );
         }
     };
     match registry.entity(&id.name) {
         Some(handler) => handler.execute(id, request, clock),
-        None => batch_failure(
+        None => all_operations_failed(
             request,
             FailureDetails::new(
                 "EntityFunctionNotFound",
                 format!("no entity named '{}' is registered", id.name),
             ),
+            clock,
         ),
     }
 }

@@ -257,7 +257,9 @@ impl Registry {
         activity::execute(self, request)
     }
 
-    /// One result per operation; state rolled back for a failed operation.
+    /// One result per operation; state rolled back for a failed operation. A batch that cannot run at all (unknown
+    /// entity, bad id, unreadable state) fails every operation, non-retriable, and never sets the batch-level
+    /// `failureDetails` (which backends treat as "abandon and retry").
     pub fn execute_entity_batch(
         &self,
         request: &proto::EntityBatchRequest,

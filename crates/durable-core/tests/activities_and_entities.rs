@@ -255,32 +255,73 @@ fn delete_state_and_recreate() {
     assert_eq!(state.balance, 1);
 }
 
-#[test]
-fn batch_level_failures() {
-    let result = batch(Some("not json"), vec![op("get", None)]);
-    assert_eq!(
-        result.failure_details.unwrap().error_type,
-        "EntityStateDeserializationError"
+/// Every operation failed with `error_type`, non-retriable, with the state untouched and no actions; no batch-level
+/// failure, which backends read as "abandon and retry the batch" (forever, for these causes).
+fn assert_all_failed(result: &proto::EntityBatchResult, operations: usize, error_type: &str) {
+    assert!(
+        result.failure_details.is_none(),
+        "{:?}",
+        result.failure_details
     );
-    assert!(result.results.is_empty());
+    assert!(result.actions.is_empty());
+    assert_eq!(result.results.len(), operations);
+    for r in &result.results {
+        match &r.result_type {
+            Some(proto::operation_result::ResultType::Failure(f)) => {
+                let details = f.failure_details.as_ref().unwrap();
+                assert_eq!(details.error_type, error_type);
+                assert!(details.is_non_retriable);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn batch_level_failures_fail_each_operation() {
+    let result = batch(Some("not json"), vec![op("get", None), op("get", None)]);
+    assert_all_failed(&result, 2, "EntityStateDeserializationError");
     assert_eq!(result.entity_state.as_deref(), Some("not json"));
 
     let result = registry().execute_entity_batch(&proto::EntityBatchRequest {
         instance_id: "@nobody@k".into(),
+        entity_state: Some("1".into()),
+        operations: vec![op("get", None)],
         ..Default::default()
     });
-    assert_eq!(
-        result.failure_details.unwrap().error_type,
-        "EntityFunctionNotFound"
-    );
+    assert_all_failed(&result, 1, "EntityFunctionNotFound");
+    assert_eq!(result.entity_state.as_deref(), Some("1"));
+
     let result = registry().execute_entity_batch(&proto::EntityBatchRequest {
         instance_id: "plain".into(),
+        operations: vec![op("get", None)],
         ..Default::default()
     });
-    assert_eq!(
-        result.failure_details.unwrap().error_type,
-        "InvalidEntityId"
+    assert_all_failed(&result, 1, "InvalidEntityId");
+}
+
+#[test]
+fn a_state_that_cannot_be_encoded_fails_the_operations_and_keeps_the_old_state() {
+    let mut r = Registry::new();
+    r.add_entity(
+        "keyed",
+        Entity::<std::collections::HashMap<(i32, i32), i32>>::new().operation(
+            "put",
+            |s: &mut std::collections::HashMap<(i32, i32), i32>, ctx, v: i32| {
+                s.insert((v, v), v);
+                ctx.signal_entity(&EntityId::new("audit", "x"), "note", v)?;
+                Ok::<_, EntityError>(())
+            },
+        ),
     );
+    let result = r.execute_entity_batch(&proto::EntityBatchRequest {
+        instance_id: "@keyed@k".into(),
+        entity_state: None,
+        operations: vec![op("put", Some("1"))],
+        ..Default::default()
+    });
+    assert_all_failed(&result, 1, "EntityStateSerializationError");
+    assert_eq!(result.entity_state, None);
 }
 
 #[test]
