@@ -140,6 +140,10 @@ pub(crate) async fn run_scenario(
         child.wait().await.expect("node runs")
     };
     let status = tokio::time::timeout(SCRIPT_LIMIT, run).await;
+    if status.is_err() {
+        // Its stderr only closes once it is gone.
+        let _ = child.start_kill();
+    }
     let transcript = format!(
         "--- stdout\n{printed}\n--- stderr\n{}",
         stderr.await.unwrap_or_default()
