@@ -195,8 +195,28 @@ async fn orchestrations_complete_when_the_handler_is_killed_mid_run() -> Result<
     let hooks = format!("{}/runtime/webhooks/durabletask", host.base_url());
     let first_pid = host.handler_pid();
 
-    let ids: Vec<String> = (0..20).map(|i| format!("kill{i}")).collect();
-    for id in &ids {
+    // Approvals parked on their event: every one of them needs the handler again after the kill.
+    let approvals: Vec<String> = (0..10).map(|i| format!("wait{i}")).collect();
+    for id in &approvals {
+        let body = r#"{"item":"x","timeout_seconds":600}"#;
+        let started = request(
+            "POST",
+            &format!("{hooks}/orchestrators/ApprovalWorkflow/{id}"),
+            Some(body),
+        )
+        .await?;
+        assert_eq!(started.status, 202);
+    }
+    for id in &approvals {
+        wait_until("GET", &format!("{hooks}/instances/{id}"), LIMIT, |r| {
+            r.json()
+                .is_ok_and(|s| s["customStatus"] == "waiting for approval of x")
+        })
+        .await?;
+    }
+    // Chains in flight when the handler dies.
+    let chains: Vec<String> = (0..20).map(|i| format!("kill{i}")).collect();
+    for id in &chains {
         let started = request(
             "POST",
             &format!("{hooks}/orchestrators/HelloCities/{id}"),
@@ -205,28 +225,34 @@ async fn orchestrations_complete_when_the_handler_is_killed_mid_run() -> Result<
         .await?;
         assert_eq!(started.status, 202);
     }
-    // Kill as soon as some work has happened but not all of it.
-    wait_until(
-        "GET",
-        &format!("{hooks}/instances?runtimeStatus=Completed"),
-        LIMIT,
-        |r| {
-            r.json()
-                .is_ok_and(|v| !v.as_array().is_some_and(Vec::is_empty))
-        },
-    )
-    .await?;
     let killed = std::process::Command::new("kill")
         .args(["-9", &first_pid.to_string()])
         .status()?;
     assert!(killed.success());
+    for id in &approvals {
+        let raised = request(
+            "POST",
+            &format!("{hooks}/instances/{id}/raiseEvent/Approval"),
+            Some("true"),
+        )
+        .await?;
+        assert_eq!(raised.status, 202);
+    }
 
-    for id in &ids {
+    for id in &chains {
         let done = wait_done(&format!("{hooks}/instances/{id}"), LIMIT).await?;
         assert_eq!(done["runtimeStatus"], "Completed", "{id}: {done}");
         assert_eq!(
             done["output"],
             json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+        );
+    }
+    for id in &approvals {
+        let done = wait_done(&format!("{hooks}/instances/{id}"), LIMIT).await?;
+        assert_eq!(
+            done["output"],
+            json!({ "item": "x", "status": "approved" }),
+            "{id}"
         );
     }
     assert_ne!(host.handler_pid(), first_pid, "the handler was restarted");
