@@ -569,3 +569,57 @@ async fn a_bad_timer_schedule_stops_the_start() {
     let err = start_host(app.path(), &log, None).await.unwrap_err();
     assert!(err.to_string().contains("Tick"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_and_create_and_wait() -> Result<()> {
+    let app = app_dir();
+    write(
+        app.path(),
+        "host.json",
+        r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"x"},"enableForwardingHttpRequest":true}}"#,
+    );
+    write(
+        app.path(),
+        "Fwd/function.json",
+        r#"{"bindings":[{"name":"req","type":"httpTrigger","direction":"in","authLevel":"anonymous","route":"fwd/{x}"},
+                        {"name":"res","type":"http","direction":"out"}]}"#,
+    );
+    let log = app.path().join("requests.jsonl");
+    let host = start_host(app.path(), &log, None).await?;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", host.local_addr());
+
+    // One HTTP input and one HTTP output: the raw request goes to the same path, and its answer comes back as is.
+    let reply = http
+        .put(format!("{base}/api/fwd/1?q=2"))
+        .header("x-custom", "yes")
+        .body("raw body")
+        .send()
+        .await?;
+    assert_eq!(reply.status().as_u16(), 201);
+    assert_eq!(reply.text().await?, "forwarded PUT raw body");
+    let forwarded = &requests_to(&log, "/api/fwd/1?q=2")[0];
+    assert_eq!(forwarded["method"], "PUT");
+    assert_eq!(forwarded["headers"]["x-custom"], "yes");
+    assert!(forwarded["headers"]["x-azure-functions-invocationid"].is_string());
+    assert_eq!(forwarded["body"], "raw body");
+    // A starter has a second input (durableClient): never forwarded, always wrapped.
+    let wrapped = http
+        .post(format!("{base}/api/start/HelloOrch"))
+        .send()
+        .await?;
+    assert_eq!(wrapped.status().as_u16(), 202);
+    assert_eq!(requests_to(&log, "/HttpStart").len(), 1);
+
+    // Create-and-wait: the output itself when the instance finishes within `timeout` seconds.
+    let hooks = format!("{base}/runtime/webhooks/durabletask");
+    let waited = http
+        .post(format!("{hooks}/orchestrators/HelloOrch/w1?timeout=60"))
+        .send()
+        .await?;
+    assert_eq!(waited.status().as_u16(), 200);
+    assert_eq!(waited.json::<Value>().await?, json!("Hello Tokyo!"));
+
+    host.stop().await?;
+    Ok(())
+}

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use durable_proto as proto;
@@ -66,7 +66,7 @@ pub(crate) fn serve(log: PathBuf) {
     runtime.block_on(async move {
         let app = Router::new()
             .route("/", get(|| async { "fake handler" }))
-            .route("/{*function}", post(invoke).get(invoke))
+            .route("/{*function}", any(invoke))
             .with_state(recorder);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -126,6 +126,10 @@ async fn invoke(
             "Logs": ["http start"],
             "ReturnValue": null
         })),
+        forwarded if forwarded.starts_with("api/") => (
+            axum::http::StatusCode::CREATED,
+            format!("forwarded {} {}", method, String::from_utf8_lossy(&body)),
+        ),
         "Tick" => ok(json!({ "Outputs": {}, "Logs": ["tick"], "ReturnValue": null })),
         "Secure" => ok(
             json!({ "Outputs": {}, "Logs": [], "ReturnValue": { "statusCode": "200", "body": "secret" } }),
