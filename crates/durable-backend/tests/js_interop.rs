@@ -109,6 +109,7 @@ async fn waits_without_a_grpc_deadline() {
     assert_eq!(c.get("waiters"), &json!([done, done, done]));
     assert_eq!(c.get("finished_again"), &json!("COMPLETED"));
     assert_eq!(c.get("abandoned"), &json!("TimeoutError"));
+    assert_eq!(c.get("missing_waits"), &json!(["undefined", "undefined"]));
     assert_eq!(
         c.get("after_abandoned"),
         &json!(["COMPLETED", "opened with k2"])
@@ -160,6 +161,7 @@ async fn terminate() {
         c.get("pending_terminated"),
         &json!(["TERMINATED", "never ran"])
     );
+    assert_eq!(c.get("terminate_missing"), &json!("NOT_FOUND"));
     assert_eq!(c.get("recursive"), &json!(["TERMINATED", "TERMINATED"]));
 }
 
@@ -170,6 +172,7 @@ async fn suspend_and_resume() {
     };
     assert_eq!(c.get("suspended"), &json!(true));
     assert_eq!(c.get("held_while_suspended"), &json!("SUSPENDED"));
+    assert_eq!(c.get("missing"), &json!(["NOT_FOUND", "NOT_FOUND"]));
     assert_eq!(c.get("resumed"), &json!(["COMPLETED", ["one", "two"]]));
     assert_eq!(
         c.get("history_suspend_resume"),

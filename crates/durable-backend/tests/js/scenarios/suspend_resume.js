@@ -1,6 +1,6 @@
 // Suspend and resume: a suspended instance holds back the events raised meanwhile and handles them on resume.
 "use strict";
-const { emit, statusName, parse, waitUntil, run } = require("../prelude");
+const { emit, statusName, parse, waitUntil, grpcCode, run } = require("../prelude");
 
 run(
   (worker) => {
@@ -38,6 +38,17 @@ run(
     await client.raiseOrchestrationEvent(id, "go", "two");
     const done = await client.waitForOrchestrationCompletion(id, true, 60);
     emit("resumed", [statusName(done), parse(done.serializedOutput)]);
+
+    const missing = [];
+    for (const op of ["suspendOrchestration", "resumeOrchestration"]) {
+      try {
+        await client[op]("no-such-instance");
+        missing.push("accepted");
+      } catch (e) {
+        missing.push(grpcCode(e));
+      }
+    }
+    emit("missing", missing);
 
     const history = await client.getOrchestrationHistory(id);
     emit(

@@ -1,7 +1,7 @@
 // Terminate: a waiting instance ends TERMINATED with the given output; terminating again changes nothing; a
 // recursive terminate reaches a running child.
 "use strict";
-const { sdk, emit, statusName, parse, waitUntil, run } = require("../prelude");
+const { sdk, emit, statusName, parse, waitUntil, grpcCode, run } = require("../prelude");
 
 run(
   (worker) => {
@@ -32,6 +32,13 @@ run(
     await client.terminateOrchestration(pending, "never ran");
     const pendingDone = await client.waitForOrchestrationCompletion(pending, true, 30);
     emit("pending_terminated", [statusName(pendingDone), parse(pendingDone.serializedOutput)]);
+
+    try {
+      await client.terminateOrchestration("no-such-instance", "x");
+      emit("terminate_missing", "accepted");
+    } catch (e) {
+      emit("terminate_missing", grpcCode(e));
+    }
 
     const parent = await client.scheduleNewOrchestration("parent_of_forever", null, { instanceId: "term-parent" });
     await waitUntil(

@@ -54,6 +54,19 @@ run(
     const late = await client.waitForOrchestrationCompletion(stuck, true, 60);
     emit("after_abandoned", [statusName(late), parse(late.serializedOutput)]);
 
+    // Waits on an instance that does not exist answer at once (the SDK then returns undefined) instead of
+    // holding a deadline-less call until the client's own race gives up.
+    const missing = [];
+    for (const wait of ["waitForOrchestrationStart", "waitForOrchestrationCompletion"]) {
+      try {
+        const state = await client[wait]("no-such-instance", false, 20);
+        missing.push(state === undefined ? "undefined" : statusName(state));
+      } catch (e) {
+        missing.push(e && e.name === "TimeoutError" ? "client timeout" : String(e));
+      }
+    }
+    emit("missing_waits", missing);
+
     // A wait left open on an instance that never finishes; the Rust test checks that the backend still shuts
     // down promptly once this process is gone.
     const never = await client.scheduleNewOrchestration("gate", null, { instanceId: "gate-never" });
