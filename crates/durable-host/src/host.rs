@@ -18,7 +18,8 @@ use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
 use crate::process::{Handler, Launch};
 use crate::timer::{Timers, check_schedules};
 
-/// A running local host. Stop it with [`HostHandle::stop`]; dropping it also kills the handler process.
+/// A running local host. Stop it with [`HostHandle::stop`]; dropping it without stopping stops the handler process
+/// and the HTTP front door too, without waiting for them.
 #[derive(Debug)]
 pub struct HostHandle {
     local_addr: SocketAddr,
@@ -27,12 +28,28 @@ pub struct HostHandle {
     backend_endpoint: String,
     keys: Keys,
     handler: Arc<Handler>,
+    http_stop: watch::Sender<bool>,
+    generated: Option<PathBuf>,
+    /// What [`HostHandle::stop`] waits for; `None` once stopped.
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
     worker: WorkerHandle,
     timers: Timers,
-    http_stop: watch::Sender<bool>,
     http_task: tokio::task::JoinHandle<()>,
     backend: Option<durable_backend::Handle>,
-    generated: Option<PathBuf>,
+}
+
+impl Drop for HostHandle {
+    fn drop(&mut self) {
+        self.handler.stop();
+        let _ = self.http_stop.send(true);
+        if let Some(dir) = &self.generated {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl HostHandle {
@@ -73,21 +90,22 @@ impl HostHandle {
 
     /// Stops timers, the durable worker (in-flight invocations get a grace period, then are abandoned for a later
     /// run), the HTTP front door, the handler and the embedded backend.
-    pub async fn stop(self) -> Result<()> {
-        self.timers.stop().await;
-        let worker = self.worker.shutdown().await;
+    pub async fn stop(mut self) -> Result<()> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        running.timers.stop().await;
+        let worker = running.worker.shutdown().await;
         let _ = self.http_stop.send(true);
-        let _ = self.http_task.await;
+        let _ = running.http_task.await;
         self.handler.stop();
-        if let Some(dir) = &self.generated {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some(backend) = self.backend {
+        if let Some(backend) = running.backend {
             backend
                 .shutdown()
                 .await
                 .map_err(|e| HostError::Backend(e.to_string()))?;
         }
+        // Drop removes the generated function folders.
         worker.map_err(|e| HostError::Backend(format!("worker: {e}")))
     }
 }
@@ -406,11 +424,13 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         backend_endpoint: backend.rpc_base_url,
         keys,
         handler,
-        worker,
-        timers,
         http_stop,
-        http_task,
-        backend: backend.embedded,
         generated,
+        running: Some(Running {
+            worker,
+            timers,
+            http_task,
+            backend: backend.embedded,
+        }),
     })
 }

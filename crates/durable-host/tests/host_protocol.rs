@@ -623,3 +623,29 @@ async fn forwarding_and_create_and_wait() -> Result<()> {
     host.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_stops_the_handler() -> Result<()> {
+    let app = app_dir();
+    let log = app.path().join("requests.jsonl");
+    let host = start_host(app.path(), &log, None).await?;
+    let pid = host.handler_pid().to_string();
+    let alive = |pid: &str| {
+        std::process::Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(alive(&pid));
+    drop(host);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alive(&pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the handler outlived its host"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
