@@ -3,8 +3,12 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
-use durable_core::{EntityId, OrchestrationContext, OrchestrationError, Registry, TaskError};
+use durable_core::{
+    EntityId, OrchestrationContext, OrchestrationError, Registry, TaskError, when_any,
+};
 
 fn counter(key: &str) -> EntityId {
     EntityId::new("Counter", key)
@@ -54,6 +58,33 @@ fn registry() -> Registry {
             // Completing while the lock is held still releases it.
             std::mem::forget(lock);
             Ok::<_, OrchestrationError>(1)
+        },
+    )
+    .add_orchestrator(
+        "lock_or_give_up",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let lock = ctx.lock_entities(&[counter("b"), counter("a")]);
+            let timeout = ctx.create_timer_after(Duration::from_secs(60));
+            let (winner, _) = when_any([
+                Box::pin(async move { lock.await.map(drop) })
+                    as durable_core::LocalBoxFuture<'static, Result<(), TaskError>>,
+                Box::pin(timeout),
+            ])
+            .await;
+            // Giving up on the lock leaves the critical section: entities can be called again.
+            let v: i64 = ctx.call_entity(&counter("c"), "get", ()).await?;
+            Ok::<_, OrchestrationError>(format!("{winner}:{v}"))
+        },
+    )
+    .add_orchestrator(
+        "lock_unused",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let lock = ctx.lock_entities(&[counter("a")]);
+            ctx.create_timer_after(Duration::from_secs(60)).await?;
+            // Dropped without being awaited, after its grant came in: the locks are released right here.
+            drop(lock);
+            let v: i64 = ctx.call_entity(&counter("c"), "get", ()).await?;
+            Ok::<_, OrchestrationError>(v)
         },
     )
     .add_orchestrator(
@@ -384,4 +415,75 @@ fn a_lock_on_other_entities_is_non_determinism() {
         "{}",
         f.error_message
     );
+}
+
+#[test]
+fn a_lock_given_up_before_the_grant_is_released_when_the_grant_arrives() {
+    let r = registry();
+    for shape in [Shape::Scheduler, Shape::FunctionsHost] {
+        let grant = move |r: &Run| match shape {
+            Shape::Scheduler => ev::lock_granted(&r.request_id(0)),
+            Shape::FunctionsHost => ev::event_raised(&r.request_id(0), None),
+        };
+        let answer = move |r: &Run| match shape {
+            Shape::Scheduler => ev::entity_completed(&r.request_id(2), Some("7")),
+            Shape::FunctionsHost => ev::event_raised(&r.request_id(2), Some(&legacy_response("7"))),
+        };
+        let run = run_incremental(
+            &r,
+            "lock_or_give_up",
+            None,
+            vec![
+                step(60, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
+                step(61, move |r| vec![grant(r)]),
+                step(62, move |r| vec![answer(r)]),
+            ],
+            shape,
+        );
+        check_replays(&r, &run);
+        assert_eq!(
+            summary(&run.turns[0].1),
+            ["0 Lock @counter@a,@counter@b", "1 CreateTimer +60s"],
+            "{shape:?}"
+        );
+        assert_eq!(
+            summary(&run.turns[1].1),
+            ["2 EntityCall @counter@c get null"],
+            "{shape:?}"
+        );
+        // The late grant is answered with the unlocks at once; nothing is held for the rest of the instance.
+        assert_eq!(
+            summary(&run.turns[2].1),
+            ["3 Unlock @counter@a", "4 Unlock @counter@b"],
+            "{shape:?}"
+        );
+        assert_eq!(
+            summary(run.last()),
+            [r#"5 Complete Completed "1:7""#],
+            "{shape:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lock_future_dropped_after_its_grant_releases_at_once() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "lock_unused",
+        None,
+        vec![
+            step(1, |r| vec![ev::lock_granted(&r.request_id(0))]),
+            step(60, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
+            step(61, |r| {
+                vec![ev::entity_completed(&r.request_id(3), Some("7"))]
+            }),
+        ],
+    );
+    assert!(run.turns[1].1.actions.is_empty());
+    assert_eq!(
+        summary(&run.turns[2].1),
+        ["2 Unlock @counter@a", "3 EntityCall @counter@c get null"]
+    );
+    assert_eq!(summary(run.last()), ["4 Complete Completed 7"]);
 }

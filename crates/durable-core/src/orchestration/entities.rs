@@ -151,6 +151,10 @@ impl OrchestrationContext {
     /// Enters a critical section: locks all `entities` (sorted and de-duplicated, one lock request). The returned
     /// guard releases the locks when dropped or [released](EntityLock::release); locks still held are also released
     /// when the orchestration completes or continues as new.
+    ///
+    /// Dropping the returned future before it yields the guard (e.g. the losing side of a `when_any` with a timeout)
+    /// gives up the critical section: the code may call entities and lock again at once, and the locks are released
+    /// as soon as the grant arrives.
     pub fn lock_entities(&self, entities: &[EntityId]) -> LockFuture {
         let mut st = self.state.borrow_mut();
         if st.critical_section.is_some() {
@@ -239,6 +243,23 @@ impl LockFuture {
         Self {
             inner: Some(LockSource::Failed(error)),
         }
+    }
+}
+
+impl Drop for LockFuture {
+    fn drop(&mut self) {
+        let Some(LockSource::Cell { state, .. }) = &self.inner else {
+            return;
+        };
+        let Ok(mut st) = state.try_borrow_mut() else {
+            return;
+        };
+        // Dropped while the executor tears the code down (end of turn): the request stays open for the next turn.
+        if st.closed {
+            return;
+        }
+        // Only one lock request can be open at a time, so the open section is this future's.
+        st.abandon_critical_section();
     }
 }
 

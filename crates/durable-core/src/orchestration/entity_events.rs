@@ -122,12 +122,7 @@ pub(super) fn lock_granted(st: &mut OrchState, section_id: &str) {
         ignored(st, "EntityLockGranted", section_id);
         return;
     };
-    if let Some(section) = st.critical_section.as_mut()
-        && section.id == section_id
-    {
-        section.acquired = true;
-        section.available = section.locks.clone();
-    }
+    st.grant_critical_section(section_id);
     st.resolve(handle, Outcome::Locked);
 }
 
@@ -265,11 +260,7 @@ pub(super) fn event_sent(
                     let mut st = ex.state.borrow_mut();
                     if is_lock {
                         remap(&mut st.lock_requests, &ours, &theirs);
-                        if let Some(section) = st.critical_section.as_mut()
-                            && section.id == ours
-                        {
-                            section.id = theirs;
-                        }
+                        st.rename_critical_section(&ours, &theirs);
                     } else {
                         remap(&mut st.entity_requests, &ours, &theirs);
                     }

@@ -170,11 +170,7 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
                     &ours.critical_section_id,
                     &e.critical_section_id,
                 );
-                if let Some(section) = st.critical_section.as_mut()
-                    && section.id == ours.critical_section_id
-                {
-                    section.id.clone_from(&e.critical_section_id);
-                }
+                st.rename_critical_section(&ours.critical_section_id, &e.critical_section_id);
             }
             Ok(())
         }

@@ -133,6 +133,8 @@ pub(crate) struct OrchState {
     /// Waiting `wait_for_external_event` calls by case-folded name, oldest first.
     pub(crate) waiters: HashMap<String, VecDeque<Handle>>,
     pub(crate) critical_section: Option<CriticalSection>,
+    /// Critical sections whose lock future was dropped before the grant; each is released when its grant arrives.
+    pub(crate) abandoned_sections: Vec<CriticalSection>,
     pub(crate) custom_status: Option<String>,
     pub(crate) continue_as_new: Option<ContinueAsNew>,
     /// Set once the execution is over: user code is no longer polled.
@@ -172,6 +174,7 @@ impl OrchState {
             buffered: HashMap::new(),
             waiters: HashMap::new(),
             critical_section: None,
+            abandoned_sections: Vec::new(),
             custom_status: None,
             continue_as_new: None,
             completed: false,
@@ -287,9 +290,12 @@ impl OrchState {
 
     /// Emits one unlock per locked entity and leaves the critical section.
     pub(crate) fn exit_critical_section(&mut self) {
-        let Some(section) = self.critical_section.take() else {
-            return;
-        };
+        if let Some(section) = self.critical_section.take() {
+            self.send_unlocks(section);
+        }
+    }
+
+    fn send_unlocks(&mut self, section: CriticalSection) {
         for entity in section.locks {
             let action = proto::SendEntityMessageAction {
                 entity_message_type: Some(
@@ -306,6 +312,50 @@ impl OrchState {
         }
     }
 
+    /// The code dropped the future of the open lock request without getting its guard. A granted section is left at
+    /// once; a pending one is set aside and released when its grant arrives, so that the code may go on (and lock
+    /// again) instead of being stuck in a critical section it can never use.
+    pub(crate) fn abandon_critical_section(&mut self) {
+        match self.critical_section.take() {
+            Some(section) if section.acquired => self.send_unlocks(section),
+            Some(section) => self.abandoned_sections.push(section),
+            None => {}
+        }
+    }
+
+    /// A lock was granted: marks the open section as held, or releases it if the code gave up on it.
+    pub(crate) fn grant_critical_section(&mut self, section_id: &str) {
+        if let Some(section) = self.critical_section.as_mut()
+            && section.id == section_id
+        {
+            section.acquired = true;
+            section.available = section.locks.clone();
+        } else if let Some(pos) = self
+            .abandoned_sections
+            .iter()
+            .position(|s| s.id == section_id)
+        {
+            let section = self.abandoned_sections.swap_remove(pos);
+            self.send_unlocks(section);
+        }
+    }
+
+    /// The backend confirmed a lock request under another critical-section id.
+    pub(crate) fn rename_critical_section(&mut self, ours: &str, theirs: &str) {
+        if theirs.is_empty() {
+            return;
+        }
+        let sections = self
+            .critical_section
+            .iter_mut()
+            .chain(self.abandoned_sections.iter_mut());
+        for section in sections {
+            if section.id == ours {
+                section.id = theirs.to_string();
+            }
+        }
+    }
+
     /// Ends the execution with a completion action (the next sequence number), unlocking held entities first.
     pub(crate) fn complete(
         &mut self,
@@ -317,6 +367,10 @@ impl OrchState {
             return;
         }
         self.exit_critical_section();
+        // Sections given up before their grant are released too: nothing may stay locked past the execution.
+        for section in std::mem::take(&mut self.abandoned_sections) {
+            self.send_unlocks(section);
+        }
         self.completed = true;
         self.completion_status = Some(status);
         let action = proto::CompleteOrchestrationAction {
