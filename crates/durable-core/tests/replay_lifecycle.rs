@@ -446,3 +446,82 @@ fn an_instance_suspended_before_it_started_waits_instead_of_failing() {
     let response = execute(&r, &past, &[ev::orchestrator_started(at(1)), ev::resumed()]);
     assert_eq!(summary(&response), ["0 ScheduleTask a null"]);
 }
+
+/// Every kind of "scheduled" history event, recorded at sequence number 0, where the code's action 0 is
+/// `ScheduleTask 'a'`: each must be reported as non-determinism naming the sequence number and both sides, and none
+/// may let the code's action through again.
+#[test]
+fn non_determinism_is_detected_for_every_scheduled_event_kind() {
+    use durable_core::proto::{self, history_event::EventType};
+    let r = registry();
+    let at0 = |event_type| ev::event(0, event_type);
+    let target = || Some("@counter@a".to_string());
+    let cases = vec![
+        ("TaskScheduled 'b'", ev::task_scheduled(0, "b")),
+        ("TimerCreated", ev::timer_created(0, at(5))),
+        (
+            "SubOrchestrationInstanceCreated 'a'",
+            at0(EventType::SubOrchestrationInstanceCreated(
+                proto::SubOrchestrationInstanceCreatedEvent {
+                    name: "a".into(),
+                    ..Default::default()
+                },
+            )),
+        ),
+        ("EventSent 'a' to 'x'", ev::event_sent(0, "x", "a", None)),
+        (
+            "EntityOperationCalled 'a'",
+            at0(EventType::EntityOperationCalled(
+                proto::EntityOperationCalledEvent {
+                    operation: "a".into(),
+                    request_id: "r".into(),
+                    target_instance_id: target(),
+                    ..Default::default()
+                },
+            )),
+        ),
+        (
+            "EntityOperationSignaled 'a'",
+            at0(EventType::EntityOperationSignaled(
+                proto::EntityOperationSignaledEvent {
+                    operation: "a".into(),
+                    request_id: "r".into(),
+                    target_instance_id: target(),
+                    ..Default::default()
+                },
+            )),
+        ),
+        (
+            "EntityLockRequested on [@counter@a]",
+            at0(EventType::EntityLockRequested(
+                proto::EntityLockRequestedEvent {
+                    critical_section_id: "s".into(),
+                    lock_set: vec!["@counter@a".into()],
+                    ..Default::default()
+                },
+            )),
+        ),
+        (
+            "EntityUnlockSent to '@counter@a'",
+            at0(EventType::EntityUnlockSent(proto::EntityUnlockSentEvent {
+                critical_section_id: "s".into(),
+                target_instance_id: target(),
+                ..Default::default()
+            })),
+        ),
+    ];
+    for (expected, event) in cases {
+        let past = vec![
+            ev::orchestrator_started(t0()),
+            ev::execution_started("two_steps", None),
+            event,
+            ev::orchestrator_completed(),
+        ];
+        let response = execute(&r, &past, &[ev::orchestrator_started(at(1))]);
+        let want = format!(
+            "1 Complete Failed [NonDeterminismError: non-deterministic orchestration: at sequence number 0 the \
+             history has {expected} but the orchestrator code produced ScheduleTask 'a']"
+        );
+        assert_eq!(summary(&response), [want.as_str()], "{expected}");
+    }
+}
