@@ -52,6 +52,17 @@ fn registry() -> Registry {
         let v: String = ctx.call_activity_with_retry("flaky", (), policy).await?;
         Ok::<_, OrchestrationError>(v)
     })
+    .add_orchestrator(
+        "parallel_retries",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let policy = RetryPolicy::new(3, Duration::from_secs(10));
+            let calls = ["x", "y"]
+                .map(|name| ctx.call_activity_with_retry::<_, String>(name, (), policy.clone()));
+            let results: Result<Vec<String>, TaskError> =
+                when_all(calls).await.into_iter().collect();
+            Ok::<_, OrchestrationError>(results?.join(","))
+        },
+    )
     .add_orchestrator("retry_if", |ctx: OrchestrationContext, (): ()| async move {
         let policy =
             RetryPolicy::new(5, Duration::from_secs(1)).retry_if(|f| f.error_type == "Transient");
@@ -538,4 +549,42 @@ fn absent_and_null_inputs_and_results_both_read_as_none() {
         summary(run.last()),
         [r#"1 Complete Completed "Some(\"x\")/Some(7)""#]
     );
+}
+
+#[test]
+fn parallel_retries_interleave_with_their_own_timers() {
+    let r = registry();
+    let run = run_both(
+        &r,
+        "parallel_retries",
+        None,
+        vec![
+            // Both first attempts fail, in reverse order; each retry gets its own timer and a new sequence number.
+            step(1, |_| {
+                vec![
+                    ev::task_failed(1, "Io", "y1", false),
+                    ev::task_failed(0, "Io", "x1", false),
+                ]
+            }),
+            step(11, |r| vec![ev::timer_fired(2, r.fire_at(2))]),
+            step(12, |r| {
+                vec![
+                    ev::timer_fired(3, r.fire_at(3)),
+                    ev::task_completed(4, r#""Y""#),
+                ]
+            }),
+            step(13, |_| vec![ev::task_completed(5, r#""X""#)]),
+        ],
+    );
+    assert_eq!(
+        summary(&run.turns[0].1),
+        ["0 ScheduleTask x null", "1 ScheduleTask y null"]
+    );
+    assert_eq!(
+        summary(&run.turns[1].1),
+        ["2 CreateTimer +11s", "3 CreateTimer +11s"]
+    );
+    assert_eq!(summary(&run.turns[2].1), ["4 ScheduleTask y null"]);
+    assert_eq!(summary(&run.turns[3].1), ["5 ScheduleTask x null"]);
+    assert_eq!(summary(run.last()), [r#"6 Complete Completed "X,Y""#]);
 }
