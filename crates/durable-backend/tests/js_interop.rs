@@ -458,3 +458,20 @@ async fn task_hubs_keep_their_work_and_instances_apart() {
         &json!(["same-0", "same-1", "same-2"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_workers_abandon_or_fail_other_versions() {
+    let Some(c) = scenario("versioning", Some(HUB)).await else {
+        return;
+    };
+    let one = json!(["COMPLETED", "worker 1.0 ran 1.0"]);
+    let two = json!(["COMPLETED", "worker 2.0 ran 2.0"]);
+    assert_eq!(
+        c.get("rejected_then_taken"),
+        &json!([one, two, one, two, one, two])
+    );
+    assert_eq!(
+        c.get("mismatch_failed"),
+        &json!(["FAILED", "VersionMismatch", true])
+    );
+}
