@@ -16,6 +16,7 @@ use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, rou
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
 use crate::process::{Handler, Launch};
+use crate::queue::Queues;
 use crate::timer::{Timers, check_schedules};
 
 /// A running local host. Stop it with [`HostHandle::stop`]; dropping it without stopping stops the handler process
@@ -38,6 +39,7 @@ pub struct HostHandle {
 struct Running {
     worker: WorkerHandle,
     timers: Timers,
+    queues: Queues,
     http_task: tokio::task::JoinHandle<()>,
     backend: Option<durable_backend::Handle>,
 }
@@ -95,6 +97,7 @@ impl HostHandle {
             return Ok(());
         };
         running.timers.stop().await;
+        running.queues.stop().await;
         let worker = running.worker.shutdown().await;
         let _ = self.http_stop.send(true);
         let _ = running.http_task.await;
@@ -109,6 +112,9 @@ impl HostHandle {
         worker.map_err(|e| HostError::Backend(format!("worker: {e}")))
     }
 }
+
+/// Storage queues hide a received message for at most seven days.
+const QUEUE_VISIBILITY_CAP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 fn random_key() -> String {
     let bytes: [u8; 30] = rand::random();
@@ -224,6 +230,7 @@ fn describe(f: &FunctionMeta, base_url: &str, prefix: &str) -> String {
         FunctionKind::Activity { .. } => format!("{}: activityTrigger", f.name),
         FunctionKind::Entity { .. } => format!("{}: entityTrigger", f.name),
         FunctionKind::Timer { schedule, .. } => format!("{}: timerTrigger ({schedule})", f.name),
+        FunctionKind::Queue { queue, .. } => format!("{}: queueTrigger ({queue})", f.name),
         FunctionKind::Unsupported { trigger } => {
             format!(
                 "{}: {trigger} (not supported by the local host; never invoked)",
@@ -319,7 +326,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
 
     let backend = start_backend(&options.backend, &app_dir, &hub).await?;
 
-    let mut env: Vec<(String, String)> = settings.into_iter().collect();
+    let mut env: Vec<(String, String)> = settings.clone().into_iter().collect();
     if !env.iter().any(|(k, _)| k == "FUNCTIONS_WORKER_RUNTIME") {
         env.push(("FUNCTIONS_WORKER_RUNTIME".into(), "custom".into()));
     }
@@ -364,9 +371,15 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         .and_then(|worker| {
             let client = DurableClient::new(&backend.connection)
                 .map_err(|e| HostError::Backend(format!("client: {e}")))?;
-            Ok((worker, client))
+            let queues = Queues::start(
+                &functions,
+                &settings,
+                &invoker,
+                timeout.min(QUEUE_VISIBILITY_CAP),
+            )?;
+            Ok((worker, client, queues))
         });
-    let (worker, client) = match built {
+    let (worker, client, queues) = match built {
         Ok(parts) => parts,
         Err(e) => {
             handler.stop();
@@ -429,6 +442,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         running: Some(Running {
             worker,
             timers,
+            queues,
             http_task,
             backend: backend.embedded,
         }),

@@ -33,6 +33,7 @@ mod http;
 mod invoke;
 mod options;
 mod process;
+mod queue;
 mod timer;
 
 pub use error::{HostError, Result};

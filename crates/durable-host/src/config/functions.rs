@@ -64,6 +64,10 @@ pub(crate) enum FunctionKind {
         schedule: String,
         run_on_startup: bool,
     },
+    Queue {
+        queue: String,
+        connection: Option<String>,
+    },
     Unsupported {
         trigger: String,
     },
@@ -181,6 +185,13 @@ fn parse_function(name: &str, text: &str) -> Result<Option<FunctionMeta>, String
                 .get("runOnStartup")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+        },
+        "queuetrigger" => FunctionKind::Queue {
+            queue: trigger
+                .str("queueName")
+                .ok_or("a queueTrigger needs a \"queueName\"")?
+                .to_owned(),
+            connection: trigger.str("connection").map(str::to_owned),
         },
         _ => FunctionKind::Unsupported {
             trigger: trigger.kind.clone(),

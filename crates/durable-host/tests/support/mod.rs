@@ -130,6 +130,16 @@ async fn invoke(
             axum::http::StatusCode::CREATED,
             format!("forwarded {} {}", method, String::from_utf8_lossy(&body)),
         ),
+        "Orders" => {
+            let text: String =
+                serde_json::from_str(parsed["Data"]["msg"].as_str().unwrap_or("\"\""))
+                    .unwrap_or_default();
+            if text == "fail" {
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, String::new())
+            } else {
+                ok(json!({ "Outputs": {}, "Logs": [format!("order {text}")], "ReturnValue": null }))
+            }
+        }
         "Tick" => ok(json!({ "Outputs": {}, "Logs": ["tick"], "ReturnValue": null })),
         "Secure" => ok(
             json!({ "Outputs": {}, "Logs": [], "ReturnValue": { "statusCode": "200", "body": "secret" } }),
