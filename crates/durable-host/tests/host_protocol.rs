@@ -649,3 +649,63 @@ async fn dropping_the_handle_stops_the_handler() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_named_by_connection_string_is_used_instead_of_the_embedded_backend()
+-> Result<()> {
+    // A separately running scheduler (the embedded backend standing in for the emulator).
+    let scheduler = durable_backend::start(
+        durable_backend::Options::new()
+            .in_memory()
+            .with_bind(([127, 0, 0, 1], 0).into()),
+    )
+    .await?;
+    let app = app_dir();
+    let log = app.path().join("requests.jsonl");
+    let host = durable_host::start(
+        HostOptions::new(app.path())
+            .with_port(0)
+            .with_handler(std::env::current_exe()?)
+            .with_handler_args([
+                "--exact",
+                "handler_process",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .with_handler_env(support::LOG_ENV, log.to_string_lossy())
+            .with_timers(false)
+            .with_backend(BackendChoice::ConnectionString(format!(
+                "Endpoint={};Authentication=None",
+                scheduler.endpoint()
+            ))),
+    )
+    .await?;
+    assert_eq!(host.backend_endpoint(), scheduler.endpoint());
+    let http = reqwest::Client::new();
+    let hooks = format!("http://{}/runtime/webhooks/durabletask", host.local_addr());
+    let started = http
+        .post(format!("{hooks}/orchestrators/HelloOrch/remote1"))
+        .send()
+        .await?;
+    assert_eq!(started.status().as_u16(), 202);
+    let done = wait_done(&http, &format!("{hooks}/instances/remote1")).await?;
+    assert_eq!(done["output"], "Hello Tokyo!");
+
+    // The instance lives in the scheduler, in the app's task hub.
+    let client = durable_grpc::DurableClient::new(
+        &durable_grpc::ConnectionOptions::new(scheduler.endpoint()).with_task_hub("testhub"),
+    )?;
+    let stored = client
+        .get_instance("remote1", true)
+        .await?
+        .context("stored in the scheduler")?;
+    assert_eq!(
+        stored.serialized_output.as_deref(),
+        Some("\"Hello Tokyo!\"")
+    );
+
+    host.stop().await?;
+    scheduler.shutdown().await?;
+    Ok(())
+}
