@@ -306,6 +306,10 @@ async fn entities() {
     );
     assert_eq!(c.get("orchestration_state"), &json!(15));
     assert_eq!(c.get("relayed"), &json!(7));
+    assert_eq!(
+        c.get("started_by_entity"),
+        &json!(["COMPLETED", "entity said hi"])
+    );
     assert_eq!(c.get("locked_by"), &json!("cs-1"));
     // The orchestration's own call to lock-b inside the section sees 2: the outside signal waited for the lock.
     assert_eq!(

@@ -25,6 +25,9 @@ class Relay extends sdk.TaskEntity {
     this.context.signalEntity(new sdk.EntityInstanceId("counter", input.key), "add", input.amount);
     this.state.forwarded += 1;
   }
+  kickoff(input) {
+    this.context.scheduleNewOrchestration("started_by_entity", input, { instanceId: "from-entity" });
+  }
   initializeState() {
     return { forwarded: 0 };
   }
@@ -45,6 +48,9 @@ run(
   (worker) => {
     worker.addNamedEntity("counter", () => new Counter());
     worker.addNamedEntity("relay", () => new Relay());
+    worker.addNamedOrchestrator("started_by_entity", async function* (_ctx, input) {
+      return `entity said ${input}`;
+    });
     worker.addNamedOrchestrator("uses_counter", async function* (ctx) {
       const id = counter("orch");
       const first = yield ctx.entities.callEntity(id, "add", 5);
@@ -86,6 +92,12 @@ run(
 
     await client.signalEntity(new sdk.EntityInstanceId("relay", "r1"), "forward", { key: "relayed", amount: 7 });
     emit("relayed", await waitUntil(async () => await countOf(client, "relayed"), "the relayed signal"));
+
+    await client.signalEntity(new sdk.EntityInstanceId("relay", "r1"), "kickoff", "hi");
+    // The start happens when the entity runs, so the instance appears some time after the signal.
+    await waitUntil(async () => await client.getOrchestrationState("from-entity"), "the entity's orchestration");
+    const started = await client.waitForOrchestrationCompletion("from-entity", true, 60);
+    emit("started_by_entity", [statusName(started), parse(started.serializedOutput)]);
 
     const cs = await client.scheduleNewOrchestration("critical_section", null, { instanceId: "cs-1" });
     const lockedBy = await waitUntil(async () => {
