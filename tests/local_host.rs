@@ -369,3 +369,110 @@ async fn suspend_resume_terminate_restart_and_purge_through_the_webhooks() -> Re
     host.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_rewind_lists_and_purge_by_filter() -> Result<()> {
+    let host = start_app().await?;
+    let base = host.base_url().to_owned();
+    let hooks = format!("{base}/runtime/webhooks/durabletask");
+
+    // An empty city name fails SayHello for good, which fails the orchestration.
+    let started = request(
+        "POST",
+        &format!("{hooks}/orchestrators/HelloCities/bad1"),
+        Some(r#"[""]"#),
+    )
+    .await?;
+    assert_eq!(started.status, 202);
+    let failed = wait_done(&format!("{hooks}/instances/bad1"), LIMIT).await?;
+    assert_eq!(failed["runtimeStatus"], "Failed");
+    assert!(
+        failed["output"].as_str().is_some_and(|m| !m.is_empty()),
+        "{failed}"
+    );
+    let as_500 = request(
+        "GET",
+        &format!("{hooks}/instances/bad1?returnInternalServerErrorOnFailure=true"),
+        None,
+    )
+    .await?;
+    assert_eq!(as_500.status, 500);
+    assert_eq!(
+        request(
+            "POST",
+            &format!("{hooks}/instances/bad1/rewind?reason=retry"),
+            None
+        )
+        .await?
+        .status,
+        202
+    );
+
+    // A completed one cannot be rewound.
+    request(
+        "POST",
+        &format!("{hooks}/orchestrators/HelloCities/good1"),
+        None,
+    )
+    .await?;
+    wait_done(&format!("{hooks}/instances/good1"), LIMIT).await?;
+    assert_eq!(
+        request("POST", &format!("{hooks}/instances/good1/rewind"), None)
+            .await?
+            .status,
+        410
+    );
+
+    // Entities are listed by name, with their state on request.
+    request("POST", &format!("{base}/api/counter/listed/add"), Some("3")).await?;
+    let listed = wait_until(
+        "GET",
+        &format!("{hooks}/entities/counter?fetchState=true"),
+        LIMIT,
+        |r| {
+            r.json().is_ok_and(|v| {
+                v.as_array().is_some_and(|items| {
+                    items
+                        .iter()
+                        .any(|e| e["entityId"]["key"] == "listed" && e["state"] == 3)
+                })
+            })
+        },
+    )
+    .await?;
+    assert_eq!(listed.status, 200);
+
+    // Purge every completed instance, then the list of completed ones is empty.
+    let purged = request(
+        "DELETE",
+        &format!("{hooks}/instances?runtimeStatus=Completed"),
+        None,
+    )
+    .await?;
+    assert_eq!(purged.status, 200, "{}", purged.text());
+    assert!(
+        purged.json()?["instancesDeleted"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)
+    );
+    let left = request(
+        "GET",
+        &format!("{hooks}/instances?runtimeStatus=Completed"),
+        None,
+    )
+    .await?;
+    assert_eq!(left.json()?, json!([]));
+    assert_eq!(
+        request(
+            "GET",
+            &format!("{hooks}/instances?runtimeStatus=Nope"),
+            None
+        )
+        .await?
+        .status,
+        400
+    );
+
+    host.stop().await?;
+    Ok(())
+}
