@@ -103,8 +103,8 @@ pub use errors::{
     TaskKind,
 };
 pub use orchestration::{
-    CallOptions, DurableFuture, EntityLock, LocalBoxFuture, LockFuture, OrchestrationContext,
-    ParentInfo, RetryPolicy, WhenAll, WhenAny, when_all, when_any,
+    CallOptions, ContinueAsNewOptions, DurableFuture, EntityLock, LocalBoxFuture, LockFuture,
+    OrchestrationContext, ParentInfo, RetryPolicy, WhenAll, WhenAny, when_all, when_any,
 };
 pub use registry::{Registry, ReplayOptions};
 

@@ -17,7 +17,8 @@ use durable_core::proto::{
     self, history_event::EventType, orchestrator_action::OrchestratorActionType,
 };
 use durable_core::{
-    EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all, when_any,
+    ContinueAsNewOptions, EntityId, OrchestrationContext, OrchestrationError, Registry,
+    RetryPolicy, when_all, when_any,
 };
 use prost::Message;
 
@@ -76,6 +77,10 @@ def counter(ctx, n):
     step = yield ctx.wait_for_external_event("add")
     ctx.continue_as_new(n + step, save_events=True)
 
+def upgrade(ctx, n):
+    step = yield ctx.wait_for_external_event("add")
+    ctx.continue_as_new(n + step, save_events=True, new_version="2.0")
+
 def two_steps(ctx, _):
     a = yield ctx.call_activity("a")
     b = yield ctx.call_activity("b")
@@ -95,7 +100,7 @@ def transfer(ctx, _):
     return x + y
 
 registry = worker._Registry()
-for fn in [sequence, fan_out, race, approval, retry, sleep, counter, two_steps, call, transfer]:
+for fn in [sequence, fan_out, race, approval, retry, sleep, counter, upgrade, two_steps, call, transfer]:
     registry.add_named_orchestrator(fn.__name__, fn)
 
 for line in sys.stdin.read().split():
@@ -153,6 +158,14 @@ fn rust_registry() -> Registry {
     .add_orchestrator("counter", |ctx: OrchestrationContext, n: u32| async move {
         let step: u32 = ctx.wait_for_external_event("add").await?;
         ctx.continue_as_new(&(n + step), true)?;
+        Ok::<_, OrchestrationError>(())
+    })
+    .add_orchestrator("upgrade", |ctx: OrchestrationContext, n: u32| async move {
+        let step: u32 = ctx.wait_for_external_event("add").await?;
+        let options = ContinueAsNewOptions::new()
+            .version("2.0")
+            .keep_unprocessed_events(true);
+        ctx.continue_as_new_with_options(&(n + step), options)?;
         Ok::<_, OrchestrationError>(())
     })
     .add_orchestrator("call", |ctx: OrchestrationContext, (): ()| async move {
@@ -279,7 +292,8 @@ fn run_python(
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
                 .collect();
             let mut response = proto::OrchestratorResponse::decode(bytes.as_slice()).unwrap();
-            for action in &mut response.actions {
+            // Actions outside the numbering (a rewind's) are -1 in both.
+            for action in response.actions.iter_mut().filter(|a| a.id >= 0) {
                 action.id -= 1;
             }
             response
@@ -465,5 +479,105 @@ fn same_decisions_for_entities_through_the_functions_host() {
             }),
         ],
         Shape::FunctionsHost,
+    );
+}
+
+#[test]
+fn same_decisions_for_continue_as_new_with_a_new_version() {
+    differential(
+        "upgrade",
+        Some("1"),
+        vec![step(1, |_| {
+            vec![
+                ev::event_raised("add", Some("2")),
+                ev::event_raised("other", Some("4")),
+            ]
+        })],
+    );
+}
+
+/// Fails the instance with `steps`, then gives both engines the same rewind request and the replay after it: the
+/// rewritten histories must be the same (but for the new execution id, random in Python) and so must the decisions
+/// taken from them.
+fn rewind_differential(name: &str, input: Option<&str>, steps: Vec<Step>) {
+    let Some(python) = python() else {
+        println!("skipped: no Python (set DURABLE_PYTHON or create <workspace>/.venv)");
+        return;
+    };
+    let r = rust_registry();
+    let failed = run_incremental(&r, name, input, steps, Shape::Scheduler);
+    assert!(summary(failed.last())[0].contains("Complete Failed"));
+    let rewind = proto::OrchestratorRequest {
+        instance_id: INSTANCE.into(),
+        past_events: failed.history.clone(),
+        new_events: vec![
+            ev::orchestrator_started(at(100)),
+            ev::execution_rewound(at(100), "try again", None),
+        ],
+        ..Default::default()
+    };
+    let ours = rewound_history(&r.execute_orchestrator(&rewind));
+    let theirs = run_python(&python, std::slice::from_ref(&rewind));
+    let mut theirs = rewound_history(&theirs[0]);
+    shift(&mut theirs, -1);
+    let without_execution_id = |history: &[proto::HistoryEvent]| {
+        let mut history = history.to_vec();
+        for event in &mut history {
+            if let Some(EventType::ExecutionStarted(s)) = &mut event.event_type
+                && let Some(instance) = s.orchestration_instance.as_mut()
+            {
+                instance.execution_id = None;
+            }
+        }
+        history
+    };
+    assert_eq!(
+        without_execution_id(&ours),
+        without_execution_id(&theirs),
+        "{name}: the rewritten history differs from the Python SDK's"
+    );
+
+    let replay = proto::OrchestratorRequest {
+        instance_id: INSTANCE.into(),
+        past_events: ours,
+        new_events: vec![ev::orchestrator_started(at(101))],
+        ..Default::default()
+    };
+    let mut ours = r.execute_orchestrator(&replay);
+    let mut theirs = run_python(&python, std::slice::from_ref(&replay)).remove(0);
+    normalize(&mut ours);
+    normalize(&mut theirs);
+    assert!(!ours.actions.is_empty());
+    assert_eq!(
+        summary(&ours),
+        summary(&theirs),
+        "{name}: the replay after the rewind differs from the Python SDK"
+    );
+}
+
+#[test]
+fn same_rewind_of_a_failed_activity() {
+    rewind_differential(
+        "two_steps",
+        None,
+        vec![
+            step(1, |_| vec![ev::task_completed(0, "1")]),
+            step(2, |_| vec![ev::task_failed(1, "Boom", "b failed", false)]),
+        ],
+    );
+}
+
+#[test]
+fn same_rewind_of_a_failed_fan_out() {
+    rewind_differential(
+        "fan_out",
+        Some("3"),
+        vec![step(1, |_| {
+            vec![
+                ev::task_completed(0, "0"),
+                ev::task_completed(1, "2"),
+                ev::task_failed(2, "Boom", "two failed", false),
+            ]
+        })],
     );
 }

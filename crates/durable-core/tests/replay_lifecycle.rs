@@ -7,13 +7,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use durable_core::{OrchestrationContext, OrchestrationError, Registry};
+use durable_core::{ContinueAsNewOptions, OrchestrationContext, OrchestrationError, Registry};
 
 fn registry() -> Registry {
     let mut r = Registry::new();
     r.add_orchestrator("counter", |ctx: OrchestrationContext, n: u32| async move {
         let step: u32 = ctx.wait_for_external_event("add").await?;
         ctx.continue_as_new(&(n + step), true)?;
+        Ok::<_, OrchestrationError>(())
+    })
+    .add_orchestrator("upgrade", |ctx: OrchestrationContext, n: u32| async move {
+        let step: u32 = ctx.wait_for_external_event("add").await?;
+        let options = ContinueAsNewOptions::new()
+            .version("2.0")
+            .keep_unprocessed_events(n > 0);
+        ctx.continue_as_new_with_options(&(n + step), options)?;
         Ok::<_, OrchestrationError>(())
     })
     .add_orchestrator(
@@ -77,6 +85,28 @@ fn registry() -> Registry {
         },
     );
     r
+}
+
+#[test]
+fn continue_as_new_with_a_new_version() {
+    let r = registry();
+    let events = |_: &Run| {
+        vec![
+            ev::event_raised("add", Some("2")),
+            ev::event_raised("other", Some("4")),
+        ]
+    };
+    let run = run_both(&r, "upgrade", Some("1"), vec![step(1, events)]);
+    assert_eq!(
+        summary(run.last()),
+        ["0 Complete ContinuedAsNew 3 version=2.0 carry(other=4)"]
+    );
+    // Without carrying events over, the version still moves.
+    let run = run_both(&r, "upgrade", Some("0"), vec![step(1, events)]);
+    assert_eq!(
+        summary(run.last()),
+        ["0 Complete ContinuedAsNew 2 version=2.0"]
+    );
 }
 
 #[test]

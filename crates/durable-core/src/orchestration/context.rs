@@ -38,6 +38,35 @@ impl fmt::Debug for OrchestrationContext {
     }
 }
 
+/// Options for [`OrchestrationContext::continue_as_new_with_options`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ContinueAsNewOptions {
+    /// Carry the events the code has not consumed over to the new generation.
+    pub keep_unprocessed_events: bool,
+    /// The version the new generation runs as; `None` keeps the current one.
+    pub version: Option<String>,
+}
+
+impl ContinueAsNewOptions {
+    /// Unconsumed events are dropped and the version is kept.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets whether unconsumed events are carried over.
+    pub fn keep_unprocessed_events(mut self, keep: bool) -> Self {
+        self.keep_unprocessed_events = keep;
+        self
+    }
+
+    /// Sets the version of the new generation.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+}
+
 /// Namespace of the deterministic GUIDs: `uuid5(NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")`, the same
 /// derivation the Python SDK uses, so both produce identical ids for identical histories.
 fn guid_namespace() -> Uuid {
@@ -245,10 +274,25 @@ impl OrchestrationContext {
         input: &T,
         keep_unprocessed_events: bool,
     ) -> Result<(), TaskError> {
+        self.continue_as_new_with_options(
+            input,
+            ContinueAsNewOptions::new().keep_unprocessed_events(keep_unprocessed_events),
+        )
+    }
+
+    /// [`continue_as_new`](Self::continue_as_new) with options: notably a new version, so that a long-lived
+    /// instance can move to a newer orchestrator version at a generation boundary, where no history of the old
+    /// version has to be replayed.
+    pub fn continue_as_new_with_options<T: Serialize + ?Sized>(
+        &self,
+        input: &T,
+        options: ContinueAsNewOptions,
+    ) -> Result<(), TaskError> {
         let input = encode_input("continue_as_new", input)?;
         self.state.borrow_mut().continue_as_new = Some(super::state::ContinueAsNew {
             input: Some(input),
-            keep_unprocessed_events,
+            keep_unprocessed_events: options.keep_unprocessed_events,
+            version: options.version,
         });
         Ok(())
     }

@@ -198,7 +198,8 @@ pub(crate) fn apply(ex: &mut Executor<'_>, event: &proto::HistoryEvent) -> Resul
             lock_granted(&mut st, &e.critical_section_id);
             Ok(())
         }
-        // Resumption is handled by the executor; the rest are bookkeeping with no effect on replay.
+        // Resumption is handled by the executor, and a rewind request before replay (see `rewind`); in history, an
+        // ExecutionRewound only records that the instance was rewound. The rest are bookkeeping.
         EventType::ExecutionResumed(_)
         | EventType::OrchestratorCompleted(_)
         | EventType::ExecutionCompleted(_)

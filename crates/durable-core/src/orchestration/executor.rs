@@ -73,6 +73,9 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
             })
             .unwrap_or_default();
     }
+    if let Some(response) = super::rewind::respond(&instance_id, request) {
+        return response;
+    }
     let state = Rc::new(RefCell::new(OrchState::new(
         instance_id.clone(),
         registry.replay_options().maximum_timer_interval,
@@ -133,7 +136,7 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
     drop(executor);
 
     let mut st = state.borrow_mut();
-    st.finalize_carryover();
+    st.finalize_continue_as_new();
     let actions = if suspended && !st.completed {
         Vec::new()
     } else {

@@ -8,10 +8,11 @@ mod events;
 pub(crate) mod executor;
 mod futures;
 mod retry;
+mod rewind;
 mod state;
 
 pub use calls::CallOptions;
-pub use context::OrchestrationContext;
+pub use context::{ContinueAsNewOptions, OrchestrationContext};
 pub use entities::{EntityLock, LockFuture};
 pub use futures::{DurableFuture, LocalBoxFuture, WhenAll, WhenAny, when_all, when_any};
 pub use retry::RetryPolicy;

@@ -85,6 +85,7 @@ pub(crate) struct CriticalSection {
 pub(crate) struct ContinueAsNew {
     pub(crate) input: Option<String>,
     pub(crate) keep_unprocessed_events: bool,
+    pub(crate) version: Option<String>,
 }
 
 /// Information about the parent of a sub-orchestration.
@@ -383,17 +384,18 @@ impl OrchState {
         self.completion_id = Some(id);
     }
 
-    /// Fills in the carried-over events of a continue-as-new completion. Runs at the end of the turn so that events
-    /// arriving after the `continue_as_new` call in the same batch are carried over too.
-    pub(crate) fn finalize_carryover(&mut self) {
-        let keep = self
-            .continue_as_new
-            .as_ref()
-            .is_some_and(|can| can.keep_unprocessed_events);
-        if !keep {
+    /// Fills in the carried-over events and new version of a continue-as-new completion. Runs at the end of the
+    /// turn so that events arriving after the `continue_as_new` call in the same batch are carried over too.
+    pub(crate) fn finalize_continue_as_new(&mut self) {
+        let Some(can) = self.continue_as_new.as_ref() else {
             return;
-        }
-        let events = self.carryover_events();
+        };
+        let version = can.version.clone();
+        let events = if can.keep_unprocessed_events {
+            self.carryover_events()
+        } else {
+            Vec::new()
+        };
         let Some(action) = self.completion_id.and_then(|id| self.actions.get_mut(&id)) else {
             return;
         };
@@ -402,6 +404,7 @@ impl OrchState {
             && complete.orchestration_status == proto::OrchestrationStatus::ContinuedAsNew as i32
         {
             complete.carryover_events = events;
+            complete.new_version = version;
         }
     }
 

@@ -194,3 +194,20 @@ pub fn lock_granted(section_id: &str) -> proto::HistoryEvent {
         }),
     )
 }
+
+pub fn execution_rewound(
+    at: OffsetDateTime,
+    reason: &str,
+    parent_execution_id: Option<&str>,
+) -> proto::HistoryEvent {
+    proto::HistoryEvent {
+        event_id: -1,
+        timestamp: Some(ts(at)),
+        event_type: Some(EventType::ExecutionRewound(proto::ExecutionRewoundEvent {
+            reason: Some(reason.into()),
+            parent_execution_id: parent_execution_id.map(str::to_string),
+            instance_id: Some(INSTANCE.into()),
+            ..Default::default()
+        })),
+    }
+}

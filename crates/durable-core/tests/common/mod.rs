@@ -245,7 +245,7 @@ pub fn run_incremental(
     ];
     let mut turns: Vec<(OffsetDateTime, Option<StepFn>)> = vec![(t0(), None)];
     turns.extend(steps.into_iter().map(|s| (s.at, Some(s.make))));
-    for (index, (clock, make)) in turns.into_iter().enumerate() {
+    for (clock, make) in turns {
         let new = match make {
             None => first.clone(),
             Some(make) => {
@@ -254,25 +254,36 @@ pub fn run_incremental(
                 events
             }
         };
-        let response = execute(registry, &run.history, &new);
-        let request = proto::OrchestratorRequest {
-            instance_id: INSTANCE.into(),
-            past_events: run.history.clone(),
-            new_events: new.clone(),
-            ..Default::default()
-        };
-        run.history.extend(new);
-        for action in &response.actions {
-            run.all_actions.insert(action.id, action.clone());
-            if let Some(event) = confirmation(action, shape) {
-                run.history.push(event);
-            }
-        }
-        run.history.push(ev::orchestrator_completed());
-        let _ = index;
-        run.turns.push((request, response));
+        run_turn(registry, &mut run, new, shape);
     }
     run
+}
+
+/// One more turn of `run`, as a backend runs it: the new events, then one confirmation per action and
+/// `OrchestratorCompleted` are appended to the history.
+pub fn run_turn(
+    registry: &Registry,
+    run: &mut Run,
+    new: Vec<proto::HistoryEvent>,
+    shape: Shape,
+) -> proto::OrchestratorResponse {
+    let response = execute(registry, &run.history, &new);
+    let request = proto::OrchestratorRequest {
+        instance_id: INSTANCE.into(),
+        past_events: run.history.clone(),
+        new_events: new.clone(),
+        ..Default::default()
+    };
+    run.history.extend(new);
+    for action in &response.actions {
+        run.all_actions.insert(action.id, action.clone());
+        if let Some(event) = confirmation(action, shape) {
+            run.history.push(event);
+        }
+    }
+    run.history.push(ev::orchestrator_completed());
+    run.turns.push((request, response.clone()));
+    response
 }
 
 /// The golden checks every scenario goes through:
@@ -359,6 +370,9 @@ pub fn describe(action: &proto::OrchestratorAction) -> String {
             if let Some(f) = &c.failure_details {
                 s.push_str(&format!(" [{}: {}]", f.error_type, f.error_message));
             }
+            if let Some(v) = &c.new_version {
+                s.push_str(&format!(" version={v}"));
+            }
             if !c.carryover_events.is_empty() {
                 let names: Vec<String> = c
                     .carryover_events
@@ -402,7 +416,9 @@ pub fn describe(action: &proto::OrchestratorAction) -> String {
         Some(OrchestratorActionType::TerminateOrchestration(t)) => {
             format!("{id} Terminate {}", t.instance_id)
         }
-        Some(OrchestratorActionType::RewindOrchestration(_)) => format!("{id} Rewind"),
+        Some(OrchestratorActionType::RewindOrchestration(r)) => {
+            format!("{id} Rewind {} events", r.new_history.len())
+        }
         None => format!("{id} <empty>"),
     }
 }
@@ -431,4 +447,75 @@ pub fn failure(response: &proto::OrchestratorResponse) -> Option<proto::TaskFail
             Some(OrchestratorActionType::CompleteOrchestration(c)) => c.failure_details.clone(),
             _ => None,
         })
+}
+
+/// The history a `RewindOrchestration` action carries (panics if the response is anything else).
+pub fn rewound_history(response: &proto::OrchestratorResponse) -> Vec<proto::HistoryEvent> {
+    match response.actions.as_slice() {
+        [
+            proto::OrchestratorAction {
+                id: -1,
+                orchestrator_action_type: Some(OrchestratorActionType::RewindOrchestration(r)),
+            },
+        ] => r.new_history.clone(),
+        other => panic!(
+            "expected one RewindOrchestration action, got {:?}",
+            summary_of(other.iter())
+        ),
+    }
+}
+
+/// `"<event_id> <Kind> <details>"` for each event, stable and readable.
+pub fn history_summary(history: &[proto::HistoryEvent]) -> Vec<String> {
+    history.iter().map(describe_event).collect()
+}
+
+pub fn describe_event(event: &proto::HistoryEvent) -> String {
+    let id = event.event_id;
+    let what = match event.event_type.as_ref() {
+        Some(EventType::OrchestratorStarted(_)) => "OrchestratorStarted".to_string(),
+        Some(EventType::OrchestratorCompleted(_)) => "OrchestratorCompleted".to_string(),
+        Some(EventType::ExecutionStarted(s)) => format!("ExecutionStarted {}", s.name),
+        Some(EventType::ExecutionCompleted(c)) => {
+            format!("ExecutionCompleted {}", status_name(c.orchestration_status))
+        }
+        Some(EventType::ExecutionRewound(r)) => {
+            format!("ExecutionRewound {}", r.reason.as_deref().unwrap_or("-"))
+        }
+        Some(EventType::TaskScheduled(t)) => format!("TaskScheduled {}", t.name),
+        Some(EventType::TaskCompleted(t)) => format!(
+            "TaskCompleted {} {}",
+            t.task_scheduled_id,
+            t.result.as_deref().unwrap_or("-")
+        ),
+        Some(EventType::TaskFailed(t)) => format!("TaskFailed {}", t.task_scheduled_id),
+        Some(EventType::SubOrchestrationInstanceCreated(s)) => {
+            format!("SubOrchestrationCreated {} {}", s.name, s.instance_id)
+        }
+        Some(EventType::SubOrchestrationInstanceCompleted(s)) => format!(
+            "SubOrchestrationCompleted {} {}",
+            s.task_scheduled_id,
+            s.result.as_deref().unwrap_or("-")
+        ),
+        Some(EventType::SubOrchestrationInstanceFailed(s)) => {
+            format!("SubOrchestrationFailed {}", s.task_scheduled_id)
+        }
+        Some(EventType::TimerCreated(_)) => "TimerCreated".to_string(),
+        Some(EventType::TimerFired(t)) => format!("TimerFired {}", t.timer_id),
+        Some(EventType::EventRaised(e)) => format!("EventRaised {}", e.name),
+        Some(other) => format!("{other:?}"),
+        None => "<empty>".to_string(),
+    };
+    format!("{id} {what}")
+}
+
+/// The execution id an `ExecutionStarted` in `history` names.
+pub fn execution_id_of(history: &[proto::HistoryEvent]) -> Option<String> {
+    history.iter().find_map(|e| match &e.event_type {
+        Some(EventType::ExecutionStarted(s)) => s
+            .orchestration_instance
+            .as_ref()
+            .and_then(|i| i.execution_id.clone()),
+        _ => None,
+    })
 }
