@@ -479,3 +479,18 @@ async fn versioned_workers_abandon_or_fail_other_versions() {
         &json!(["FAILED", "VersionMismatch", true])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_of_a_killed_worker_goes_to_the_next_one_at_once() {
+    // The activity lease is five minutes and the scenario's wait one: only a redelivery on the closed stream
+    // lets the orchestration complete in time.
+    let Some(c) = scenario("worker_crash", Some(HUB)).await else {
+        return;
+    };
+    assert_eq!(c.get("child_exit"), &json!("SIGKILL"));
+    assert_eq!(
+        c.get("completed"),
+        &json!(["COMPLETED", "activity answered: from the second worker"])
+    );
+    assert_eq!(c.get("second_worker_calls"), &json!(1));
+}

@@ -114,23 +114,25 @@ function grpcCode(error) {
 
 // Runs a scenario: `register(worker)` adds its functions, `main(client)` drives them. The worker and client are
 // stopped afterwards so the backend sees the streams close as they would in production. `workerOptions` go to
-// the worker's constructor.
+// the worker's constructor. With `register` null there is no worker: the scenario brings its own.
 function run(register, main, workerOptions = {}) {
   const guard = setTimeout(() => {
     console.error(`scenario did not finish within ${LIMIT_MS} ms`);
     process.exit(3);
   }, LIMIT_MS);
-  const worker = newWorker(workerOptions);
+  const worker = register ? newWorker(workerOptions) : null;
   const client = newClient();
   (async () => {
-    register(worker);
-    await worker.start();
+    if (worker) {
+      register(worker);
+      await worker.start();
+    }
     try {
       await main(client, worker);
     } finally {
       // Both stops end with a fixed pause of the SDK's own; run them side by side.
       await Promise.all([
-        worker.stop().catch((e) => console.error("worker stop:", e)),
+        worker && worker.stop().catch((e) => console.error("worker stop:", e)),
         client.stop().catch((e) => console.error("client stop:", e)),
       ]);
     }
