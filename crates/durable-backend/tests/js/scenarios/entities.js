@@ -124,7 +124,8 @@ run(
     await client.signalEntity(counter("gone"), "add", 7);
     emit("recreated", await waitUntil(async () => await countOf(client, "gone"), "the re-created entity"));
 
-    const due = new Date(Date.now() + 1500);
+    // Far enough ahead that the read right after the signal always lands before it is due.
+    const due = new Date(Date.now() + 2500);
     await client.signalEntity(counter("later"), "add", 1, { signalTime: due });
     emit("early", await countOf(client, "later"));
     await waitUntil(async () => (await countOf(client, "later")) === 1, "the scheduled signal", 30000);
