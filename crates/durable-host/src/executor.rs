@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -148,20 +149,13 @@ impl Executor for HttpExecutor {
                 target.binding.clone(),
                 host_string(&BASE64.encode(request.encode_to_vec())),
             );
-            let reply = this
-                .invoker
-                .invoke(&target.function, "OrchestrationTrigger", data, Map::new())
-                .await
-                .map_err(retry)?;
-            // A missing or empty return value makes the extension throw, which aborts the session: retried.
-            let Value::String(text) = reply.return_value else {
-                return Err(retry("the function invocation resulted in a null response"));
-            };
-            let bytes = BASE64
-                .decode(text.trim())
-                .map_err(|e| retry(format!("ReturnValue is not base64: {e}")))?;
-            let mut response = proto::OrchestratorResponse::decode(bytes.as_slice())
-                .map_err(|e| retry(format!("ReturnValue is not an OrchestratorResponse: {e}")))?;
+            let mut response: proto::OrchestratorResponse = protobuf_turn(
+                &this.invoker,
+                &target.function,
+                "OrchestrationTrigger",
+                data,
+            )
+            .await?;
             response.instance_id = request.instance_id;
             Ok(response)
         })
@@ -249,24 +243,53 @@ impl Executor for HttpExecutor {
                 target.binding.clone(),
                 host_string(&BASE64.encode(request.encode_to_vec())),
             );
-            let reply = this
-                .invoker
-                .invoke(&target.function, "EntityTrigger", data, Map::new())
-                .await
-                .map_err(retry)?;
-            let Value::String(text) = reply.return_value else {
-                return Err(retry("the function invocation resulted in a null response"));
-            };
-            let bytes = BASE64
-                .decode(text.trim())
-                .map_err(|e| retry(format!("ReturnValue is not base64: {e}")))?;
-            proto::EntityBatchResult::decode(bytes.as_slice())
-                .map_err(|e| retry(format!("ReturnValue is not an EntityBatchResult: {e}")))
+            protobuf_turn(&this.invoker, &target.function, "EntityTrigger", data).await
         })
     }
 
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         self.catalog.names()
+    }
+}
+
+/// How long a work item whose invocation failed for a reason other than an unreachable handler is held before it
+/// is abandoned: the backend hands it out again at once, and a handler that keeps answering 500 should not be
+/// hammered in a tight loop.
+const FAILED_TURN_PAUSE: Duration = Duration::from_secs(1);
+
+/// Invokes an orchestrator or entity function and decodes its `ReturnValue` (base64 protobuf). Every failure is a
+/// retry (the extension aborts the session), after a pause unless the handler was simply unreachable.
+async fn protobuf_turn<M: prost::Message + Default>(
+    invoker: &Invoker,
+    function: &str,
+    reason: &str,
+    data: Map<String, Value>,
+) -> Result<M, ExecutorError> {
+    let reply = match invoker.invoke(function, reason, data, Map::new()).await {
+        Ok(reply) => reply,
+        Err(e @ InvokeError::Unavailable(_)) => return Err(retry(e)),
+        Err(e) => {
+            tokio::time::sleep(FAILED_TURN_PAUSE).await;
+            return Err(retry(e));
+        }
+    };
+    // A missing or empty return value makes the extension throw, which aborts the session: retried.
+    let decoded = match reply.return_value {
+        Value::String(text) if !text.trim().is_empty() => BASE64
+            .decode(text.trim())
+            .map_err(|e| format!("ReturnValue is not base64: {e}"))
+            .and_then(|bytes| {
+                M::decode(bytes.as_slice())
+                    .map_err(|e| format!("ReturnValue is not the expected protobuf message: {e}"))
+            }),
+        _ => Err("the function invocation resulted in a null response".to_owned()),
+    };
+    match decoded {
+        Ok(message) => Ok(message),
+        Err(message) => {
+            tokio::time::sleep(FAILED_TURN_PAUSE).await;
+            Err(retry(message))
+        }
     }
 }
 

@@ -257,7 +257,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
             ));
         }
     };
-    let args = if options.handler.is_some() {
+    let args = if options.handler.is_some() || !options.handler_args.is_empty() {
         options.handler_args.clone()
     } else {
         host_json.arguments.clone()

@@ -709,3 +709,30 @@ async fn a_scheduler_named_by_connection_string_is_used_instead_of_the_embedded_
     scheduler.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_orchestrator_reply_is_retried_not_lost() -> Result<()> {
+    let app = app_dir();
+    write(
+        app.path(),
+        "FlakyOrch/function.json",
+        r#"{"bindings":[{"name":"context","type":"orchestrationTrigger","direction":"in"}]}"#,
+    );
+    let log = app.path().join("requests.jsonl");
+    let host = start_host(app.path(), &log, None).await?;
+    let http = reqwest::Client::new();
+    let hooks = format!("http://{}/runtime/webhooks/durabletask", host.local_addr());
+    let started = http
+        .post(format!("{hooks}/orchestrators/FlakyOrch/flaky1"))
+        .send()
+        .await?;
+    assert_eq!(started.status().as_u16(), 202);
+    let done = wait_done(&http, &format!("{hooks}/instances/flaky1")).await?;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(done["output"], "Hello Tokyo!");
+    assert!(app.path().join("flaky-once").exists());
+    // The bad first turn, its retry, and the turn after the activity.
+    assert!(requests_to(&log, "/FlakyOrch").len() >= 3);
+    host.stop().await?;
+    Ok(())
+}

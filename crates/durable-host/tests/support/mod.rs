@@ -102,6 +102,16 @@ async fn invoke(
     }));
     let ok = |v: Value| (axum::http::StatusCode::OK, v.to_string());
     match function.as_str() {
+        "FlakyOrch" => {
+            // The first answer is not a protobuf; the host must retry the same turn.
+            let marker =
+                PathBuf::from(std::env::var("FUNCTIONS_APP_ROOT_PATH").unwrap()).join("flaky-once");
+            if !marker.exists() {
+                std::fs::write(&marker, b"answered badly once").unwrap();
+                return ok(json!({ "Outputs": {}, "Logs": [], "ReturnValue": "not base64!" }));
+            }
+            ok(json!({ "Outputs": {}, "Logs": [], "ReturnValue": orchestrate(&parsed) }))
+        }
         "HelloOrch" => ok(
             json!({ "Outputs": {}, "Logs": ["orchestrator turn"], "ReturnValue": orchestrate(&parsed) }),
         ),
