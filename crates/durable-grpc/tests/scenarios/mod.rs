@@ -580,6 +580,42 @@ pub async fn rewind(client: &DurableClient, key: &str) {
     .await;
     let done = client.get_instance(&id, true).await.unwrap().unwrap();
     assert_eq!(done.output::<String>().unwrap(), Some(format!("{key} ok")));
+    // The failure is gone from history; the rewind itself is recorded, once.
+    use durable_grpc::proto::{self, history_event::EventType};
+    let history = client.get_history(&id).await.unwrap();
+    let rewound: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.event_type {
+            Some(EventType::ExecutionRewound(r)) => Some(r.reason.as_deref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rewound, [Some("try again")], "{history:?}");
+    assert!(
+        !history
+            .iter()
+            .any(|e| matches!(e.event_type, Some(EventType::TaskFailed(_)))),
+        "{history:?}"
+    );
+    let completed = |status: proto::OrchestrationStatus| {
+        history
+            .iter()
+            .filter(|e| {
+                matches!(&e.event_type, Some(EventType::ExecutionCompleted(c))
+                    if c.orchestration_status == status as i32)
+            })
+            .count()
+    };
+    assert_eq!(
+        completed(proto::OrchestrationStatus::Failed),
+        0,
+        "{history:?}"
+    );
+    assert_eq!(
+        completed(proto::OrchestrationStatus::Completed),
+        1,
+        "{history:?}"
+    );
 }
 
 pub async fn restart(client: &DurableClient) {
@@ -628,9 +664,7 @@ macro_rules! scenario_tests {
         $crate::scenario_tests!(@one $setup, $teardown, entities_with_locks, |c| scenarios::entities_with_locks(c));
         $crate::scenario_tests!(@one $setup, $teardown, purge_and_query, |c| scenarios::purge_and_query(c));
         $crate::scenario_tests!(@one $setup, $teardown, restart, |c| scenarios::restart(c));
-        // Rewinding is the engine's part (answer ExecutionRewound with a RewindOrchestration action), which
-        // durable-core does not do yet; enable once it does.
-        $crate::scenario_tests!(@make [#[ignore = "durable-core does not answer ExecutionRewound yet"]] $setup, $teardown, rewind,
+        $crate::scenario_tests!(@one $setup, $teardown, rewind,
             |c| scenarios::rewind(c, concat!(module_path!(), "-rewind")));
         $crate::scenario_tests!(@one $setup, $teardown, start_options, |c| scenarios::start_options(c));
     };
