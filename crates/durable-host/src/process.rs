@@ -132,8 +132,33 @@ fn spawn(launch: &Launch, port: u16, worker_id: &str) -> Result<Child> {
 async fn forward_lines(stream: impl AsyncRead + Unpin) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "handler", "{line}");
+        match split_log_line(&line) {
+            Some(("ERROR", rest)) => tracing::error!(target: "handler", "[handler] {rest}"),
+            Some(("WARN", rest)) => tracing::warn!(target: "handler", "[handler] {rest}"),
+            Some(("DEBUG" | "TRACE", rest)) => {
+                tracing::debug!(target: "handler", "[handler] {rest}")
+            }
+            Some((_, rest)) => tracing::info!(target: "handler", "[handler] {rest}"),
+            None => tracing::info!(target: "handler", "[handler] {line}"),
+        }
     }
+}
+
+/// A handler that logs with `tracing_subscriber::fmt` writes `<RFC 3339 time> <LEVEL> <message>`; the host's own
+/// logger adds a time and level again, so the handler's are taken off and its level kept.
+fn split_log_line(line: &str) -> Option<(&str, &str)> {
+    let (time, rest) = line.split_once(' ')?;
+    let looks_like_time = time.len() >= 20
+        && time.as_bytes()[4] == b'-'
+        && time.as_bytes()[10] == b'T'
+        && time.ends_with('Z');
+    if !looks_like_time {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (level, message) = rest.split_once(' ')?;
+    matches!(level, "ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE")
+        .then(|| (level, message.trim_start()))
 }
 
 /// Polls `/` until any HTTP answer, like `DefaultHttpWorkerService.IsWorkerReady`.
@@ -224,4 +249,23 @@ async fn supervise(
 /// Resolves once `rx` turns true (or its sender is gone), holding no borrow of the value across awaits.
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_log_line;
+
+    #[test]
+    fn the_handlers_own_time_and_level_are_taken_off() {
+        assert_eq!(
+            split_log_line("2026-11-25T19:11:58.915610Z  INFO greeted 3 cities instance_id=\"x\""),
+            Some(("INFO", "greeted 3 cities instance_id=\"x\""))
+        );
+        assert_eq!(
+            split_log_line("2026-11-25T19:11:58Z  WARN careful"),
+            Some(("WARN", "careful"))
+        );
+        assert_eq!(split_log_line("plain output from the handler"), None);
+        assert_eq!(split_log_line("2026-11-25T19:11:58Z something else"), None);
+    }
 }
