@@ -289,6 +289,15 @@ async fn activity_failure_details() {
     );
     assert_eq!(c.get("failed_has_stack"), &json!(true));
     assert_eq!(c.get("raise_if_failed"), &json!(true));
+    // Over the backend's 1 MiB payload limit: an activity result becomes a task failure the orchestration can
+    // catch, an orchestration output fails the instance.
+    let big = c.get("too_big_result");
+    assert_eq!(big[0], json!("COMPLETED"), "{big}");
+    assert_eq!(big[1]["errorType"], json!("PayloadTooLarge"), "{big}");
+    assert_eq!(
+        c.get("too_big_output"),
+        &json!(["FAILED", "PayloadTooLarge", null])
+    );
     assert_eq!(c.get("retried"), &json!(["COMPLETED", "ok after 3", 3]));
     assert_eq!(c.get("retry_history"), &json!({"failed": 2, "timers": 2}));
 }

@@ -1,5 +1,6 @@
 // Failures: an activity's error reaches the orchestration with its type, message and stack; an uncaught one
-// fails the instance with those details; a retry policy retries until the activity succeeds.
+// fails the instance with those details; results over the backend's payload limit fail too; a retry policy
+// retries until the activity succeeds.
 "use strict";
 const { sdk, emit, statusName, parse, run } = require("../prelude");
 
@@ -41,6 +42,18 @@ run(
       yield ctx.callActivity("withdraw", 5);
       return "unreachable";
     });
+    worker.addNamedActivity("huge", () => "x".repeat(1100 * 1024));
+    worker.addNamedOrchestrator("too_big_result", async function* (ctx) {
+      try {
+        const result = yield ctx.callActivity("huge");
+        return { length: result.length };
+      } catch (e) {
+        return { errorType: e.details.errorType, message: e.details.message };
+      }
+    });
+    worker.addNamedOrchestrator("too_big_output", async function* () {
+      return "y".repeat(1100 * 1024);
+    });
     worker.addNamedOrchestrator("retries", async function* (ctx) {
       const retry = new sdk.RetryPolicy({
         maxNumberOfAttempts: 5,
@@ -68,6 +81,17 @@ run(
     } catch (e) {
       emit("raise_if_failed", e.message.includes("cannot withdraw 5"));
     }
+
+    const big = await client.scheduleNewOrchestration("too_big_result");
+    const bigDone = await client.waitForOrchestrationCompletion(big, true, 60);
+    emit("too_big_result", [statusName(bigDone), parse(bigDone.serializedOutput)]);
+    const bigOut = await client.scheduleNewOrchestration("too_big_output");
+    const bigOutDone = await client.waitForOrchestrationCompletion(bigOut, true, 60);
+    emit("too_big_output", [
+      statusName(bigOutDone),
+      bigOutDone.failureDetails ? bigOutDone.failureDetails.errorType : null,
+      bigOutDone.serializedOutput ? bigOutDone.serializedOutput.length : null,
+    ]);
 
     const retried = await client.scheduleNewOrchestration("retries");
     const retriedDone = await client.waitForOrchestrationCompletion(retried, true, 60);
