@@ -229,6 +229,8 @@ async fn queries_and_history() {
         &json!(["q-00", "q-01", "q-02", "q-03", "q-04", "q-05", "q-06"])
     );
     assert!(c.get("list_ids_pages").as_u64().unwrap_or(0) >= 2);
+    // Completed within the last hour / in the future / over an hour ago; the running instance never counts.
+    assert_eq!(c.get("list_completed_windows"), &json!([7, 0, 0]));
     assert_eq!(
         c.get("history"),
         &json!([

@@ -63,6 +63,15 @@ run(
     emit("list_ids", idPages.flat().sort());
     emit("list_ids_pages", idPages.length);
 
+    const hour = 3600 * 1000;
+    const windowed = async (from, to) =>
+      (await client.listInstanceIds({ completedTimeFrom: from, completedTimeTo: to, pageSize: 100 })).values.length;
+    emit("list_completed_windows", [
+      await windowed(new Date(Date.now() - hour), new Date(Date.now() + hour)),
+      await windowed(new Date(Date.now() + hour), undefined),
+      await windowed(undefined, new Date(Date.now() - hour)),
+    ]);
+
     const history = await client.getOrchestrationHistory("q-03");
     emit("history", history.map((e) => e.type));
     const started = history.find((e) => e.type === "ExecutionStarted");
