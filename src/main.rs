@@ -15,7 +15,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "durable-app", version, about = "A Durable Functions app in Rust")]
+#[command(
+    name = "durable-app",
+    version,
+    about = "A Durable Functions app in Rust"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -87,7 +91,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: FunctionsCommand::Write { dir },
         }) => {
             let written = durable_app::function_app()?.write_function_files(&dir)?;
-            println!("wrote {} function.json files under {}", written.len(), dir.display());
+            println!(
+                "wrote {} function.json files under {}",
+                written.len(),
+                dir.display()
+            );
             Ok(())
         }
     }
@@ -107,7 +115,9 @@ async fn start_local_host(port: u16, app_dir: PathBuf) -> anyhow::Result<()> {
         .with_handler(&this)
         .with_handler_args(["handler"])
         .with_function_generator(["functions", "write", "--dir"]);
-    durable_host::run(options).await.context("the local host stopped")
+    durable_host::run(options)
+        .await
+        .context("the local host stopped")
 }
 
 async fn run_worker(connection_string: &str) -> anyhow::Result<()> {

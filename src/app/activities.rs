@@ -20,7 +20,10 @@ async fn count_letters(_ctx: ActivityContext, city: String) -> Result<u64, Activ
     Ok(city.chars().filter(|c| c.is_alphabetic()).count() as u64)
 }
 
-async fn record_decision(ctx: ActivityContext, (item, status): (String, String)) -> Result<(), ActivityError> {
+async fn record_decision(
+    ctx: ActivityContext,
+    (item, status): (String, String),
+) -> Result<(), ActivityError> {
     tracing::info!(instance_id = %ctx.instance_id(), %item, %status, "approval decision recorded");
     Ok(())
 }

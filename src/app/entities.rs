@@ -15,7 +15,9 @@ pub(super) fn register(registry: &mut Registry) {
                     .ok_or_else(|| EntityError::msg("the counter would overflow"))?;
                 Ok(*value)
             })
-            .operation("get", |value: &mut i64, _ctx, _: ()| Ok::<_, EntityError>(*value))
+            .operation("get", |value: &mut i64, _ctx, _: ()| {
+                Ok::<_, EntityError>(*value)
+            })
             .operation("reset", |value: &mut i64, _ctx, _: ()| {
                 *value = 0;
                 Ok::<_, EntityError>(())

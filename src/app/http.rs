@@ -69,7 +69,9 @@ async fn http_start(
     if let Some(id) = req.query_param("instanceId") {
         options = options.with_instance_id(id);
     }
-    let instance_id = client.schedule_new_orchestration(&name, &input, options).await?;
+    let instance_id = client
+        .schedule_new_orchestration(&name, &input, options)
+        .await?;
     tracing::info!(function = ctx.function_name(), %name, %instance_id, "started orchestration");
     Ok(client.create_check_status_response(&instance_id))
 }
@@ -87,9 +89,13 @@ async fn counter_get(
                 Some(state) => serde_json::from_str(state)?,
                 None => Value::Null,
             };
-            Ok(HttpResponse::json(&json!({ "id": id.to_string(), "value": value }))?)
+            Ok(HttpResponse::json(
+                &json!({ "id": id.to_string(), "value": value }),
+            )?)
         }
-        None => Ok(HttpResponse::text(format!("{id} does not exist")).status(StatusCode::NOT_FOUND)),
+        None => {
+            Ok(HttpResponse::text(format!("{id} does not exist")).status(StatusCode::NOT_FOUND))
+        }
     }
 }
 
@@ -100,7 +106,10 @@ async fn counter_signal(
     _ctx: InvocationContext,
 ) -> Result<HttpResponse, FunctionError> {
     let id = EntityId::new(COUNTER, req.param("key").unwrap_or_default());
-    let operation = req.param("operation").unwrap_or_default().to_ascii_lowercase();
+    let operation = req
+        .param("operation")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let input: Value = match operation.as_str() {
         "add" => match req.json::<i64>() {
             Ok(amount) => json!(amount),
@@ -111,12 +120,17 @@ async fn counter_signal(
         },
         "reset" | "delete" => Value::Null,
         other => {
-            return Ok(HttpResponse::text(format!("unknown counter operation '{other}'"))
-                .status(StatusCode::BAD_REQUEST));
+            return Ok(
+                HttpResponse::text(format!("unknown counter operation '{other}'"))
+                    .status(StatusCode::BAD_REQUEST),
+            );
         }
     };
     client.signal_entity(&id, &operation, &input, None).await?;
-    Ok(HttpResponse::json(&json!({ "id": id.to_string(), "signaled": operation }))?.status(StatusCode::ACCEPTED))
+    Ok(
+        HttpResponse::json(&json!({ "id": id.to_string(), "signaled": operation }))?
+            .status(StatusCode::ACCEPTED),
+    )
 }
 
 /// `GET /api/hello?name=...`: an ordinary HTTP function, no durable machinery involved.

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use durable_core::{EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all};
+use durable_core::{
+    EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all,
+};
 use serde::{Deserialize, Serialize};
 
 use super::entities::COUNTER;
@@ -34,7 +36,11 @@ async fn hello_cities(
         let greeting: String = ctx.call_activity("SayHello", city).await?;
         greetings.push(greeting);
     }
-    ctx.signal_entity(&EntityId::new(COUNTER, "greetings"), "add", greetings.len() as i64)?;
+    ctx.signal_entity(
+        &EntityId::new(COUNTER, "greetings"),
+        "add",
+        greetings.len() as i64,
+    )?;
     ctx.log_info(format!("greeted {} cities", greetings.len()));
     Ok(greetings)
 }
@@ -56,7 +62,9 @@ async fn fan_out_fan_in(
     let retry = RetryPolicy::new(3, Duration::from_secs(1)).backoff_coefficient(2.0);
     let tasks = cities
         .iter()
-        .map(|city| ctx.call_activity_with_retry::<_, u64>("CountLetters", city.clone(), retry.clone()))
+        .map(|city| {
+            ctx.call_activity_with_retry::<_, u64>("CountLetters", city.clone(), retry.clone())
+        })
         .collect::<Vec<_>>();
     let counts = when_all(tasks)
         .await
