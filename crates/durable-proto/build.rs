@@ -15,6 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(client)
         .build_server(server)
         .build_transport(client || server)
-        .compile_with_config(config, &[proto], &[std::path::Path::new("proto"), include.as_path()])?;
+        .compile_with_config(
+            config,
+            &[proto],
+            &[std::path::Path::new("proto"), include.as_path()],
+        )?;
     Ok(())
 }

@@ -6,7 +6,12 @@
 //! `google.protobuf.StringValue` fields map to `Option<String>`: `None` is "absent", `Some("")` is "empty", and the
 //! two are different on the wire. Enable the `client` or `server` feature for the tonic stubs.
 
-#![allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
+#![allow(
+    missing_docs,
+    clippy::all,
+    unreachable_pub,
+    missing_debug_implementations
+)]
 
 include!(concat!(env!("OUT_DIR"), "/_.rs"));
 
