@@ -78,6 +78,23 @@
 //! assert_eq!(batch.entity_state.as_deref(), Some("42"));
 //! ```
 //!
+//! Long-lived instances restart themselves with [`OrchestrationContext::continue_as_new`]; with
+//! [`OrchestrationContext::continue_as_new_with_options`] and [`ContinueAsNewOptions::version`] the next generation
+//! also runs as a new orchestrator version (the `newVersion` of the completion).
+//!
+//! A failed instance can be rewound (`RewindInstance` on the backend). The backend then sends
+//! `[OrchestratorStarted, ExecutionRewound]` to the instance, whose history ends in its failed `ExecutionCompleted`;
+//! the engine answers without running orchestrator code, with one `RewindOrchestration` action (id -1) whose
+//! `newHistory` is the history minus the failed activity results and their `TaskScheduled` (so those activities run
+//! again), minus failed sub-orchestration results (the creation stays: the backend rewinds the child and the parent
+//! waits for its new outcome), minus the `ExecutionCompleted`, under a new execution id derived from the request;
+//! the `ExecutionRewound` is kept as a record. A sub-orchestration's `ExecutionStarted` takes the parent's new
+//! execution id from the `ExecutionRewound`'s `parentExecutionId`. This is what the Durable Task SDKs' workers answer
+//! (checked against the Python SDK's engine), so backends built for them work unchanged. A rewind request for an
+//! instance whose history ends in another outcome (completed, terminated) is answered with that outcome again; for an
+//! instance that has not ended, the `ExecutionRewound` is only a record and the turn replays as usual. As in the
+//! SDKs, the durable timers between the attempts of a retried call are not rewound.
+//!
 //! Determinism is the contract of orchestrator code: the same history must lead to the same decisions. Use the
 //! context for time ([`OrchestrationContext::current_utc_datetime`]), ids ([`OrchestrationContext::new_guid`]) and
 //! logging ([`OrchestrationContext::log`]), never the system clock or randomness.

@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use durable_core::proto::{self, history_event::EventType};
-use durable_core::{CallOptions, OrchestrationContext, OrchestrationError, Registry, when_all};
+use durable_core::{
+    CallOptions, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all,
+};
+use std::time::Duration;
 
 fn registry() -> Registry {
     let mut r = Registry::new();
@@ -34,6 +37,13 @@ fn registry() -> Registry {
             .call_sub_orchestrator_with_options("child", a, options)
             .await?;
         Ok::<_, OrchestrationError>(format!("{a}:{child}"))
+    })
+    .add_orchestrator("retried", |ctx: OrchestrationContext, (): ()| async move {
+        let policy = RetryPolicy::new(2, Duration::from_secs(10));
+        Ok::<_, OrchestrationError>(
+            ctx.call_activity_with_retry::<_, String>("flaky", (), policy)
+                .await?,
+        )
     })
     .add_orchestrator("child", |ctx: OrchestrationContext, n: u32| async move {
         Ok::<_, OrchestrationError>(ctx.call_activity::<_, String>("flaky", n).await?)
@@ -401,4 +411,37 @@ fn a_rewind_request_for_a_running_instance_changes_nothing() {
     );
     assert_eq!(summary(&response), ["1 ScheduleTask b null"]);
     check_replays(&r, &run);
+}
+
+/// A known limit shared with the SDKs: the timers between the attempts of a retried call stay in the rewound history,
+/// which the replay cannot line up with the call scheduled again. The instance fails clearly instead of misbehaving.
+#[test]
+fn a_rewound_retried_call_fails_with_a_non_determinism_error() {
+    let r = registry();
+    let mut run = run_incremental(
+        &r,
+        "retried",
+        None,
+        vec![
+            step(1, |_| vec![ev::task_failed(0, "Boom", "first", false)]),
+            step(11, |run| vec![ev::timer_fired(1, run.fire_at(1))]),
+            step(12, |_| vec![ev::task_failed(2, "Boom", "second", false)]),
+        ],
+        Shape::Scheduler,
+    );
+    assert!(summary(run.last())[0].starts_with("3 Complete Failed"));
+    let history = rewind(&r, &mut run, 100);
+    assert!(history_summary(&history).contains(&"1 TimerCreated".to_string()));
+    let response = run_turn(
+        &r,
+        &mut run,
+        vec![ev::orchestrator_started(at(101))],
+        Shape::Scheduler,
+    );
+    let outcome = summary(&response);
+    assert_eq!(outcome.len(), 1, "{outcome:?}");
+    assert!(
+        outcome[0].contains("Complete Failed [NonDeterminism"),
+        "{outcome:?}"
+    );
 }
