@@ -122,8 +122,10 @@ pub(super) fn complete(
 ) -> Result<(), StoreError> {
     let token = response.completion_token;
     let found = c
-        .query_row(
+        .prepare_cached(
             "SELECT id, instance_id, execution_id, task_id FROM activities WHERE hub = ?1 AND lease_token = ?2",
+        )?
+        .query_row(
             (hub, &token),
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i32>(3)?)),
         )

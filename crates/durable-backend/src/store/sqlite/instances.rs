@@ -131,10 +131,11 @@ impl InstanceRow {
             )
         };
         let parent = self.parent.as_ref();
-        c.execute(
-            &format!("INSERT OR REPLACE INTO instances (hub, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                     ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
-            rusqlite::params![
+        c.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO instances (hub, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+        ))?
+        .execute(rusqlite::params![
                 hub,
                 self.instance_id,
                 self.execution_id,
@@ -158,18 +159,16 @@ impl InstanceRow {
                 self.lease_token,
                 lease_expires_at,
                 self.lease_started_at,
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 }
 
 pub(super) fn load(c: &Connection, hub: &str, id: &str) -> Result<Option<InstanceRow>, StoreError> {
-    Ok(c.query_row(
-        &format!("SELECT {COLUMNS} FROM instances WHERE hub = ?1 AND instance_id = ?2"),
-        (hub, id),
-        InstanceRow::from_row,
-    )
+    Ok(c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM instances WHERE hub = ?1 AND instance_id = ?2"
+    ))?
+    .query_row((hub, id), InstanceRow::from_row)
     .optional()?)
 }
 
@@ -178,11 +177,10 @@ pub(super) fn load_by_lease(
     hub: &str,
     token: &str,
 ) -> Result<Option<InstanceRow>, StoreError> {
-    Ok(c.query_row(
-        &format!("SELECT {COLUMNS} FROM instances WHERE hub = ?1 AND lease_token = ?2"),
-        (hub, token),
-        InstanceRow::from_row,
-    )
+    Ok(c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM instances WHERE hub = ?1 AND lease_token = ?2"
+    ))?
+    .query_row((hub, token), InstanceRow::from_row)
     .optional()?)
 }
 
@@ -220,11 +218,11 @@ pub(super) fn append_history(
     id: &str,
     events: &[HistoryEvent],
 ) -> Result<(), StoreError> {
-    let next: i64 = c.query_row(
-        "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE hub = ?1 AND instance_id = ?2",
-        (hub, id),
-        |r| r.get(0),
-    )?;
+    let next: i64 = c
+        .prepare_cached(
+            "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE hub = ?1 AND instance_id = ?2",
+        )?
+        .query_row((hub, id), |r| r.get(0))?;
     let mut stmt = c.prepare_cached(
         "INSERT INTO history (hub, instance_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
     )?;

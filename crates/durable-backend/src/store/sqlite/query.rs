@@ -246,14 +246,13 @@ fn purge_row(
 
 /// The earliest future time something becomes runnable: a timer or delayed message, or an expiring lease.
 pub(super) fn next_due(c: &Connection, hub: &str, now: i64) -> Result<Option<i64>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.prepare_cached(
         "SELECT MIN(t) FROM ( \
            SELECT MIN(visible_at) AS t FROM inbox WHERE hub = ?1 AND visible_at > ?2 \
            UNION ALL SELECT MIN(lease_expires_at) FROM instances WHERE hub = ?1 AND lease_expires_at > ?2 \
            UNION ALL SELECT MIN(lease_expires_at) FROM activities WHERE hub = ?1 AND lease_expires_at > ?2 \
            UNION ALL SELECT MIN(visible_at) FROM entity_inbox WHERE hub = ?1 AND visible_at > ?2 \
            UNION ALL SELECT MIN(lease_expires_at) FROM entities WHERE hub = ?1 AND lease_expires_at > ?2)",
-        (hub, now),
-        |r| r.get::<_, Option<i64>>(0),
-    )?)
+    )?
+    .query_row((hub, now), |r| r.get::<_, Option<i64>>(0))?)
 }

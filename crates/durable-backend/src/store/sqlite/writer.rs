@@ -93,7 +93,10 @@ fn run(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
             let error = StoreError::from(e);
             for job in batch {
                 job(Err(&error))(None);
@@ -108,7 +111,11 @@ fn run(
         }));
         match ran {
             Ok(finishers) => {
-                let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+                let commit = conn
+                    .prepare_cached("COMMIT")
+                    .and_then(|mut s| s.execute([]))
+                    .map(|_| ())
+                    .map_err(StoreError::from);
                 if commit.is_err() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
