@@ -328,11 +328,15 @@ fn a_rewound_sub_orchestration_reports_to_its_parents_new_execution() {
         ..Default::default()
     });
 
-    let response = execute(
-        &r,
-        &run.history,
-        &rewind_request(100, Some("parent-exec-2")),
-    );
+    let mut request = rewind_request(100, Some("parent-exec-2"));
+    let trace = proto::TraceContext {
+        trace_parent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        ..Default::default()
+    };
+    if let Some(EventType::ExecutionRewound(rewound)) = &mut request[1].event_type {
+        rewound.parent_trace_context = Some(trace.clone());
+    }
+    let response = execute(&r, &run.history, &request);
     let history = rewound_history(&response);
     assert_eq!(
         history_summary(&history),
@@ -358,6 +362,7 @@ fn a_rewound_sub_orchestration_reports_to_its_parents_new_execution() {
     );
     assert_eq!(parent.task_scheduled_id, 1);
     assert_eq!(started.input.as_deref(), Some("7"));
+    assert_eq!(started.parent_trace_context, Some(trace));
     assert_ne!(execution_id_of(&history).as_deref(), Some("exec-1"));
 
     run.history = history;

@@ -129,6 +129,10 @@ fn rewound_history(
                         .get_or_insert_with(Default::default)
                         .execution_id = Some(id.clone());
                 }
+                // The backend may start a new trace for the rewound run (the .NET worker honours this too).
+                if let Some(trace) = &rewound.parent_trace_context {
+                    started.parent_trace_context = Some(trace.clone());
+                }
                 history.push(proto::HistoryEvent {
                     event_type: Some(EventType::ExecutionStarted(started)),
                     ..event.clone()
