@@ -241,7 +241,9 @@ impl Registry {
     ///
     /// Never panics (user panics become a FAILED completion); copies `instanceId`; leaves `completionToken` empty.
     /// An empty `newEvents` is accepted (the replay then only re-derives pending decisions); a request without any
-    /// `ExecutionStarted` event completes FAILED with `errorType` `InvalidHistoryError`.
+    /// `ExecutionStarted` event completes FAILED with `errorType` `InvalidHistoryError`. A rewind request
+    /// (`ExecutionRewound` in `newEvents` for a history that ended in failure) is answered with a single
+    /// `RewindOrchestration` action (id -1) without running orchestrator code; see the crate docs.
     pub fn execute_orchestrator(
         &self,
         request: &proto::OrchestratorRequest,
