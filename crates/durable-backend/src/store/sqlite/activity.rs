@@ -59,40 +59,45 @@ pub(super) fn lease(
         .map(|f| f.activities.clone())
         .unwrap_or_default();
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
-    let sql = format!(
+    let name_filter = super::query::name_filter("name", names.len(), 4);
+    // Lapsed leases first (they are the oldest work), then the unleased queue in order; each query walks an
+    // index, so neither sorts nor reads the rest of a long queue.
+    let lapsed = format!(
         "SELECT id, name, request FROM activities \
-         WHERE hub = ?1 AND (lease_token IS NULL OR lease_expires_at <= ?2){} ORDER BY id LIMIT ?3",
-        super::query::name_filter("name", names.len(), 4)
+         WHERE hub = ?1 AND lease_expires_at <= ?2{name_filter} ORDER BY lease_expires_at LIMIT ?3"
+    );
+    let queued = format!(
+        "SELECT id, name, request FROM activities INDEXED BY activities_ready \
+         WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id LIMIT ?3"
     );
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
     params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
-    let mut stmt = c.prepare_cached(&sql)?;
-    let candidates = stmt
-        .query_map(params.as_slice(), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Vec::new();
-    for (row_id, name, blob) in candidates {
-        if out.len() >= request.activities {
-            break;
+    let mut picked = Vec::new();
+    for sql in [&lapsed, &queued] {
+        let mut stmt = c.prepare_cached(sql)?;
+        let mut rows = stmt.query(params.as_slice())?;
+        while picked.len() < request.activities {
+            let Some(row) = rows.next()? else {
+                break;
+            };
+            let row_id: i64 = row.get(0)?;
+            let name: String = row.get(1)?;
+            let activity = ActivityRequest::decode(row.get::<_, Vec<u8>>(2)?.as_slice())?;
+            let accepted = filters.is_empty()
+                || filters.iter().any(|f| {
+                    f.name == name
+                        && (f.versions.is_empty()
+                            || f.versions
+                                .iter()
+                                .any(|v| Some(v) == activity.version.as_ref()))
+                });
+            if accepted {
+                picked.push((row_id, activity));
+            }
         }
-        let activity = ActivityRequest::decode(blob.as_slice())?;
-        let accepted = filters.is_empty()
-            || filters.iter().any(|f| {
-                f.name == name
-                    && (f.versions.is_empty()
-                        || f.versions
-                            .iter()
-                            .any(|v| Some(v) == activity.version.as_ref()))
-            });
-        if !accepted {
-            continue;
-        }
+    }
+    let mut out = Vec::with_capacity(picked.len());
+    for (row_id, activity) in picked {
         let token = new_id();
         c.prepare_cached(
             "UPDATE activities SET lease_token = ?2, lease_expires_at = ?3 WHERE id = ?1",

@@ -38,49 +38,55 @@ pub(super) fn lease(
         .map(|f| f.orchestrations.clone())
         .unwrap_or_default();
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
-    // Walk the queue in arrival order and stop early: the oldest runnable message picks the next instance.
-    let sql = format!(
-        "SELECT m.instance_id, i.name, i.version FROM inbox m INDEXED BY inbox_in_order \
+    let name_filter = super::query::name_filter("i.name", names.len(), 4);
+    let runnable = "i.status NOT IN (1, 3, 4, 5) AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2)";
+    // Instances whose worker vanished without a word: their inbox rows still carry the lapsed token.
+    let lapsed = format!(
+        "SELECT i.instance_id, i.name, i.version FROM instances i \
+         WHERE i.hub = ?1 AND i.lease_expires_at <= ?2 AND {runnable}{name_filter} \
+           AND EXISTS (SELECT 1 FROM inbox m INDEXED BY inbox_by_instance WHERE m.hub = i.hub AND m.instance_id = i.instance_id \
+                       AND m.visible_at <= ?2) \
+         ORDER BY i.lease_expires_at LIMIT ?3"
+    );
+    // Walk the unleased queue in arrival order and stop early: the oldest runnable message picks the next
+    // instance. The partial index leaves out messages already handed out, so a long queue costs nothing here.
+    let queued = format!(
+        "SELECT m.instance_id, i.name, i.version FROM inbox m INDEXED BY inbox_ready \
          JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
-         WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) \
-           AND i.status NOT IN (1, 3, 4, 5) \
-           AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2){} \
-         ORDER BY m.id LIMIT ?3",
-        super::query::name_filter("i.name", names.len(), 4)
+         WHERE m.hub = ?1 AND m.lease_token IS NULL AND m.visible_at <= ?2 \
+           AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) AND {runnable}{name_filter} \
+         ORDER BY m.id LIMIT ?3"
     );
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
     params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
-    let mut stmt = c.prepare_cached(&sql)?;
-    let candidates = stmt
-        .query_map(params.as_slice(), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Vec::new();
+    let mut picked = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (id, name, version) in candidates {
-        if out.len() >= request.orchestrations {
-            break;
+    for sql in [&lapsed, &queued] {
+        let mut stmt = c.prepare_cached(sql)?;
+        let mut rows = stmt.query(params.as_slice())?;
+        // Rows are read one at a time so a lease for a few slots does not load the whole candidate window.
+        while picked.len() < request.orchestrations {
+            let Some(row) = rows.next()? else {
+                break;
+            };
+            let id: String = row.get(0)?;
+            let name: String = row.get(1)?;
+            let version: Option<String> = row.get(2)?;
+            let accepted = filters.is_empty()
+                || filters.iter().any(|f| {
+                    f.name == name
+                        && (f.versions.is_empty()
+                            || f.versions.iter().any(|v| Some(v) == version.as_ref()))
+                });
+            if accepted && seen.insert(id.clone()) {
+                picked.push(id);
+            }
         }
-        if !seen.insert(id.clone()) {
-            continue;
-        }
-        let accepted = filters.is_empty()
-            || filters.iter().any(|f| {
-                f.name == name
-                    && (f.versions.is_empty()
-                        || f.versions.iter().any(|v| Some(v) == version.as_ref()))
-            });
-        if !accepted {
-            continue;
-        }
-        out.push(lease_one(c, hub, &id, request, now)?);
     }
-    Ok(out)
+    picked
+        .iter()
+        .map(|id| lease_one(c, hub, id, request, now))
+        .collect()
 }
 
 fn lease_one(
@@ -103,9 +109,12 @@ fn lease_one(
         now.saturating_add(lease_ms),
         now
     ])?;
-    c.prepare_cached("UPDATE inbox SET lease_token = ?3 WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?4")?.execute(
-        rusqlite::params![hub, id, token, now],
-    )?;
+    // Without the hint the planner walks every visible message of the hub by time instead of this instance's.
+    c.prepare_cached(
+        "UPDATE inbox INDEXED BY inbox_by_instance SET lease_token = ?3 \
+         WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?4",
+    )?
+    .execute(rusqlite::params![hub, id, token, now])?;
     let row = instances::load(c, hub, id)?.ok_or_else(|| {
         StoreError::Internal(format!("instance '{id}' vanished while being leased"))
     })?;

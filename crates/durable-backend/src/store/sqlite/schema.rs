@@ -7,7 +7,8 @@ use crate::error::StoreError;
 use crate::options::Synchronous;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE hubs (
     name TEXT PRIMARY KEY,
     created_at INTEGER NOT NULL
@@ -102,7 +103,13 @@ CREATE TABLE entity_inbox (
 CREATE INDEX entity_inbox_by_time ON entity_inbox (hub, visible_at);
 CREATE INDEX entity_inbox_by_entity ON entity_inbox (hub, entity_id, id);
 CREATE INDEX entity_inbox_by_lease ON entity_inbox (hub, lease_token);
-"#];
+"#,
+    r#"
+DROP INDEX inbox_in_order;
+CREATE INDEX inbox_ready ON inbox (hub, id) WHERE lease_token IS NULL;
+CREATE INDEX activities_ready ON activities (hub, id) WHERE lease_token IS NULL;
+"#,
+];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
 pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(), StoreError> {
