@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The project's one verify command: what CI runs, and what a person runs before pushing.
-# Installs the pinned Python and JavaScript interop SDKs (.venv, crates/durable-backend/tests/js), checks formatting and lints, then runs every test.
+# Installs the pinned interop peers (Python SDKs in .venv, the JavaScript SDK, Azurite), checks formatting and
+# lints, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-python.sh
 bash scripts/setup-node.sh
+bash scripts/setup-azurite.sh
 export DURABLE_PYTHON="$PWD/.venv/bin/python"
+export DURABLE_AZURITE="$PWD/scripts/azurite/node_modules/.bin/azurite-queue"
+export DURABLE_REQUIRE_AZURITE=1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
