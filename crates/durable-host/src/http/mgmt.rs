@@ -380,8 +380,7 @@ fn entity_id(name: &str, key: &str) -> String {
 
 async fn get_entity(state: &HttpState, name: &str, key: &str) -> ApiResult {
     let id = entity_id(name, key);
-    let client = state.client.clone();
-    let found = off_thread(move |rt| rt.block_on(client.get_entity(&id, true))).await?;
+    let found = state.client.get_entity(&id, true).await?;
     match found {
         Some(entity) if entity.serialized_state.is_some() => Ok(json_response(
             StatusCode::OK,
@@ -431,18 +430,6 @@ async fn signal_entity(state: &HttpState, req: &Incoming, name: &str, key: &str)
     let input = bad_request!(body_json(req));
     let op = req.query_value("op").unwrap_or_default();
     let id = entity_id(name, key);
-    let client = state.client.clone();
-    off_thread(move |rt| rt.block_on(client.signal_entity(&id, &op, &input, None))).await?;
+    state.client.signal_entity(&id, &op, &input, None).await?;
     Ok(StatusCode::ACCEPTED.into_response())
-}
-
-/// Runs a client call whose future is not `Send` (the entity calls borrow a `&dyn Display` across an await) on a
-/// blocking thread of the same runtime, so the HTTP handler's own future stays `Send`.
-async fn off_thread<T: Send + 'static>(
-    call: impl FnOnce(&tokio::runtime::Handle) -> durable_grpc::Result<T> + Send + 'static,
-) -> durable_grpc::Result<T> {
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || call(&runtime))
-        .await
-        .unwrap_or_else(|e| Err(durable_grpc::Error::Transport(format!("entity call: {e}"))))
 }
