@@ -21,6 +21,23 @@ const COLUMNS: &str = "instance_id, execution_id, name, version, status, created
     scheduled_start_at, input, output, custom_status, failure, parent_instance_id, parent_execution_id, \
     parent_task_id, parent_name, parent_version, tags, lease_token, lease_expires_at, lease_started_at";
 
+/// Writes a whole row. An upsert rather than `INSERT OR REPLACE`: replacing deletes and reinserts the row, which
+/// rewrites every index entry, while an update touches only the indexes whose columns changed.
+static SAVE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let updates: Vec<String> = COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "instance_id")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO instances (hub, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
+         ON CONFLICT (hub, instance_id) DO UPDATE SET {}",
+        updates.join(", ")
+    )
+});
+
 /// One row of `instances`.
 #[derive(Debug, Clone, Default)]
 pub(super) struct InstanceRow {
@@ -131,35 +148,31 @@ impl InstanceRow {
             )
         };
         let parent = self.parent.as_ref();
-        c.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO instances (hub, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
-        ))?
-        .execute(rusqlite::params![
-                hub,
-                self.instance_id,
-                self.execution_id,
-                self.name,
-                self.version,
-                self.status,
-                self.created_at,
-                self.updated_at,
-                self.completed_at,
-                self.scheduled_start_at,
-                self.input,
-                self.output,
-                self.custom_status,
-                self.failure.as_ref().map(encode),
-                parent.map(|p| p.instance_id.clone()),
-                parent.and_then(|p| p.execution_id.clone()),
-                parent.map(|p| p.task_id),
-                parent.and_then(|p| p.name.clone()),
-                parent.and_then(|p| p.version.clone()),
-                tags,
-                self.lease_token,
-                lease_expires_at,
-                self.lease_started_at,
-            ])?;
+        c.prepare_cached(&SAVE_SQL)?.execute(rusqlite::params![
+            hub,
+            self.instance_id,
+            self.execution_id,
+            self.name,
+            self.version,
+            self.status,
+            self.created_at,
+            self.updated_at,
+            self.completed_at,
+            self.scheduled_start_at,
+            self.input,
+            self.output,
+            self.custom_status,
+            self.failure.as_ref().map(encode),
+            parent.map(|p| p.instance_id.clone()),
+            parent.and_then(|p| p.execution_id.clone()),
+            parent.map(|p| p.task_id),
+            parent.and_then(|p| p.name.clone()),
+            parent.and_then(|p| p.version.clone()),
+            tags,
+            self.lease_token,
+            lease_expires_at,
+            self.lease_started_at,
+        ])?;
         Ok(())
     }
 }
