@@ -424,7 +424,7 @@ pub(super) fn complete(
     let token = result.completion_token.clone();
     let id: Option<String> = c
         .query_row(
-            "SELECT entity_id FROM entities WHERE hub = ?1 AND lease_token = ?2",
+            "SELECT entity_id FROM entities INDEXED BY entities_by_lease WHERE hub = ?1 AND lease_token = ?2",
             (hub, &token),
             |r| r.get(0),
         )
