@@ -252,7 +252,8 @@ pub(super) fn next_due(c: &Connection, hub: &str, now: i64) -> Result<Option<i64
            UNION ALL SELECT MIN(lease_expires_at) FROM instances WHERE hub = ?1 AND lease_expires_at > ?2 \
            UNION ALL SELECT MIN(lease_expires_at) FROM activities WHERE hub = ?1 AND lease_expires_at > ?2 \
            UNION ALL SELECT MIN(visible_at) FROM entity_inbox WHERE hub = ?1 AND visible_at > ?2 \
-           UNION ALL SELECT MIN(lease_expires_at) FROM entities WHERE hub = ?1 AND lease_expires_at > ?2)",
+           UNION ALL SELECT MIN(lease_expires_at) FROM entities INDEXED BY entities_by_lease_expiry \
+             WHERE hub = ?1 AND lease_expires_at > ?2)",
     )?
     .query_row((hub, now), |r| r.get::<_, Option<i64>>(0))?)
 }

@@ -109,6 +109,10 @@ DROP INDEX inbox_in_order;
 CREATE INDEX inbox_ready ON inbox (hub, id) WHERE lease_token IS NULL;
 CREATE INDEX activities_ready ON activities (hub, id) WHERE lease_token IS NULL;
 "#,
+    r#"
+CREATE INDEX entities_by_lock ON entities (hub, locked_by) WHERE locked_by IS NOT NULL;
+CREATE INDEX entities_by_lease_expiry ON entities (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
