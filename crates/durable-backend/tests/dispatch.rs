@@ -671,6 +671,65 @@ async fn events_for_an_instance_scheduled_later_wait_for_its_start() {
 }
 
 #[tokio::test]
+async fn the_functions_hub_header_selects_the_hub_and_taskhub_wins_over_it() {
+    // Clients of the Functions host's local endpoint (durableClient bindings) name the hub with Durable-TaskHub.
+    let backend = common::backend(common::memory().with_task_hubs(["blue"])).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    let with_headers = |headers: &[(&'static str, &str)], message| {
+        let mut request = tonic::Request::new(message);
+        for (name, value) in headers {
+            request.metadata_mut().insert(*name, value.parse().unwrap());
+        }
+        request
+    };
+    client
+        .start_instance(with_headers(
+            &[("durable-taskhub", "blue")],
+            raw::start_request("fx", "o", "\"via functions header\""),
+        ))
+        .await
+        .unwrap();
+    let exists_on = |hub: &str| {
+        let mut client = client.clone();
+        let request = raw::on_hub(
+            hub,
+            GetInstanceRequest {
+                instance_id: "fx".into(),
+                get_inputs_and_outputs: true,
+            },
+        );
+        async move { client.get_instance(request).await.unwrap().into_inner() }
+    };
+    let blue = exists_on("blue").await;
+    assert_eq!(
+        blue.orchestration_state.unwrap().input.as_deref(),
+        Some("\"via functions header\"")
+    );
+    assert!(!exists_on("default").await.exists);
+
+    // Both headers: the scheduler's own header decides.
+    client
+        .start_instance(with_headers(
+            &[("taskhub", "default"), ("durable-taskhub", "blue")],
+            raw::start_request("both", "o", "null"),
+        ))
+        .await
+        .unwrap();
+    let on_default = client
+        .get_instance(raw::on_hub(
+            "default",
+            GetInstanceRequest {
+                instance_id: "both".into(),
+                get_inputs_and_outputs: false,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(on_default.exists);
+}
+
+#[tokio::test]
 async fn hubs_can_be_deleted_and_recreated_and_housekeeping_calls_answer() {
     let backend = common::backend(common::memory()).await;
     let mut client = raw::connect(&backend.endpoint()).await;

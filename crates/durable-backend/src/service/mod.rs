@@ -17,6 +17,9 @@ use crate::store::{Changes, Store};
 
 pub(crate) use worker::StreamSlots;
 
+/// Headers that name the task hub, in order of precedence (gRPC metadata keys are lower case).
+const HUB_HEADERS: [&str; 2] = ["taskhub", "durable-taskhub"];
+
 /// Per-hub wake-up signal for idle work-item streams.
 #[derive(Debug)]
 pub(crate) struct HubSignal {
@@ -63,15 +66,23 @@ impl Shared {
         shared
     }
 
-    /// The hub a request addresses (`taskhub` header, else the default), created on first use.
+    /// The hub a request addresses, created on first use: the scheduler's `taskhub` header, else the
+    /// `durable-taskhub` header that clients of the Functions host's local endpoint send (a `durableClient` binding
+    /// pointed at this backend), else the default hub.
     pub(crate) async fn hub<T>(
         &self,
         request: &Request<T>,
     ) -> Result<(String, Arc<HubSignal>), Status> {
-        let name = match request.metadata().get("taskhub") {
-            Some(value) => value
+        let metadata = request.metadata();
+        let header = HUB_HEADERS
+            .iter()
+            .find_map(|name| metadata.get(*name).map(|value| (*name, value)));
+        let name = match header {
+            Some((header, value)) => value
                 .to_str()
-                .map_err(|_| Status::invalid_argument("the taskhub header is not valid ASCII"))?
+                .map_err(|_| {
+                    Status::invalid_argument(format!("the {header} header is not valid ASCII"))
+                })?
                 .trim()
                 .to_owned(),
             None => String::new(),
