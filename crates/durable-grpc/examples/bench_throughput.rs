@@ -97,6 +97,18 @@ impl Proc {
         Some(kib / 1024.0)
     }
 
+    /// User plus system CPU time so far, in seconds.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).ok()?;
+        // The command name may hold spaces; the fields after its closing parenthesis do not.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        // USER_HZ is 100 on every Linux this runs on.
+        Some(ticks / 100.0)
+    }
+
     fn stop(mut self) {
         drop(self.0.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -118,9 +130,16 @@ struct Report {
     p50_ms: f64,
     p99_ms: f64,
     rss_mib: Option<f64>,
+    /// Worker CPU (user + system) spent on the run, in seconds.
+    cpu_s: Option<f64>,
 }
 
-async fn drive(endpoint: &str, n: usize, worker: &Proc) -> Result<(f64, f64, f64, Option<f64>)> {
+async fn drive(
+    endpoint: &str,
+    n: usize,
+    worker: &Proc,
+) -> Result<(f64, f64, f64, Option<f64>, Option<f64>)> {
+    let cpu_before = worker.cpu_seconds();
     let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
@@ -176,7 +195,8 @@ async fn drive(endpoint: &str, n: usize, worker: &Proc) -> Result<(f64, f64, f64
         .as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
-    Ok((seconds, pct(0.50), pct(0.99), worker.peak_rss_mib()))
+    let cpu = worker.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+    Ok((seconds, pct(0.50), pct(0.99), worker.peak_rss_mib(), cpu))
 }
 
 fn rust_worker(endpoint: &str) -> Result<Proc> {
@@ -192,7 +212,7 @@ fn python_worker(python: &PathBuf, endpoint: &str) -> Result<Proc> {
 }
 
 async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Report> {
-    let (seconds, p50_ms, p99_ms, rss_mib) = match name {
+    let (seconds, p50_ms, p99_ms, rss_mib, cpu_s) = match name {
         "rust-embedded" | "python-embedded" => {
             let dir = tempfile::tempdir()?;
             let options = durable_backend::Options::new()
@@ -232,6 +252,7 @@ async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Repo
         p50_ms,
         p99_ms,
         rss_mib,
+        cpu_s,
     })
 }
 
@@ -286,14 +307,14 @@ fn main() -> Result<()> {
         CITIES.len()
     );
     println!(
-        "| case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS |"
+        "| case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS | worker CPU per work item |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for case in cases {
         let report = runtime.block_on(run_case(case, n, &python))?;
         let per_s = report.orchestrations as f64 / report.seconds;
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} | {} |",
             report.name,
             per_s,
             per_s * WORK_ITEMS_PER_ORCHESTRATION,
@@ -302,6 +323,10 @@ fn main() -> Result<()> {
             report
                 .rss_mib
                 .map_or("n/a".to_owned(), |m| format!("{m:.1} MiB")),
+            report.cpu_s.map_or("n/a".to_owned(), |cpu| format!(
+                "{:.0} us",
+                cpu * 1e6 / (report.orchestrations as f64 * WORK_ITEMS_PER_ORCHESTRATION)
+            )),
         );
     }
     Ok(())
