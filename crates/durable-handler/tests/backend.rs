@@ -3,15 +3,14 @@
 //! uses the `durableClient` binding against the backend's gRPC endpoint.
 
 mod common;
+#[path = "common/greet_all.rs"]
+mod greet_all;
 
 use std::time::Duration;
 
 use common::*;
+use durable_core::EntityId;
 use durable_core::proto::history_event::EventType;
-use durable_core::{
-    ActivityContext, ActivityError, Entity, EntityError, EntityId, OrchestrationContext,
-    OrchestrationError, Registry,
-};
 use durable_grpc::{
     BoxFuture, ConnectionOptions, DurableClient, Executor, ExecutorError, OrchestrationStatus,
     Worker,
@@ -20,54 +19,8 @@ use durable_handler::{AuthLevel, ClientBinding, FunctionApp, Handler, HttpTrigge
 use durable_proto as proto;
 use serde_json::{Value, json};
 
-async fn greet_all(
-    ctx: OrchestrationContext,
-    cities: Vec<String>,
-) -> Result<Value, OrchestrationError> {
-    let mut greetings = Vec::new();
-    for city in cities {
-        greetings.push(ctx.call_activity::<_, String>("SayHello", city).await?);
-    }
-    let caught = match ctx.call_activity::<_, String>("SayHello", "").await {
-        Ok(v) => format!("unexpected success: {v}"),
-        Err(e) => {
-            let details = e
-                .failure_details()
-                .cloned()
-                .unwrap_or_else(|| e.to_failure_details());
-            format!("{}: {}", details.error_type, details.error_message)
-        }
-    };
-    let total: i64 = ctx
-        .call_entity(
-            &EntityId::new("counter", "greetings"),
-            "add",
-            greetings.len(),
-        )
-        .await?;
-    Ok(json!({ "greetings": greetings, "caught": caught, "total": total }))
-}
-
-async fn say_hello(_ctx: ActivityContext, city: String) -> Result<String, ActivityError> {
-    if city.is_empty() {
-        return Err(ActivityError::new("EmptyCity", "a city needs a name"));
-    }
-    Ok(format!("Hello {city}!"))
-}
-
 fn handler() -> Handler {
-    let mut registry = Registry::new();
-    registry
-        .add_orchestrator("GreetAll", greet_all)
-        .add_activity("SayHello", say_hello)
-        .add_entity(
-            "counter",
-            Entity::<i64>::new().operation("add", |total: &mut i64, _ctx, n: i64| {
-                *total += n;
-                Ok::<_, EntityError>(*total)
-            }),
-        );
-    FunctionApp::new(registry)
+    FunctionApp::new(greet_all::registry())
         .http_starter(
             "HttpStart",
             HttpTrigger::new()

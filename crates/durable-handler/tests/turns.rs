@@ -3,69 +3,17 @@
 //! and talks to the handler only over HTTP in the host's format.
 
 mod common;
+#[path = "common/greet_all.rs"]
+mod greet_all;
 
 use common::*;
+use durable_core::EntityId;
 use durable_core::proto::history_event::EventType;
 use durable_core::proto::orchestrator_action::OrchestratorActionType;
 use durable_core::proto::send_entity_message_action::EntityMessageType;
 use durable_core::proto::{self, operation_result::ResultType};
-use durable_core::{
-    ActivityContext, ActivityError, Entity, EntityError, EntityId, OrchestrationContext,
-    OrchestrationError, Registry,
-};
 use durable_handler::FunctionApp;
 use serde_json::{Value, json};
-
-async fn greet_all(
-    ctx: OrchestrationContext,
-    cities: Vec<String>,
-) -> Result<Value, OrchestrationError> {
-    let mut greetings = Vec::new();
-    for city in cities {
-        greetings.push(ctx.call_activity::<_, String>("SayHello", city).await?);
-    }
-    // The activity fails; its type and message must survive the trip through the host.
-    let caught = match ctx.call_activity::<_, String>("SayHello", "").await {
-        Ok(v) => format!("unexpected success: {v}"),
-        Err(e) => {
-            let details = e
-                .failure_details()
-                .cloned()
-                .unwrap_or_else(|| e.to_failure_details());
-            format!("{}: {}", details.error_type, details.error_message)
-        }
-    };
-    let total: i64 = ctx
-        .call_entity(
-            &EntityId::new("counter", "greetings"),
-            "add",
-            greetings.len(),
-        )
-        .await?;
-    Ok(json!({ "greetings": greetings, "caught": caught, "total": total }))
-}
-
-async fn say_hello(_ctx: ActivityContext, city: String) -> Result<String, ActivityError> {
-    if city.is_empty() {
-        return Err(ActivityError::new("EmptyCity", "a city needs a name"));
-    }
-    Ok(format!("Hello {city}!"))
-}
-
-fn registry() -> Registry {
-    let mut registry = Registry::new();
-    registry
-        .add_orchestrator("GreetAll", greet_all)
-        .add_activity("SayHello", say_hello)
-        .add_entity(
-            "counter",
-            Entity::<i64>::new().operation("add", |total: &mut i64, _ctx, n: i64| {
-                *total += n;
-                Ok::<_, EntityError>(*total)
-            }),
-        );
-    registry
-}
 
 /// Work the simulated extension owes the orchestration after a turn.
 enum Pending {
@@ -84,7 +32,7 @@ enum Pending {
 
 #[tokio::test]
 async fn orchestration_runs_turn_by_turn_through_the_handler() {
-    let server = Server::start(FunctionApp::new(registry()).build().unwrap()).await;
+    let server = Server::start(FunctionApp::new(greet_all::registry()).build().unwrap()).await;
     let instance = "turns-1";
     let mut past: Vec<proto::HistoryEvent> = Vec::new();
     let mut new_events = started("GreetAll", instance, Some(r#"["Tokyo","Seattle"]"#));
