@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::{FunctionKind, FunctionMeta, read_functions, read_host_json, read_settings};
 use crate::error::{HostError, Result};
-use crate::executor::{Catalog, HttpExecutor};
+use crate::extension::{Catalog, HttpExecutor, request_settings};
 use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router};
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
@@ -358,7 +358,11 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let catalog = Arc::new(Catalog::new(&functions));
     let mut builder = Worker::builder()
         .connection(backend.connection.clone())
-        .executor(HttpExecutor::new(invoker.clone(), Arc::clone(&catalog)));
+        .executor(HttpExecutor::new(
+            invoker.clone(),
+            Arc::clone(&catalog),
+            request_settings(&host_json.durable_task),
+        ));
     if let Some((orchestrations, activities, entities)) = options.concurrency {
         builder = builder
             .max_concurrent_orchestrations(orchestrations)

@@ -50,16 +50,50 @@ pub(crate) struct InvokeReply {
 /// Why an invocation produced no reply.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum InvokeError {
-    /// The handler could not be reached or did not answer in time: the work can be retried as is.
+    /// The handler was not running, or its process went away during the call: the host retries such work.
     #[error("the handler is unavailable: {0}")]
     Unavailable(String),
+    /// The invocation ran longer than `functionTimeout`; the host restarts the handler and retries the work.
+    #[error("the invocation timed out after {0:?}")]
+    Timeout(Duration),
     /// The handler answered with a non-2xx status; like the host, the body is not read.
-    #[error("Response status code does not indicate success: {0}")]
+    #[error("{}", crate::extension::dotnet::status_code_message(*.0))]
     Status(u16),
-    /// A 2xx whose body is not an invocation result.
-    #[error("the handler's reply is not an invocation result: {0}")]
+    /// A 2xx whose body the host cannot read as an invocation result.
+    #[error("Invalid HttpResponseMessage: {0}")]
     BadReply(String),
+    /// The handler's process is alive but the request failed (a dropped connection).
+    #[error("An error occurred while sending the request. ({0})")]
+    Connection(String),
 }
+
+impl InvokeError {
+    /// Whether the Durable extension retries work whose invocation failed this way (a platform failure), rather
+    /// than failing it.
+    pub(crate) fn is_retried(&self) -> bool {
+        matches!(self, InvokeError::Unavailable(_) | InvokeError::Timeout(_))
+    }
+
+    /// The exception the host would have thrown, as the extension sees it inside its wrapper.
+    pub(crate) fn to_exception(&self) -> crate::extension::dotnet::Exception {
+        use crate::extension::dotnet::Exception;
+        match self {
+            InvokeError::Status(_) | InvokeError::Connection(_) | InvokeError::Unavailable(_) => {
+                Exception::new("System.Net.Http.HttpRequestException", self.to_string())
+            }
+            InvokeError::BadReply(_) => {
+                Exception::new("System.InvalidOperationException", self.to_string())
+            }
+            InvokeError::Timeout(after) => Exception::new(
+                "Microsoft.Azure.WebJobs.Host.FunctionTimeoutException",
+                format!("Timeout value of {after:?} was exceeded by function."),
+            ),
+        }
+    }
+}
+
+/// How long to wait for news of a dead process after a failed request.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// Sends invocations to the current handler process.
 #[derive(Debug, Clone)]
@@ -83,7 +117,8 @@ impl Invoker {
         Ok(Invoker {
             http,
             handler,
-            timeout,
+            // `functionTimeout: -1` (no limit) must not overflow a deadline.
+            timeout: timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)),
             ready_timeout,
         })
     }
@@ -113,7 +148,21 @@ impl Invoker {
         function: &str,
         reason: &str,
         data: Map<String, Value>,
+        metadata: Map<String, Value>,
+    ) -> Result<InvokeReply, InvokeError> {
+        self.invoke_trigger(function, reason, data, metadata, None)
+            .await
+    }
+
+    /// [`Invoker::invoke`] for a trigger whose value is text: when that text is a JSON object, the host adds its
+    /// top-level properties to the binding data (`Utility.ApplyBindingData`), over the trigger's own keys.
+    pub(crate) async fn invoke_trigger(
+        &self,
+        function: &str,
+        reason: &str,
+        data: Map<String, Value>,
         mut metadata: Map<String, Value>,
+        trigger_text: Option<&str>,
     ) -> Result<InvokeReply, InvokeError> {
         let invocation_id = uuid::Uuid::new_v4().to_string();
         metadata.insert(
@@ -124,9 +173,17 @@ impl Invoker {
                 "RandGuid": uuid::Uuid::new_v4().to_string(),
             }),
         );
+        if let Some(text) = trigger_text {
+            apply_binding_data(text, &mut metadata);
+        }
+        // Binding data whose name ends in "trigger" never reaches a custom handler
+        // (`ScriptInvocationContextExtensions.ToHttpScriptInvocationContext`).
+        metadata.retain(|k, _| !k.to_ascii_lowercase().ends_with("trigger"));
         let body = json!({ "Data": data, "Metadata": metadata });
         let log = InvocationLog::begin(function, &invocation_id, reason);
         self.ready().await.inspect_err(|e| log.end_err(e))?;
+        let exits = self.handler.exits();
+        let started = Instant::now();
         let url = format!("{}/{}", self.handler.base_url(), function);
         let sent = self
             .http
@@ -140,31 +197,143 @@ impl Invoker {
             .send()
             .await;
         let result = match sent {
-            Err(e) => Err(InvokeError::Unavailable(e.to_string())),
+            Err(e) => Err(self.failed_request(e, exits).await),
             Ok(response) if !response.status().is_success() => {
                 Err(InvokeError::Status(response.status().as_u16()))
             }
-            Ok(response) => match response.bytes().await {
-                Err(e) => Err(InvokeError::Unavailable(e.to_string())),
-                Ok(bytes) => parse_reply(&bytes, &log),
-            },
+            Ok(response) => {
+                let json_content = is_json_content(response.headers());
+                match response.bytes().await {
+                    Err(e) => Err(self.failed_request(e, exits).await),
+                    Ok(bytes) => match parse_reply(&bytes, json_content, &log) {
+                        Ok(Some(reply)) => Ok(reply),
+                        Ok(None) => Err(self.never_completes(function, started).await),
+                        Err(e) => Err(e),
+                    },
+                }
+            }
         };
         match &result {
             Ok(_) => log.end_ok(),
             Err(e) => log.end_err(e),
         }
+        if let Err(InvokeError::Timeout(_)) = &result {
+            // What the host's exception handler does with a function timeout.
+            self.handler.restart(format!(
+                "A function timeout has occurred. Restarting worker process executing invocationId '{invocation_id}'."
+            ));
+        }
         result
+    }
+
+    /// A request that failed without an answer: a timeout, a process that went away (both retried by the
+    /// extension), or a connection the still-running handler dropped (a failure like any other).
+    async fn failed_request(&self, error: reqwest::Error, exits: u64) -> InvokeError {
+        if error.is_timeout() {
+            return InvokeError::Timeout(self.timeout);
+        }
+        if error.is_connect() || self.handler.exited_since(exits, EXIT_GRACE).await {
+            return InvokeError::Unavailable(error.to_string());
+        }
+        InvokeError::Connection(error.to_string())
+    }
+
+    /// A 2xx whose result reads as `null` (an empty body, or the JSON `null`): the host never completes such an
+    /// invocation (`DefaultHttpWorkerService.ProcessDefaultInvocationRequest` only sets a result that is not
+    /// null), so it ends when `functionTimeout` does.
+    async fn never_completes(&self, function: &str, started: Instant) -> InvokeError {
+        tracing::warn!(
+            target: "host",
+            "[{function}] the handler answered with an empty (or null) body; the Functions host never completes \
+             such an invocation, so it times out after functionTimeout ({:?})",
+            self.timeout
+        );
+        tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
+        InvokeError::Timeout(self.timeout)
     }
 }
 
-fn parse_reply(bytes: &[u8], log: &InvocationLog<'_>) -> Result<InvokeReply, InvokeError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(InvokeReply::default());
+/// Whether the reply's content type is one Web API's `JsonMediaTypeFormatter` reads (`application/json`,
+/// `text/json`); the host reads the reply with `ReadAsAsync`, which refuses other types.
+fn is_json_content(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .is_some_and(|t| t == "application/json" || t == "text/json")
+}
+
+/// `Utility.ApplyBindingData` of the Functions host: the top-level properties of a JSON object trigger value
+/// become binding data, overwriting what is there under the same name (case-insensitively). Arrays and nulls are
+/// skipped, objects stay objects, and other values become the text Newtonsoft's string conversion gives them.
+pub(crate) fn apply_binding_data(text: &str, metadata: &mut Map<String, Value>) {
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    for (key, value) in object {
+        let converted = match value {
+            Value::Null | Value::Array(_) => continue,
+            Value::Object(_) => value,
+            Value::Bool(b) => host_string(if b { "True" } else { "False" }),
+            Value::Number(n) => host_string(&n.to_string()),
+            Value::String(s) => host_string(&newtonsoft_date_text(&s).unwrap_or(s)),
+        };
+        let existing = metadata
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(&key))
+            .cloned();
+        metadata.insert(existing.unwrap_or(key), converted);
+    }
+}
+
+/// Newtonsoft reads ISO 8601 date strings as dates, and a date converted to text is the invariant culture's
+/// `MM/dd/yyyy HH:mm:ss`, in UTC.
+fn newtonsoft_date_text(text: &str) -> Option<String> {
+    let well_formed = text.len() >= 19
+        && text.as_bytes()[4] == b'-'
+        && text.as_bytes()[7] == b'-'
+        && text.as_bytes()[10] == b'T';
+    if !well_formed {
+        return None;
+    }
+    let rfc3339 = time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(text, &rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&format!("{text}Z"), &rfc3339))
+        .ok()?
+        .to_offset(time::UtcOffset::UTC);
+    Some(format!(
+        "{:02}/{:02}/{:04} {:02}:{:02}:{:02}",
+        u8::from(at.month()),
+        at.day(),
+        at.year(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    ))
+}
+
+/// The reply as `ReadAsAsync<HttpScriptInvocationResult>` reads it: `None` for a result that reads as `null`.
+fn parse_reply(
+    bytes: &[u8],
+    json_content: bool,
+    log: &InvocationLog<'_>,
+) -> Result<Option<InvokeReply>, InvokeError> {
+    let empty = bytes.iter().all(u8::is_ascii_whitespace);
+    if empty {
+        return Ok(None);
+    }
+    if !json_content {
+        return Err(InvokeError::BadReply(
+            "the reply's content type is not application/json".into(),
+        ));
     }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| InvokeError::BadReply(format!("not JSON ({e})")))?;
-    let Value::Object(mut object) = value else {
-        return Err(InvokeError::BadReply("not a JSON object".into()));
+    let mut object = match value {
+        Value::Null => return Ok(None),
+        Value::Object(object) => object,
+        _ => return Err(InvokeError::BadReply("not a JSON object".into())),
     };
     let mut take = |key: &str| {
         let found = object.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned();
@@ -183,10 +352,10 @@ fn parse_reply(bytes: &[u8], log: &InvocationLog<'_>) -> Result<InvokeReply, Inv
         None | Some(Value::Null) => Map::new(),
         Some(_) => return Err(InvokeError::BadReply("\"Outputs\" is not an object".into())),
     };
-    Ok(InvokeReply {
+    Ok(Some(InvokeReply {
         outputs,
         return_value: take("ReturnValue").unwrap_or(Value::Null),
-    })
+    }))
 }
 
 /// The host's "Executing / Executed" lines, and the handler's `Logs` in between, all tagged with the function name

@@ -27,7 +27,7 @@
 
 mod config;
 mod error;
-mod executor;
+mod extension;
 mod host;
 mod http;
 mod invoke;

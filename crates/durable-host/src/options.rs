@@ -66,7 +66,7 @@ impl HostOptions {
             backend: BackendChoice::Auto,
             task_hub: None,
             ready_timeout: Duration::from_secs(30),
-            invocation_timeout: Duration::from_secs(300),
+            invocation_timeout: Duration::from_secs(30 * 60),
             concurrency: None,
             function_key: None,
             master_key: None,
@@ -138,8 +138,9 @@ impl HostOptions {
         self
     }
 
-    /// How long one durable invocation may run before it is abandoned and retried (default 5 minutes; host.json
-    /// `functionTimeout` wins when set).
+    /// How long one invocation may run when `host.json` sets no `functionTimeout` (default 30 minutes, the
+    /// Functions host's default everywhere but the Consumption plan). A timed-out invocation restarts the handler
+    /// process, and durable work that timed out runs again, as in the host.
     pub fn with_invocation_timeout(mut self, timeout: Duration) -> Self {
         self.invocation_timeout = timeout;
         self

@@ -31,6 +31,11 @@ pub(crate) struct Handler {
     pid: AtomicU32,
     ready: watch::Receiver<bool>,
     shutdown: watch::Sender<bool>,
+    /// How many times a handler process has ended; invocations compare it before and after a failed request to
+    /// tell a process that went away from one that dropped a connection.
+    exits: watch::Receiver<u64>,
+    /// Asks the supervisor to kill the process (and start a new one), with the reason to log.
+    restart: watch::Sender<Option<String>>,
 }
 
 impl Handler {
@@ -41,11 +46,15 @@ impl Handler {
         let worker_id = uuid::Uuid::new_v4().to_string();
         let (ready_tx, ready_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (exits_tx, exits_rx) = watch::channel(0u64);
+        let (restart_tx, restart_rx) = watch::channel(None);
         let handler = Arc::new(Handler {
             port,
             pid: AtomicU32::new(0),
             ready: ready_rx,
             shutdown: shutdown_tx,
+            exits: exits_rx,
+            restart: restart_tx,
         });
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
@@ -62,8 +71,12 @@ impl Handler {
             worker_id,
             child,
             http,
-            ready_tx,
-            shutdown_rx,
+            Signals {
+                ready: ready_tx,
+                exits: exits_tx,
+                restart: restart_rx,
+                shutdown: shutdown_rx,
+            },
         ));
         Ok(handler)
     }
@@ -90,6 +103,33 @@ impl Handler {
     pub(crate) fn stop(&self) {
         let _ = self.shutdown.send(true);
     }
+
+    /// How many handler processes have ended so far.
+    pub(crate) fn exits(&self) -> u64 {
+        *self.exits.borrow()
+    }
+
+    /// Whether the process that was running when `exits` was read has ended, waiting up to `grace` for the news:
+    /// a connection broken by a dying process can be noticed a moment before the process's exit is.
+    pub(crate) async fn exited_since(&self, exits: u64, grace: Duration) -> bool {
+        let mut rx = self.exits.clone();
+        tokio::time::timeout(grace, rx.wait_for(|n| *n != exits))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Kills the running process so that a new one starts, as the host does after a function timeout.
+    pub(crate) fn restart(&self, reason: String) {
+        let _ = self.restart.send(Some(reason));
+    }
+}
+
+/// What the supervisor reports and listens to.
+struct Signals {
+    ready: watch::Sender<bool>,
+    exits: watch::Sender<u64>,
+    restart: watch::Receiver<Option<String>>,
+    shutdown: watch::Receiver<bool>,
 }
 
 fn free_port() -> Result<u16> {
@@ -194,21 +234,36 @@ async fn supervise(
     worker_id: String,
     mut child: Child,
     http: reqwest::Client,
-    ready: watch::Sender<bool>,
-    mut shutdown: watch::Receiver<bool>,
+    signals: Signals,
 ) {
+    let Signals {
+        ready,
+        exits,
+        mut restart,
+        mut shutdown,
+    } = signals;
     let mut backoff = Duration::from_millis(100);
     loop {
         tokio::select! {
             status = child.wait() => {
                 let _ = ready.send(false);
                 handler.pid.store(0, Ordering::SeqCst);
+                exits.send_modify(|n| *n += 1);
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 tracing::warn!("custom handler exited ({status}); restarting it");
+            }
+            Ok(()) = restart.changed() => {
+                let reason = restart.borrow_and_update().clone().unwrap_or_default();
+                tracing::warn!(target: "host", "{reason}");
+                let _ = ready.send(false);
+                let _ = child.kill().await;
+                handler.pid.store(0, Ordering::SeqCst);
+                exits.send_modify(|n| *n += 1);
             }
             _ = stopped(&mut shutdown) => {
                 let _ = child.kill().await;
                 let _ = ready.send(false);
+                exits.send_modify(|n| *n += 1);
                 return;
             }
         }
@@ -223,6 +278,8 @@ async fn supervise(
                     match wait_ready(&http, handler.port, &mut next, launch.ready_timeout).await {
                         Ok(()) => {
                             tracing::info!(pid = next.id(), "custom handler restarted and ready");
+                            // Timeouts of the old process that were reported while this one started are settled.
+                            drop(restart.borrow_and_update());
                             let _ = ready.send(true);
                             backoff = Duration::from_millis(100);
                             child = next;

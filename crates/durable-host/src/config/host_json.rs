@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::{HostError, Result};
 
 /// What the local host uses from `host.json`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HostJson {
     /// `customHandler.description.defaultExecutablePath` (`httpWorker` when `customHandler` is absent).
     pub(crate) executable: Option<String>,
@@ -25,6 +25,8 @@ pub(crate) struct HostJson {
     pub(crate) route_prefix: String,
     /// `functionTimeout`.
     pub(crate) function_timeout: Option<Duration>,
+    /// `extensions.durableTask`, for the settings the Durable extension reads from it (`Null` when absent).
+    pub(crate) durable_task: Value,
 }
 
 /// Reads `<app_dir>/host.json`, substituting `%NAME%` from the app settings (then the process environment), as
@@ -114,6 +116,7 @@ fn parse_host_json(
         hub_name,
         route_prefix,
         function_timeout,
+        durable_task: durable.cloned().unwrap_or(Value::Null),
     })
 }
 

@@ -67,12 +67,30 @@ pub(crate) fn serve(log: PathBuf) {
         let app = Router::new()
             .route("/", get(|| async { "fake handler" }))
             .route("/{*function}", any(invoke))
-            .with_state(recorder);
+            .with_state(recorder)
+            .layer(axum::middleware::from_fn(json_replies));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
         axum::serve(listener, app).await.unwrap();
     });
+}
+
+/// Invocation replies are JSON, as the host requires (it reads them with a JSON formatter); forwarded HTTP
+/// requests answer as they like.
+async fn json_replies(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let forwarded = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if !forwarded {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+    }
+    response
 }
 
 async fn invoke(
@@ -102,16 +120,6 @@ async fn invoke(
     }));
     let ok = |v: Value| (axum::http::StatusCode::OK, v.to_string());
     match function.as_str() {
-        "FlakyOrch" => {
-            // The first answer is not a protobuf; the host must retry the same turn.
-            let marker =
-                PathBuf::from(std::env::var("FUNCTIONS_APP_ROOT_PATH").unwrap()).join("flaky-once");
-            if !marker.exists() {
-                std::fs::write(&marker, b"answered badly once").unwrap();
-                return ok(json!({ "Outputs": {}, "Logs": [], "ReturnValue": "not base64!" }));
-            }
-            ok(json!({ "Outputs": {}, "Logs": [], "ReturnValue": orchestrate(&parsed) }))
-        }
         "HelloOrch" => ok(
             json!({ "Outputs": {}, "Logs": ["orchestrator turn"], "ReturnValue": orchestrate(&parsed) }),
         ),
