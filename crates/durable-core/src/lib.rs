@@ -121,7 +121,8 @@ pub use errors::{
 };
 pub use orchestration::{
     CallOptions, ContinueAsNewOptions, DurableFuture, EntityLock, LocalBoxFuture, LockFuture,
-    OrchestrationContext, ParentInfo, RetryPolicy, WhenAll, WhenAny, when_all, when_any,
+    OrchestrationContext, ParentInfo, RetryPolicy, WhenAll, WhenAny, rewind_response, when_all,
+    when_any,
 };
 pub use registry::{Registry, ReplayOptions};
 

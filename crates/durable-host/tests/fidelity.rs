@@ -34,6 +34,7 @@ const ORCHESTRATORS: &[&str] = &[
     "Empty",
     "Session",
     "ApplyData",
+    "Rewindable",
 ];
 
 fn write(dir: &Path, rel: &str, body: &str) {
@@ -62,7 +63,7 @@ fn app_dir(durable_task: Value, extra: Value) -> tempfile::TempDir {
             r#"{"bindings":[{"name":"context","type":"orchestrationTrigger","direction":"in"}]}"#,
         );
     }
-    for name in ["Broken", "Echo", "SayHello"] {
+    for name in ["Broken", "Echo", "SayHello", "Flaky"] {
         write(
             d,
             &format!("{name}/function.json"),
@@ -384,6 +385,39 @@ async fn an_object_activity_input_becomes_binding_data() -> Result<()> {
     for skipped in ["list", "nothing", "myTrigger"] {
         assert!(metadata.get(skipped).is_none(), "{skipped} in {metadata}");
     }
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewind_is_done_by_the_host_and_the_handler_only_replays() -> Result<()> {
+    let app = app_dir(json!({}), json!({}));
+    let (host, log) = start(app.path()).await?;
+    let hooks = Hooks::new(&host);
+    hooks.start("Rewindable", "rewind-1").await?;
+    let failed = hooks.done("rewind-1").await?;
+    assert_eq!(failed["runtimeStatus"], "Failed", "{failed}");
+    let rewound = hooks
+        .http
+        .post(format!(
+            "{}/instances/rewind-1/rewind?reason=again",
+            hooks.base
+        ))
+        .send()
+        .await?;
+    assert_eq!(rewound.status().as_u16(), 202);
+    // Had the rewind request reached the handler, it would have seen its failure again and failed again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status = hooks.done("rewind-1").await?;
+        if status["runtimeStatus"] != "Failed" || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    assert_eq!(status["output"], "steady");
+    assert_eq!(handler::requests_to(&log, "Flaky").len(), 2);
     host.stop().await?;
     Ok(())
 }

@@ -56,23 +56,28 @@ pub(crate) fn execute(
     }
 }
 
-fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::OrchestratorResponse {
-    let mut instance_id = request.instance_id.clone();
-    if instance_id.is_empty() {
-        // Some backends only put the id in ExecutionStarted; the response must still name the instance.
-        instance_id = request
-            .past_events
-            .iter()
-            .chain(&request.new_events)
-            .find_map(|e| match &e.event_type {
-                Some(EventType::ExecutionStarted(s)) => s
-                    .orchestration_instance
-                    .as_ref()
-                    .map(|i| i.instance_id.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
+/// The request's instance ID; some backends only put it in `ExecutionStarted`, and the response must still name
+/// the instance.
+pub(crate) fn instance_id_of(request: &proto::OrchestratorRequest) -> String {
+    if !request.instance_id.is_empty() {
+        return request.instance_id.clone();
     }
+    request
+        .past_events
+        .iter()
+        .chain(&request.new_events)
+        .find_map(|e| match &e.event_type {
+            Some(EventType::ExecutionStarted(s)) => s
+                .orchestration_instance
+                .as_ref()
+                .map(|i| i.instance_id.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::OrchestratorResponse {
+    let instance_id = instance_id_of(request);
     if let Some(response) = super::rewind::respond(&instance_id, request) {
         return response;
     }

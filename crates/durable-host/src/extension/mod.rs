@@ -149,6 +149,11 @@ impl HttpExecutor {
         request: proto::OrchestratorRequest,
     ) -> Result<proto::OrchestratorResponse, ExecutorError> {
         let instance_id = request.instance_id.clone();
+        // DurableTask.Core rewinds a failed instance's history itself; the handler only ever replays the result.
+        if let Some(rewind) = durable_core::rewind_response(&request) {
+            self.sessions.end(&instance_id);
+            return Ok(rewind);
+        }
         let name = orchestration_name(&request).unwrap_or_default().to_owned();
         let Some(target) = self.catalog.orchestrator(&name).cloned() else {
             // Decided before any invocation, and final (`CallOrchestratorAsync`).

@@ -5,7 +5,8 @@
 //! `ReturnValue`), `Terminator` (an action the extension does not support), `ActivityFailures` (calls `Broken`,
 //! which answers 500, and `Missing`, which does not exist), `EntityCalls` (calls `@counter@k` and
 //! `@brokenentity@k`), `Sleepy` (hangs once), `Empty` (an empty 200 once), `Session` (needs its history when it is
-//! left out), `ApplyData` (calls `Echo` with an object input whose keys collide with the binding data).
+//! left out), `ApplyData` (calls `Echo` with an object input whose keys collide with the binding data),
+//! `Rewindable` (fails when `Flaky` fails, which it does once).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,12 @@ async fn invoke(
     let body: Value = serde_json::from_slice(&body).unwrap();
     recorder.write(json!({ "function": function, "body": body }));
     match function.as_str() {
+        "Flaky" => {
+            if recorder.first_time("flaky") {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            return_value(json!("steady"))
+        }
         "Status500" | "Broken" | "BrokenEntity" => {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
@@ -338,6 +345,35 @@ fn orchestrate(name: &str, request: &proto::OrchestratorRequest) -> proto::Orche
                     call_entity(1, BROKEN_CALL, "@brokenentity@k", &request.instance_id),
                 ],
             )
+        }
+        "Rewindable" => {
+            let outcome = events(request).find_map(|e| match e {
+                EventType::TaskCompleted(c) => Some(Ok(c.result.clone().unwrap_or_default())),
+                EventType::TaskFailed(_) => Some(Err(())),
+                _ => None,
+            });
+            match outcome {
+                Some(Ok(result)) => complete(request, serde_json::from_str(&result).unwrap()),
+                Some(Err(())) => respond(
+                    request,
+                    vec![action(
+                        -1,
+                        A::CompleteOrchestration(proto::CompleteOrchestrationAction {
+                            orchestration_status: proto::OrchestrationStatus::Failed as i32,
+                            failure_details: Some(proto::TaskFailureDetails {
+                                error_type: "FlakyFailed".into(),
+                                error_message: "the activity failed".into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                    )],
+                ),
+                None if events(request).any(|e| matches!(e, EventType::TaskScheduled(_))) => {
+                    respond(request, vec![])
+                }
+                None => respond(request, vec![schedule(0, "Flaky", json!(null))]),
+            }
         }
         "Session" | "ApplyData" => {
             if name == "Session" && include_state == Some(false) {
