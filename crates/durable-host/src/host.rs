@@ -121,15 +121,6 @@ fn random_key() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn resolve_executable(path: &Path, base: &Path) -> PathBuf {
-    if path.is_absolute() || path.components().count() == 1 && !base.join(path).exists() {
-        // A bare name that is not in the app dir is looked up on PATH by the OS.
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
-}
-
 /// Runs the app's generator (`<handler> <args...> <dir>`) into a fresh temporary directory (so that several hosts
 /// of one app can run side by side) and returns it; [`HostHandle::stop`] removes it.
 async fn generate_functions(executable: &Path, args: &[String], app_dir: &Path) -> Result<PathBuf> {
@@ -250,7 +241,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let host_json = read_host_json(&app_dir, &settings)?;
     let executable = match (&options.handler, &host_json.executable) {
         (Some(exe), _) => exe.clone(),
-        (None, Some(exe)) => resolve_executable(Path::new(exe), &host_json.working_dir),
+        (None, Some(exe)) => exe.clone(),
         (None, None) => {
             return Err(HostError::Options(
                 "no handler: host.json has no customHandler.description.defaultExecutablePath and none was given".into(),

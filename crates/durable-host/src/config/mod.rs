@@ -1,5 +1,6 @@
 //! The app as the Functions host sees it: `host.json`, the app settings and the function folders.
 
+mod command_line;
 mod functions;
 mod host_json;
 mod settings;
