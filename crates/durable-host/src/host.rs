@@ -9,7 +9,10 @@ use base64::Engine as _;
 use durable_grpc::{ConnectionOptions, DurableClient, Worker, WorkerHandle};
 use tokio::sync::watch;
 
-use crate::config::{FunctionKind, FunctionMeta, read_functions, read_host_json, read_settings};
+use crate::config::{
+    DEFAULT_PORT, FunctionKind, FunctionMeta, read_functions, read_host_json, read_local_http_port,
+    read_settings,
+};
 use crate::error::{HostError, Result};
 use crate::executor::{Catalog, HttpExecutor};
 use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router};
@@ -302,7 +305,11 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
 
     check_schedules(&functions)?;
 
-    let listen = SocketAddr::new(options.listen_ip, options.port);
+    let port = match options.port {
+        Some(port) => port,
+        None => read_local_http_port(&app_dir)?.unwrap_or(DEFAULT_PORT),
+    };
+    let listen = SocketAddr::new(options.listen_ip, port);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| HostError::Bind {
