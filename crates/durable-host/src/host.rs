@@ -246,9 +246,13 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         (Some(exe), _) => exe.clone(),
         (None, Some(exe)) => exe.clone(),
         (None, None) => {
-            return Err(HostError::Options(
-                "no handler: host.json has no customHandler.description.defaultExecutablePath and none was given".into(),
-            ));
+            return Err(HostError::App {
+                dir: app_dir,
+                message:
+                    "host.json has no customHandler.description.defaultExecutablePath: no custom \
+                          handler to start"
+                        .into(),
+            });
         }
     };
     let args = if options.handler.is_some() || !options.handler_args.is_empty() {
@@ -266,10 +270,10 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         generated = Some(dir);
     }
     if functions.is_empty() {
-        return Err(HostError::Options(format!(
-            "no functions found: {} has no <name>/function.json folders",
-            app_dir.display()
-        )));
+        return Err(HostError::App {
+            dir: app_dir,
+            message: "no functions: no <Function>/function.json folders".into(),
+        });
     }
     let hub = options
         .task_hub

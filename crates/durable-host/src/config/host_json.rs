@@ -39,10 +39,22 @@ pub(crate) fn read_host_json(
     settings: &BTreeMap<String, String>,
 ) -> Result<HostJson> {
     let path = app_dir.join("host.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| HostError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let message = if app_dir.is_dir() {
+                "no host.json here; a Functions app folder holds host.json and one <Function>/function.json \
+                 folder per function"
+            } else {
+                "no such folder"
+            };
+            return Err(HostError::App {
+                dir: app_dir.to_path_buf(),
+                message: message.into(),
+            });
+        }
+        Err(source) => return Err(HostError::Read { path, source }),
+    };
     let host_json = parse_host_json(&text, app_dir, settings)
         .map_err(|message| HostError::Config { path, message })?;
     for name in &host_json.unset_variables {
