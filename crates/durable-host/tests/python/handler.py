@@ -2,7 +2,7 @@
 
 The orchestrations and activities run in the `durabletask` package's executors
 (`durabletask.worker._OrchestrationExecutor` and `_ActivityExecutor`, private names: pinned to durabletask
-1.12.0 by scripts/python-constraints.txt), the same code the SDK's gRPC worker runs. Everything around them
+1.12.0 by scripts/python-requirements.txt), the same code the SDK's gRPC worker runs. Everything around them
 is what any custom handler must do under the Functions host, written from the host's wire format and
 nothing else:
 
