@@ -22,6 +22,15 @@ pub enum HostError {
         /// What is wrong with it.
         message: String,
     },
+    /// The app folder is not a custom-handler Functions app: it does not exist, or has no `host.json`, no
+    /// handler to start or no function folders.
+    #[error("app folder {dir}: {message}")]
+    App {
+        /// The app folder.
+        dir: PathBuf,
+        /// What is missing.
+        message: String,
+    },
     /// The options contradict each other or name something that does not exist.
     #[error("invalid options: {0}")]
     Options(String),

@@ -9,7 +9,10 @@ use base64::Engine as _;
 use durable_grpc::{ConnectionOptions, DurableClient, Worker, WorkerHandle};
 use tokio::sync::watch;
 
-use crate::config::{FunctionKind, FunctionMeta, read_functions, read_host_json, read_settings};
+use crate::config::{
+    DEFAULT_PORT, FunctionKind, FunctionMeta, read_functions, read_host_json, read_local_http_port,
+    read_settings,
+};
 use crate::error::{HostError, Result};
 use crate::extension::{Catalog, HttpExecutor, request_settings};
 use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router};
@@ -119,15 +122,6 @@ const QUEUE_VISIBILITY_CAP: std::time::Duration = std::time::Duration::from_secs
 fn random_key() -> String {
     let bytes: [u8; 30] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn resolve_executable(path: &Path, base: &Path) -> PathBuf {
-    if path.is_absolute() || path.components().count() == 1 && !base.join(path).exists() {
-        // A bare name that is not in the app dir is looked up on PATH by the OS.
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
 }
 
 /// Runs the app's generator (`<handler> <args...> <dir>`) into a fresh temporary directory (so that several hosts
@@ -250,11 +244,15 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let host_json = read_host_json(&app_dir, &settings)?;
     let executable = match (&options.handler, &host_json.executable) {
         (Some(exe), _) => exe.clone(),
-        (None, Some(exe)) => resolve_executable(Path::new(exe), &host_json.working_dir),
+        (None, Some(exe)) => exe.clone(),
         (None, None) => {
-            return Err(HostError::Options(
-                "no handler: host.json has no customHandler.description.defaultExecutablePath and none was given".into(),
-            ));
+            return Err(HostError::App {
+                dir: app_dir,
+                message:
+                    "host.json has no customHandler.description.defaultExecutablePath: no custom \
+                          handler to start"
+                        .into(),
+            });
         }
     };
     let args = if options.handler.is_some() || !options.handler_args.is_empty() {
@@ -272,10 +270,10 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         generated = Some(dir);
     }
     if functions.is_empty() {
-        return Err(HostError::Options(format!(
-            "no functions found: {} has no <name>/function.json folders",
-            app_dir.display()
-        )));
+        return Err(HostError::App {
+            dir: app_dir,
+            message: "no functions: no <Function>/function.json folders".into(),
+        });
     }
     let hub = options
         .task_hub
@@ -311,7 +309,11 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
 
     check_schedules(&functions)?;
 
-    let listen = SocketAddr::new(options.listen_ip, options.port);
+    let port = match options.port {
+        Some(port) => port,
+        None => read_local_http_port(&app_dir)?.unwrap_or(DEFAULT_PORT),
+    };
+    let listen = SocketAddr::new(options.listen_ip, port);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| HostError::Bind {

@@ -1,11 +1,12 @@
-//! A local Azure Functions host for durable-rust apps: what `func start` and the Durable extension do for a
-//! custom-handler app, with nothing but cargo.
+//! A local Azure Functions host: what `func start` and the Durable extension do for a custom-handler app, with
+//! nothing but cargo. The durable-rust sample app runs it as a library; the `durable-host` command runs it for any
+//! app folder, whatever language its handler is written in.
 //!
 //! It reads `host.json`, `local.settings.json` and the `<name>/function.json` folders, starts the custom handler
-//! with the host's environment, serves HTTP triggers and the Durable management API on port 7071, fires timer
-//! triggers, and plays the Durable extension: work items from the backend (embedded SQLite by default, or a
-//! scheduler named by `DURABLE_TASK_SCHEDULER_CONNECTION_STRING`) are posted to the handler in the host's exact
-//! invocation format, and the replies become completions.
+//! as the Functions host does, serves HTTP triggers and the Durable management API (on `Host.LocalHttpPort`, else
+//! port 7071), fires timer and queue triggers, and plays the Durable extension: work items from the backend
+//! (embedded SQLite by default, or a scheduler named by `DURABLE_TASK_SCHEDULER_CONNECTION_STRING`) are posted to
+//! the handler in the host's exact invocation format, and the replies become completions.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), durable_host::HostError> {

@@ -29,7 +29,7 @@ pub enum BackendChoice {
 /// ```
 /// use durable_host::HostOptions;
 /// let options = HostOptions::new(".").with_port(0).with_handler("target/debug/durable-app");
-/// assert_eq!(options.port(), 0);
+/// assert_eq!(options.port(), Some(0));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -40,7 +40,8 @@ pub struct HostOptions {
     pub(crate) handler_env: Vec<(String, String)>,
     pub(crate) function_generator: Option<Vec<String>>,
     pub(crate) listen_ip: IpAddr,
-    pub(crate) port: u16,
+    /// `None`: what `func start` does (`Host.LocalHttpPort`, else 7071).
+    pub(crate) port: Option<u16>,
     pub(crate) backend: BackendChoice,
     pub(crate) task_hub: Option<String>,
     pub(crate) ready_timeout: Duration,
@@ -53,7 +54,8 @@ pub struct HostOptions {
 }
 
 impl HostOptions {
-    /// Host the app whose `host.json` is in `app_dir`, on port 7071, with the embedded backend.
+    /// Host the app whose `host.json` is in `app_dir`, with the embedded backend, on the port `func start` would
+    /// use: `Host.LocalHttpPort` from `local.settings.json`, else 7071.
     pub fn new(app_dir: impl Into<PathBuf>) -> Self {
         HostOptions {
             app_dir: app_dir.into(),
@@ -62,7 +64,7 @@ impl HostOptions {
             handler_env: Vec::new(),
             function_generator: None,
             listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: 7071,
+            port: None,
             backend: BackendChoice::Auto,
             task_hub: None,
             ready_timeout: Duration::from_secs(30),
@@ -114,9 +116,9 @@ impl HostOptions {
         self
     }
 
-    /// The HTTP port (default 7071; 0 picks a free one, see [`crate::HostHandle::local_addr`]).
+    /// The HTTP port, over `Host.LocalHttpPort` (0 picks a free one, see [`crate::HostHandle::local_addr`]).
     pub fn with_port(mut self, port: u16) -> Self {
-        self.port = port;
+        self.port = Some(port);
         self
     }
 
@@ -183,8 +185,8 @@ impl HostOptions {
         &self.app_dir
     }
 
-    /// The HTTP port asked for.
-    pub fn port(&self) -> u16 {
+    /// The HTTP port asked for; `None` when it comes from `local.settings.json` (or is the default 7071).
+    pub fn port(&self) -> Option<u16> {
         self.port
     }
 

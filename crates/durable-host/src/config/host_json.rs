@@ -6,15 +6,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::command_line::{expand_variables, handler_arguments, resolve_executable};
 use crate::error::{HostError, Result};
 
 /// What the local host uses from `host.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HostJson {
-    /// `customHandler.description.defaultExecutablePath` (`httpWorker` when `customHandler` is absent).
-    pub(crate) executable: Option<String>,
-    /// `customHandler.description.arguments`.
+    /// `customHandler.description.defaultExecutablePath` (`httpWorker` when `customHandler` is absent), with
+    /// `%NAME%` expanded and resolved as the host resolves it (see [`resolve_executable`]).
+    pub(crate) executable: Option<PathBuf>,
+    /// What the handler receives as arguments: `arguments`, `defaultWorkerPath` and `workerArguments` after the
+    /// host's expansion and re-splitting (see [`handler_arguments`]).
     pub(crate) arguments: Vec<String>,
+    /// `%NAME%` in the arguments that named no setting, so were dropped (the host warns about each).
+    pub(crate) unset_variables: Vec<String>,
     /// `customHandler.description.workingDirectory`, resolved against the app dir.
     pub(crate) working_dir: PathBuf,
     /// `customHandler.enableForwardingHttpRequest`.
@@ -36,11 +41,39 @@ pub(crate) fn read_host_json(
     settings: &BTreeMap<String, String>,
 ) -> Result<HostJson> {
     let path = app_dir.join("host.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| HostError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    parse_host_json(&text, app_dir, settings).map_err(|message| HostError::Config { path, message })
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let message = if app_dir.is_dir() {
+                "no host.json here; a Functions app folder holds host.json and one <Function>/function.json \
+                 folder per function"
+            } else {
+                "no such folder"
+            };
+            return Err(HostError::App {
+                dir: app_dir.to_path_buf(),
+                message: message.into(),
+            });
+        }
+        Err(source) => return Err(HostError::Read { path, source }),
+    };
+    let host_json = parse_host_json(&text, app_dir, settings)
+        .map_err(|message| HostError::Config { path, message })?;
+    for name in &host_json.unset_variables {
+        tracing::warn!(
+            "host.json customHandler arguments: %{name}% is not set; the host passes it as nothing"
+        );
+    }
+    Ok(host_json)
+}
+
+/// A `%NAME%` in the handler's command line: the app settings (which the host has in its environment), then the
+/// process environment.
+fn variable(settings: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    settings
+        .get(name)
+        .cloned()
+        .or_else(|| std::env::var(name).ok())
 }
 
 fn parse_host_json(
@@ -57,30 +90,41 @@ fn parse_host_json(
         .filter(|v| !v.is_null())
         .or_else(|| root.get("httpWorker"));
     let description = handler.and_then(|h| h.get("description"));
-    let executable = description
-        .and_then(|d| d.get("defaultExecutablePath"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let arguments = match description.and_then(|d| d.get("arguments")) {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or("customHandler.description.arguments must hold strings")
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("customHandler.description.arguments must be an array".into()),
+    let text_field = |name: &str| {
+        description
+            .and_then(|d| d.get(name))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     };
-    let working_dir = match description
-        .and_then(|d| d.get("workingDirectory"))
-        .and_then(Value::as_str)
-    {
-        Some(dir) if !dir.is_empty() => app_dir.join(dir),
-        _ => app_dir.to_path_buf(),
+    let list_field = |name: &str| -> Result<Vec<String>, String> {
+        match description.and_then(|d| d.get(name)) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| {
+                        format!("customHandler.description.{name} must hold strings")
+                    })
+                })
+                .collect(),
+            Some(_) => Err(format!("customHandler.description.{name} must be an array")),
+        }
     };
+    let lookup = |name: &str| variable(settings, name);
+    // Both directories default to the app root, and a relative one is taken from it.
+    let under_app =
+        |dir: Option<&str>| dir.map_or_else(|| app_dir.to_path_buf(), |d| app_dir.join(d));
+    let worker_dir = under_app(text_field("workerDirectory"));
+    let working_dir = under_app(text_field("workingDirectory"));
+    let executable = text_field("defaultExecutablePath")
+        .map(|exe| resolve_executable(&expand_variables(exe, lookup), &worker_dir));
+    let worker_path = text_field("defaultWorkerPath").map(|p| expand_variables(p, lookup));
+    let (arguments, unset_variables) = handler_arguments(
+        &list_field("arguments")?,
+        worker_path.as_deref(),
+        &list_field("workerArguments")?,
+        lookup,
+    );
     let forward_http = handler
         .and_then(|h| h.get("enableForwardingHttpRequest"))
         .and_then(Value::as_bool)
@@ -111,6 +155,7 @@ fn parse_host_json(
     Ok(HostJson {
         executable,
         arguments,
+        unset_variables,
         working_dir,
         forward_http,
         hub_name,
@@ -181,13 +226,61 @@ mod tests {
             &settings,
         )
         .unwrap();
-        assert_eq!(h.executable.as_deref(), Some("app"));
+        // "app" is not a file in the app root, so it is left to PATH.
+        assert_eq!(h.executable.as_deref(), Some(Path::new("app")));
         assert_eq!(h.arguments, ["--x"]);
         assert_eq!(h.working_dir, Path::new("/a/bin"));
         assert!(h.forward_http);
         assert_eq!(h.hub_name, "hub1x");
         assert_eq!(h.route_prefix, "v1");
         assert_eq!(h.function_timeout, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn the_handler_command_is_built_as_the_host_builds_it() {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(app.path().join("bin")).unwrap();
+        std::fs::write(app.path().join("handler"), b"").unwrap();
+        std::fs::write(app.path().join("bin/worker"), b"").unwrap();
+        let settings = BTreeMap::from([("SCRIPT".to_owned(), "main.py".to_owned())]);
+        let parse = |description: &str| {
+            parse_host_json(
+                &format!(r#"{{"customHandler":{{"description":{description}}}}}"#),
+                app.path(),
+                &settings,
+            )
+            .unwrap()
+        };
+        // The executable comes from the app root even when the working directory is elsewhere.
+        let h = parse(
+            r#"{"defaultExecutablePath":"handler","workingDirectory":"bin",
+                "arguments":["%SCRIPT%","two words","%NOT_SET_ANYWHERE_X%"]}"#,
+        );
+        assert_eq!(
+            h.executable.as_deref(),
+            Some(app.path().join("handler").as_path())
+        );
+        assert_eq!(h.working_dir, app.path().join("bin"));
+        assert_eq!(h.arguments, ["main.py", "two", "words"]);
+        assert_eq!(h.unset_variables, ["NOT_SET_ANYWHERE_X"]);
+        // workerDirectory moves the executable's base; defaultWorkerPath and workerArguments follow arguments.
+        let h = parse(
+            r#"{"defaultExecutablePath":"worker","workerDirectory":"bin","arguments":["-u"],
+                "defaultWorkerPath":"w.py","workerArguments":["--a"]}"#,
+        );
+        assert_eq!(
+            h.executable.as_deref(),
+            Some(app.path().join("bin/worker").as_path())
+        );
+        assert_eq!(h.working_dir, app.path());
+        assert_eq!(h.arguments, ["-u", "w.py", "--a"]);
+        let e = parse_host_json(
+            r#"{"customHandler":{"description":{"defaultExecutablePath":"x","arguments":"a b"}}}"#,
+            app.path(),
+            &settings,
+        )
+        .unwrap_err();
+        assert!(e.contains("arguments must be an array"), "{e}");
     }
 
     #[test]

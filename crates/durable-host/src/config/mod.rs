@@ -1,9 +1,10 @@
 //! The app as the Functions host sees it: `host.json`, the app settings and the function folders.
 
+mod command_line;
 mod functions;
 mod host_json;
 mod settings;
 
 pub(crate) use functions::{AuthLevel, FunctionKind, FunctionMeta, HttpTrigger, read_functions};
 pub(crate) use host_json::read_host_json;
-pub(crate) use settings::read_settings;
+pub(crate) use settings::{DEFAULT_PORT, read_local_http_port, read_settings};

@@ -1,0 +1,88 @@
+//! The `durable-host` command on folders that are not a custom-handler app: each gets a plain error naming what
+//! is missing and a failing exit code, before anything is started.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn durable_host(args: &[&str], app: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_durable-host"))
+        .arg("--app-dir")
+        .arg(app)
+        .args(args)
+        .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
+        .output()
+        .expect("durable-host runs")
+}
+
+fn assert_fails_with(output: &Output, code: i32, message: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(message),
+        "expected {message:?} in:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn folders_that_are_not_apps_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+
+    let missing = durable_host(&["--in-memory"], &app.join("nope"));
+    assert_fails_with(&missing, 1, "nope: no such folder");
+
+    let empty = durable_host(&["--in-memory"], app);
+    assert_fails_with(&empty, 1, "no host.json here");
+
+    std::fs::write(app.join("host.json"), r#"{"version":"2.0"}"#).unwrap();
+    let no_handler = durable_host(&["--in-memory"], app);
+    assert_fails_with(
+        &no_handler,
+        1,
+        "host.json has no customHandler.description.defaultExecutablePath",
+    );
+
+    std::fs::write(
+        app.join("host.json"),
+        r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"handler"}}}"#,
+    )
+    .unwrap();
+    let no_functions = durable_host(&["--in-memory"], app);
+    assert_fails_with(
+        &no_functions,
+        1,
+        "no functions: no <Function>/function.json folders",
+    );
+
+    std::fs::write(app.join("host.json"), "{ not json").unwrap();
+    let broken = durable_host(&["--in-memory"], app);
+    assert_fails_with(&broken, 1, "host.json: not valid JSON");
+}
+
+#[test]
+fn bad_settings_and_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+    std::fs::write(
+        app.join("host.json"),
+        r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"handler"}}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(app.join("Hello")).unwrap();
+    std::fs::write(
+        app.join("Hello/function.json"),
+        r#"{"bindings":[{"name":"context","type":"orchestrationTrigger","direction":"in"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("local.settings.json"),
+        r#"{"Host":{"LocalHttpPort":"seventy"}}"#,
+    )
+    .unwrap();
+    let bad_port = durable_host(&["--in-memory"], app);
+    assert_fails_with(&bad_port, 1, "Host.LocalHttpPort must be a port number");
+
+    let conflicting = durable_host(&["--in-memory", "--db", "x.db"], app);
+    assert_fails_with(&conflicting, 2, "cannot be used with");
+}
