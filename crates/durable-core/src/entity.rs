@@ -375,6 +375,12 @@ pub(crate) fn execute_batch(
     request: &proto::EntityBatchRequest,
     clock: Option<Clock<'_>>,
 ) -> proto::EntityBatchResult {
+    if crate::registry::state_left_out(&request.properties) {
+        return proto::EntityBatchResult {
+            requires_state: true,
+            ..Default::default()
+        };
+    }
     let id: EntityId = match request.instance_id.parse() {
         Ok(id) => id,
         Err(e) => {

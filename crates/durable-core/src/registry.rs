@@ -244,6 +244,10 @@ impl Registry {
     /// `ExecutionStarted` event completes FAILED with `errorType` `InvalidHistoryError`. A rewind request
     /// (`ExecutionRewound` in `newEvents` for a history that ended in failure) is answered with a single
     /// `RewindOrchestration` action (id -1) without running orchestrator code; see the crate docs.
+    ///
+    /// A request whose `properties` say the history was left out (`IncludeState: false`, what the Durable
+    /// extension sends inside an extended session) is answered with `requiresHistory` and no actions: the engine
+    /// keeps nothing between requests, so the extension sends the turn again with its history.
     pub fn execute_orchestrator(
         &self,
         request: &proto::OrchestratorRequest,
@@ -261,7 +265,8 @@ impl Registry {
 
     /// One result per operation; state rolled back for a failed operation. A batch that cannot run at all (unknown
     /// entity, bad id, unreadable state) fails every operation, non-retriable, and never sets the batch-level
-    /// `failureDetails` (which backends treat as "abandon and retry").
+    /// `failureDetails` (which backends treat as "abandon and retry"). A request whose `properties` say the state
+    /// was left out (`IncludeState: false`) is answered with `requiresState` and no results.
     pub fn execute_entity_batch(
         &self,
         request: &proto::EntityBatchRequest,
@@ -278,4 +283,16 @@ impl Registry {
     ) -> proto::EntityBatchResult {
         entity::execute_batch(self, request, Some(now))
     }
+}
+
+/// Whether a request's `properties` say that its history or state was left out: the Durable extension's
+/// `IncludeState` (Azure/azure-functions-durable-extension `RemoteInstanceConfiguration`), false inside an
+/// extended session.
+pub(crate) fn state_left_out(
+    properties: &std::collections::HashMap<String, prost_types::Value>,
+) -> bool {
+    matches!(
+        properties.get("IncludeState").and_then(|v| v.kind.as_ref()),
+        Some(prost_types::value::Kind::BoolValue(false))
+    )
 }

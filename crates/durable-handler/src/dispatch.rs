@@ -195,10 +195,7 @@ async fn activity(
     sink: &LogSink,
 ) -> Result<Reply, InvocationError> {
     let input = activity_input(names::ACTIVITY_INPUT, request)?;
-    let instance_id = request
-        .metadata_value("instanceId")
-        .and_then(metadata_string)
-        .unwrap_or_default();
+    let instance_id = orchestration_instance_id(request, input.as_deref(), def, sink);
     let req = proto::ActivityRequest {
         name: def.name.clone(),
         input,
@@ -253,6 +250,43 @@ async fn activity(
         outputs: Map::new(),
         return_value: durable_core::failure_envelope::encode(&details),
     })
+}
+
+/// The calling orchestration's instance ID, from `Metadata.instanceId`. The host copies the top-level properties
+/// of an object input into the binding data over its own (`Utility.ApplyBindingData` in Azure/azure-functions-host),
+/// so when the input has an `instanceId` property (in any case) the value there is the input's, and the real ID is
+/// nowhere in the request: the activity then gets an empty ID rather than a wrong one, with a warning.
+fn orchestration_instance_id(
+    request: &InvocationRequest,
+    input: Option<&str>,
+    def: &FunctionDef,
+    sink: &LogSink,
+) -> String {
+    let shadowed = input
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|value| match value {
+            Value::Object(object) => Some(object.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("instanceId") && !v.is_null() && !v.is_array()
+            })),
+            _ => None,
+        })
+        .unwrap_or(false);
+    if shadowed {
+        sink.log(
+            Level::WARN,
+            &format!(
+                "activity '{}': its input has an 'instanceId' property, which the Functions host copies over the \
+                 orchestration's instance ID in the invocation's metadata; the instance ID is unknown for this call \
+                 (rename the property to keep it)",
+                def.name
+            ),
+        );
+        return String::new();
+    }
+    request
+        .metadata_value("instanceId")
+        .and_then(metadata_string)
+        .unwrap_or_default()
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

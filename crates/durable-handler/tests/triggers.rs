@@ -47,6 +47,9 @@ pub fn handler() -> Handler {
         .add_activity("Echo", |_ctx: ActivityContext, v: Value| async move {
             Ok::<_, ActivityError>(v)
         })
+        .add_activity("WhoCalls", |ctx: ActivityContext, _v: Value| async move {
+            Ok::<_, ActivityError>(ctx.instance_id().to_owned())
+        })
         .add_entity(
             "counter",
             Entity::<i64>::new().operation("add", |total: &mut i64, _ctx, n: i64| {
@@ -147,6 +150,30 @@ async fn activity_trigger_decodes_three_layers_and_returns_a_json_value() {
     let (status, reply) = server.invoke("Echo", data, metadata).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["ReturnValue"], json!({"n": 1, "s": "x"}));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_input_property_named_instance_id_hides_the_orchestrations_id() {
+    let server = Server::start(handler()).await;
+    let (data, metadata) = activity_body("inst-1", Some(r#"{"n":1}"#), "WhoCalls");
+    let (_, reply) = server.invoke("WhoCalls", data, metadata).await;
+    assert_eq!(reply["ReturnValue"], json!("inst-1"));
+    // What the host sends when the input is {"InstanceId":"mine"}: its value in place of the orchestration's.
+    let (data, mut metadata) =
+        activity_body("inst-1", Some(r#"{"InstanceId":"mine"}"#), "WhoCalls");
+    metadata["instanceId"] = host_string("mine");
+    let (status, reply) = server.invoke("WhoCalls", data, metadata).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["ReturnValue"], json!(""), "never the input's value");
+    assert!(
+        reply["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("'instanceId' property")),
+        "{reply}"
+    );
     server.stop().await;
 }
 

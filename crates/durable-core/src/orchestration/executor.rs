@@ -78,6 +78,13 @@ pub(crate) fn instance_id_of(request: &proto::OrchestratorRequest) -> String {
 
 fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::OrchestratorResponse {
     let instance_id = instance_id_of(request);
+    if crate::registry::state_left_out(&request.properties) {
+        return proto::OrchestratorResponse {
+            instance_id,
+            requires_history: true,
+            ..Default::default()
+        };
+    }
     if let Some(response) = super::rewind::respond(&instance_id, request) {
         return response;
     }

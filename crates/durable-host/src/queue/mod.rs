@@ -159,9 +159,11 @@ impl Listener {
     async fn process(&self, message: Message) {
         let (data, metadata) = envelope(&self.binding, &message);
         let reason = format!("New queue message detected on '{}'.", self.queue);
+        // A JSON object message also lends its properties to the binding data, as in the host.
+        let text = decoded_text(&message);
         let outcome = self
             .invoker
-            .invoke(&self.function, &reason, data, metadata)
+            .invoke_trigger(&self.function, &reason, data, metadata, Some(&text))
             .await;
         let result = match outcome {
             Ok(_) => self.account.delete_message(&self.queue, &message).await,
@@ -183,17 +185,22 @@ impl Listener {
     }
 }
 
+/// The message text: base64-decoded, as the extension's default encoding, when it decodes to UTF-8.
+fn decoded_text(message: &Message) -> String {
+    BASE64
+        .decode(message.text.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| message.text.clone())
+}
+
 /// The queue trigger's `Data` and `Metadata`: the message text (base64-decoded, as the extension's default
 /// encoding) as a .NET string, and the message properties as binding data.
 pub(crate) fn envelope(
     binding: &str,
     message: &Message,
 ) -> (Map<String, Value>, Map<String, Value>) {
-    let text = BASE64
-        .decode(message.text.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_else(|| message.text.clone());
+    let text = decoded_text(message);
     let mut data = Map::new();
     data.insert(binding.to_owned(), host_string(&text));
     let mut metadata = Map::new();
