@@ -237,10 +237,8 @@ async fn queries_and_history() {
             "OrchestratorStarted",
             "ExecutionStarted",
             "TaskScheduled",
-            "OrchestratorCompleted",
             "OrchestratorStarted",
             "TaskCompleted",
-            "OrchestratorCompleted",
             "ExecutionCompleted"
         ])
     );

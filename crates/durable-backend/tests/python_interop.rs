@@ -86,10 +86,8 @@ async fn instance_management_through_the_plain_grpc_sdk() {
             "orchestratorStarted",
             "executionStarted",
             "taskScheduled",
-            "orchestratorCompleted",
             "orchestratorStarted",
             "taskCompleted",
-            "orchestratorCompleted",
             "executionCompleted"
         ])
     );

@@ -211,6 +211,9 @@ pub(super) fn load_many(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The committed history as the scheduler returns it. Databases written by earlier versions of this backend hold
+/// an `OrchestratorCompleted` after every turn; they are skipped here rather than rewritten, so such a file works
+/// unchanged (the rows cost a few bytes each and are dropped with the history on purge or continue-as-new).
 pub(super) fn history(
     c: &Connection,
     hub: &str,
@@ -222,7 +225,10 @@ pub(super) fn history(
     let rows = stmt.query_map((hub, id), |r| r.get::<_, Vec<u8>>(0))?;
     let mut events = Vec::new();
     for row in rows {
-        events.push(decode_event(&row?)?);
+        let event = decode_event(&row?)?;
+        if !matches!(event.event_type, Some(EventType::OrchestratorCompleted(_))) {
+            events.push(event);
+        }
     }
     Ok(events)
 }

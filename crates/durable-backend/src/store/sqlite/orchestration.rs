@@ -4,11 +4,10 @@ use durable_proto::history_event::EventType;
 use durable_proto::orchestrator_action::OrchestratorActionType;
 use durable_proto::{
     CompleteOrchestrationAction, EventRaisedEvent, EventSentEvent, ExecutionCompletedEvent,
-    HistoryEvent, OrchestrationInstance, OrchestrationStatus, OrchestratorCompletedEvent,
-    OrchestratorRequest, OrchestratorResponse, OrchestratorStartedEvent,
-    SubOrchestrationInstanceCompletedEvent, SubOrchestrationInstanceCreatedEvent,
-    SubOrchestrationInstanceFailedEvent, TaskFailureDetails, TaskScheduledEvent, TimerCreatedEvent,
-    TimerFiredEvent, WorkItem, work_item,
+    HistoryEvent, OrchestrationInstance, OrchestrationStatus, OrchestratorRequest,
+    OrchestratorResponse, OrchestratorStartedEvent, SubOrchestrationInstanceCompletedEvent,
+    SubOrchestrationInstanceCreatedEvent, SubOrchestrationInstanceFailedEvent, TaskFailureDetails,
+    TaskScheduledEvent, TimerCreatedEvent, TimerFiredEvent, WorkItem, work_item,
 };
 use rusqlite::Connection;
 
@@ -352,11 +351,7 @@ pub(super) fn complete(
             OrchestratorActionType::RewindOrchestration(_) => {}
         }
     }
-    appended.push(event(
-        -1,
-        now,
-        EventType::OrchestratorCompleted(OrchestratorCompletedEvent {}),
-    ));
+    // The scheduler records no OrchestratorCompleted: a turn is its OrchestratorStarted and what followed.
 
     match completion {
         Some((_, a)) if a.orchestration_status == OrchestrationStatus::ContinuedAsNew as i32 => {
