@@ -113,6 +113,13 @@ CREATE INDEX activities_ready ON activities (hub, id) WHERE lease_token IS NULL;
 CREATE INDEX entities_by_lock ON entities (hub, locked_by) WHERE locked_by IS NOT NULL;
 CREATE INDEX entities_by_lease_expiry ON entities (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 "#,
+    // Work-item filters match an activity scheduled without a version of its own against the version of the
+    // orchestration that scheduled it. Activities already queued take their instance's current version.
+    r#"
+ALTER TABLE activities ADD COLUMN orchestration_version TEXT;
+UPDATE activities SET orchestration_version =
+    (SELECT i.version FROM instances i WHERE i.hub = activities.hub AND i.instance_id = activities.instance_id);
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -233,6 +240,42 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM inbox INDEXED BY inbox_ready WHERE hub = 'h' AND lease_token IS NULL", [], |r| r.get(0))
             .unwrap();
         assert_eq!(queued, 1);
+    }
+
+    #[test]
+    fn a_version_3_file_gains_the_orchestration_version_of_queued_activities() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} PRAGMA user_version = 3;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at)
+                     VALUES ('h', 'v3', 'e', 'o', '3.0.0', 0, 0, 0), ('h', 'plain', 'e', 'o', NULL, 0, 0, 0);
+                 INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request)
+                     VALUES ('h', 'v3', 'e', 0, 'act', x''), ('h', 'plain', 'e', 0, 'act', x'');",
+                MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2]
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        let versions: Vec<(String, Option<String>)> = conn
+            .prepare(
+                "SELECT instance_id, orchestration_version FROM activities ORDER BY instance_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            versions,
+            [
+                ("plain".to_owned(), None),
+                ("v3".to_owned(), Some("3.0.0".to_owned()))
+            ]
+        );
     }
 
     #[test]
