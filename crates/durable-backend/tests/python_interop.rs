@@ -166,7 +166,11 @@ async fn entities_scenario(options: durable_backend::Options) {
         json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"])
     );
     assert_eq!(r["first_page"], json!([2, true]));
-    // "gone" (state deleted), "l2" (locked once) and "fw" (only forwarded): entities without state.
-    assert_eq!(r["cleaned"], json!(3));
+    // "gone" (state deleted), "l2" (locked once) and "fw" (only forwarded) were left without state: gone at once.
+    assert_eq!(
+        r["transient"],
+        json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"])
+    );
+    assert_eq!(r["cleaned"], json!([0, 0]));
     backend.shutdown().await.unwrap();
 }

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use super::instances::{
     self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,
 };
-use super::{activity, entity};
+use super::{activity, entity, entity_lock};
 use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32};
 use crate::error::StoreError;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
@@ -373,7 +373,7 @@ pub(super) fn complete(
             row.failure = a.failure_details;
             row.completed_at = Some(now);
             row.save(c, hub, None)?;
-            entity::release_locks_of(c, hub, &row.instance_id, now)?;
+            entity_lock::release_locks_of(c, hub, &row.instance_id, now)?;
             notify_parent(c, hub, &row, now)
         }
         _ => {
