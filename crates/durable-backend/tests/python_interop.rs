@@ -86,10 +86,8 @@ async fn instance_management_through_the_plain_grpc_sdk() {
             "orchestratorStarted",
             "executionStarted",
             "taskScheduled",
-            "orchestratorCompleted",
             "orchestratorStarted",
             "taskCompleted",
-            "orchestratorCompleted",
             "executionCompleted"
         ])
     );
@@ -168,7 +166,77 @@ async fn entities_scenario(options: durable_backend::Options) {
         json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"])
     );
     assert_eq!(r["first_page"], json!([2, true]));
-    // "gone" (state deleted), "l2" (locked once) and "fw" (only forwarded): entities without state.
-    assert_eq!(r["cleaned"], json!(3));
+    // "gone" (state deleted), "l2" (locked once) and "fw" (only forwarded) were left without state: gone at once.
+    assert_eq!(
+        r["transient"],
+        json!(["a", "b", "d", "fwd", "fwd-o", "l1", "s", "t"])
+    );
+    assert_eq!(r["cleaned"], json!([0, 0]));
+    backend.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_sdk_sees_what_the_scheduler_would_show() {
+    let Some(python) = common::python() else {
+        return;
+    };
+    let backend = common::backend(common::memory()).await;
+    let r = common::run_python(
+        &python,
+        include_str!("python/scheduler_parity.py"),
+        &backend.endpoint(),
+        "unused",
+        LIMIT,
+    )
+    .await;
+    // A signal an orchestration schedules waits for its time.
+    assert_eq!(r["signal_before_due"], json!(null));
+    assert_eq!(r["signal_ran_after_due"], json!(true));
+    // Entities without state are gone at once, so cleaning finds nothing.
+    assert_eq!(r["deleted_get"], json!(true));
+    assert_eq!(r["lock_only"], json!("unlocked"));
+    assert_eq!(r["entities_left"], json!(["kept", "later"]));
+    assert_eq!(r["cleaned"], json!([0, 0]));
+    // The history of a turn is its OrchestratorStarted and what the turn did, with no OrchestratorCompleted.
+    assert_eq!(r["mixed"], json!(["Hello, World!", "child done"]));
+    assert_eq!(
+        r["history"],
+        json!([
+            "OrchestratorStarted",
+            "ExecutionStarted",
+            "TaskScheduled",
+            "OrchestratorStarted",
+            "TaskCompleted",
+            "TimerCreated",
+            "OrchestratorStarted",
+            "TimerFired",
+            "SubOrchestrationInstanceCreated",
+            "OrchestratorStarted",
+            "SubOrchestrationInstanceCompleted",
+            "ExecutionCompleted"
+        ])
+    );
+    // Reuse policies that would replace live instances but not terminated ones are refused.
+    let senseless = json!([
+        "INVALID_ARGUMENT",
+        "Invalid reusable statuses: cannot exclude 'Terminated' while also allowing reuse of running instances"
+    ]);
+    assert_eq!(r["senseless_running"], senseless);
+    assert_eq!(r["senseless_fresh_id"], senseless);
+    assert_eq!(r["fresh_id_created"], json!(false));
+    assert_eq!(r["dedupe_running"][0], json!("ALREADY_EXISTS"));
+    assert_eq!(r["untouched"], json!(["RUNNING", "\"original\""]));
+    assert_eq!(r["senseless_suspended"], json!("INVALID_ARGUMENT"));
+    assert_eq!(r["still_suspended"], json!(["SUSPENDED", "\"original\""]));
+    assert_eq!(r["replaced"], json!(["COMPLETED", "quick", "replacement"]));
+    // Activities scheduled without a version run as their orchestration's version under version filters.
+    assert_eq!(
+        r["explicit_filters"],
+        json!(["COMPLETED", ["3.0.0", "Hello, explicit!"]])
+    );
+    assert_eq!(
+        r["strict_auto_filters"],
+        json!(["COMPLETED", ["2.0", "Hello, strict!"]])
+    );
     backend.shutdown().await.unwrap();
 }

@@ -188,8 +188,7 @@ async fn a_turn_appends_history_and_queues_work(f: Fixture) {
             "OrchestratorStarted",
             "ExecutionStarted",
             "TaskScheduled",
-            "TimerCreated",
-            "OrchestratorCompleted"
+            "TimerCreated"
         ]
     );
     assert_eq!(history[2].event_id, 0);

@@ -87,7 +87,9 @@ res["reuse_running"] = code_of(lambda: c.schedule_new_orchestration(waiter, inst
 policy = pb.OrchestrationIdReusePolicy(replaceableStatus=[pb.ORCHESTRATION_STATUS_COMPLETED])
 res["reuse_policy_refuses"] = code_of(lambda: c.schedule_new_orchestration(waiter, instance_id="reuse-me",
                                                                            reuse_id_policy=policy))
-running = pb.OrchestrationIdReusePolicy(replaceableStatus=[pb.ORCHESTRATION_STATUS_RUNNING])
+# Replacing a running instance is only accepted together with terminated ones (see scheduler_parity.py).
+running = pb.OrchestrationIdReusePolicy(replaceableStatus=[pb.ORCHESTRATION_STATUS_RUNNING,
+                                                           pb.ORCHESTRATION_STATUS_TERMINATED])
 c.schedule_new_orchestration(simple, input="replaced", instance_id="reuse-me", reuse_id_policy=running)
 res["reuse_replaced"] = c.wait_for_orchestration_completion("reuse-me", timeout=60).get_output()
 

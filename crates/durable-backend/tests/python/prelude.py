@@ -15,6 +15,17 @@ from durabletask.azuremanaged.client import DurableTaskSchedulerClient
 from durabletask.azuremanaged.worker import DurableTaskSchedulerWorker
 
 logging.basicConfig(level=logging.WARNING)
+
+
+# A failed check must end the script at once: the SDK's worker threads would otherwise keep it alive until the
+# Rust side's time limit, and the traceback would be lost.
+def _fail_fast(kind, value, tb):
+    sys.__excepthook__(kind, value, tb)
+    sys.stderr.flush()
+    os._exit(1)
+
+
+sys.excepthook = _fail_fast
 ENDPOINT = os.environ["DURABLE_ENDPOINT"]
 HUB = os.environ["DURABLE_HUB"]
 

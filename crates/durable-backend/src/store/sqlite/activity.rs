@@ -33,8 +33,8 @@ pub(super) fn schedule(
         tags: action.tags,
     };
     c.prepare_cached(
-        "INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, orchestration_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(rusqlite::params![
         hub,
@@ -42,7 +42,8 @@ pub(super) fn schedule(
         owner.execution_id,
         task_id,
         action.name,
-        encode(&request)
+        encode(&request),
+        owner.version
     ])?;
     Ok(())
 }
@@ -63,11 +64,11 @@ pub(super) fn lease(
     // Lapsed leases first (they are the oldest work), then the unleased queue in order; each query walks an
     // index, so neither sorts nor reads the rest of a long queue.
     let lapsed = format!(
-        "SELECT id, name, request FROM activities \
+        "SELECT id, name, request, orchestration_version FROM activities \
          WHERE hub = ?1 AND lease_expires_at <= ?2{name_filter} ORDER BY lease_expires_at LIMIT ?3"
     );
     let queued = format!(
-        "SELECT id, name, request FROM activities INDEXED BY activities_ready \
+        "SELECT id, name, request, orchestration_version FROM activities INDEXED BY activities_ready \
          WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id LIMIT ?3"
     );
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
@@ -83,13 +84,17 @@ pub(super) fn lease(
             let row_id: i64 = row.get(0)?;
             let name: String = row.get(1)?;
             let activity = ActivityRequest::decode(row.get::<_, Vec<u8>>(2)?.as_slice())?;
+            // Like the scheduler: an activity without a version of its own runs as its orchestration's version, so a
+            // worker filtering both at one version gets the activities its orchestrations schedule.
+            let version = activity
+                .version
+                .clone()
+                .or(row.get::<_, Option<String>>(3)?);
             let accepted = filters.is_empty()
                 || filters.iter().any(|f| {
                     f.name == name
                         && (f.versions.is_empty()
-                            || f.versions
-                                .iter()
-                                .any(|v| Some(v) == activity.version.as_ref()))
+                            || f.versions.iter().any(|v| Some(v) == version.as_ref()))
                 });
             if accepted {
                 picked.push((row_id, activity));

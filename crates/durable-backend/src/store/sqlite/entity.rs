@@ -3,10 +3,10 @@
 use durable_proto::history_event::EventType;
 use durable_proto::send_entity_message_action::EntityMessageType;
 use durable_proto::{
-    EntityBatchRequest, EntityBatchResult, EntityLockGrantedEvent, EntityLockRequestedEvent,
-    EntityOperationCompletedEvent, EntityOperationFailedEvent, EntityOperationSignaledEvent,
-    HistoryEvent, OperationRequest, SendEntityMessageAction, SignalEntityRequest, WorkItem,
-    operation_action, operation_result, work_item,
+    EntityBatchRequest, EntityBatchResult, EntityOperationCompletedEvent,
+    EntityOperationFailedEvent, EntityOperationSignaledEvent, HistoryEvent, OperationRequest,
+    SendEntityMessageAction, SignalEntityRequest, WorkItem, operation_action, operation_result,
+    work_item,
 };
 use rusqlite::{Connection, OptionalExtension};
 
@@ -28,7 +28,7 @@ pub(crate) fn normalize_id(id: &str) -> Option<(String, String)> {
     Some((format!("@{name}@{key}"), name))
 }
 
-fn ensure(c: &Connection, hub: &str, id: &str, now: i64) -> Result<String, StoreError> {
+pub(super) fn ensure(c: &Connection, hub: &str, id: &str, now: i64) -> Result<String, StoreError> {
     let (id, name) = normalize_id(id).ok_or_else(|| {
         StoreError::InvalidArgument(format!("'{id}' is not an entity id (@name@key)"))
     })?;
@@ -39,7 +39,7 @@ fn ensure(c: &Connection, hub: &str, id: &str, now: i64) -> Result<String, Store
     Ok(id)
 }
 
-fn enqueue(
+pub(super) fn enqueue(
     c: &Connection,
     hub: &str,
     id: &str,
@@ -263,9 +263,14 @@ fn lease_one(
                     if !batch.is_empty() {
                         break 'walk;
                     }
-                    grant_lock(c, hub, id, lock, now)?;
                     c.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?
                         .execute([row_id])?;
+                    // A request still travelling along the lock set when its orchestration finished would lock
+                    // the entity for nobody: the finished orchestration's locks were already given back.
+                    if !super::entity_lock::requester_waits(c, hub, lock)? {
+                        continue 'walk;
+                    }
+                    super::entity_lock::grant(c, hub, id, lock, now)?;
                     entity.locked_by = lock.parent_instance_id.clone();
                     entity.lock_section = Some(lock.critical_section_id.clone());
                     continue 'walk;
@@ -301,6 +306,8 @@ fn lease_one(
         break;
     }
     if batch.is_empty() {
+        // Only lock traffic was queued; an unlock may have left the entity with nothing at all.
+        drop_if_empty(c, hub, id)?;
         return Ok(None);
     }
     let token = new_id();
@@ -352,69 +359,18 @@ fn lease_one(
     }))
 }
 
-/// Takes the lock on `id` and passes the request on along the lock set, or tells the orchestration it holds all.
-fn grant_lock(
-    c: &Connection,
-    hub: &str,
-    id: &str,
-    lock: &EntityLockRequestedEvent,
-    now: i64,
-) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "UPDATE entities SET locked_by = ?3, lock_section = ?4 WHERE hub = ?1 AND entity_id = ?2",
-    )?
-    .execute(rusqlite::params![
-        hub,
-        id,
-        lock.parent_instance_id,
-        lock.critical_section_id
-    ])?;
-    let next = usize::try_from(lock.position)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    if let Some(next_id) = lock.lock_set.get(next) {
-        let target = ensure(c, hub, next_id, now)?;
-        let mut forwarded = lock.clone();
-        forwarded.position = i32::try_from(next).unwrap_or(i32::MAX);
-        enqueue(
-            c,
-            hub,
-            &target,
-            now,
-            &event(-1, now, EventType::EntityLockRequested(forwarded)),
-        )
-    } else if let Some(owner) = lock.parent_instance_id.as_deref() {
-        let granted = event(
-            -1,
-            now,
-            EventType::EntityLockGranted(EntityLockGrantedEvent {
-                critical_section_id: lock.critical_section_id.clone(),
-            }),
-        );
-        if instances::load(c, hub, owner)?.is_some_and(|r| !r.is_terminal()) {
-            instances::enqueue(c, hub, owner, PRIORITY_NORMAL, now, Some(&granted))?;
-        }
-        Ok(())
-    } else {
-        Ok(())
-    }
-}
-
-/// Frees every lock an orchestration still holds (it finished without sending its unlocks). Runs for every finished
-/// orchestration, so it goes through the index of locked entities rather than over every entity of the hub.
-pub(super) fn release_locks_of(
-    c: &Connection,
-    hub: &str,
-    instance_id: &str,
-    now: i64,
-) -> Result<usize, StoreError> {
-    super::changes::note_work(hub);
+/// Removes an entity that has no state, no lock, no lease and nothing queued (scheduled signals included). The
+/// scheduler forgets such an entity at once rather than keeping it until `CleanEntityStorage`: it disappears from
+/// `GetEntity` and from queries, even those that include transient entities. A later message creates it again.
+pub(super) fn drop_if_empty(c: &Connection, hub: &str, id: &str) -> Result<bool, StoreError> {
     Ok(c.prepare_cached(
-        "UPDATE entities INDEXED BY entities_by_lock \
-         SET locked_by = NULL, lock_section = NULL, last_modified_at = ?3 \
-         WHERE hub = ?1 AND locked_by = ?2",
+        "DELETE FROM entities WHERE hub = ?1 AND entity_id = ?2 AND state IS NULL AND locked_by IS NULL \
+           AND lease_token IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM entity_inbox m INDEXED BY entity_inbox_by_entity \
+                           WHERE m.hub = ?1 AND m.entity_id = ?2)",
     )?
-    .execute(rusqlite::params![hub, instance_id, now])?)
+    .execute((hub, id))?
+        > 0)
 }
 
 pub(super) fn complete(
@@ -525,6 +481,7 @@ pub(super) fn complete(
     c.prepare_cached("UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND entity_id = ?2")?.execute(
         (hub, &id),
     )?;
+    drop_if_empty(c, hub, &id)?;
     Ok(())
 }
 

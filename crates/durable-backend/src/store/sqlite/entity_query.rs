@@ -120,6 +120,10 @@ pub(super) fn query(
     })
 }
 
+/// Like the scheduler, this store keeps nothing for `CleanEntityStorage` to do: an entity is dropped as soon as it
+/// is empty (see `entity::drop_if_empty`), a finished or replaced orchestration gives its locks back at once, and a
+/// lock request from a finished orchestration is discarded. So the answer is 0 removed and 0 released, which is what
+/// the scheduler always answers. The sweep below stays as a safety net and reports honestly whatever it finds.
 pub(super) fn clean(
     c: &Connection,
     hub: &str,
@@ -141,6 +145,7 @@ pub(super) fn clean(
                 c.prepare_cached("UPDATE entities SET locked_by = NULL, lock_section = NULL WHERE hub = ?1 AND entity_id = ?2")?.execute(
                     (hub, &id),
                 )?;
+                super::entity::drop_if_empty(c, hub, &id)?;
                 released += 1;
             }
         }

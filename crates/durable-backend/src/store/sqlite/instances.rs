@@ -211,6 +211,9 @@ pub(super) fn load_many(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The committed history as the scheduler returns it. Databases written by earlier versions of this backend hold
+/// an `OrchestratorCompleted` after every turn; they are skipped here rather than rewritten, so such a file works
+/// unchanged (the rows cost a few bytes each and are dropped with the history on purge or continue-as-new).
 pub(super) fn history(
     c: &Connection,
     hub: &str,
@@ -222,7 +225,10 @@ pub(super) fn history(
     let rows = stmt.query_map((hub, id), |r| r.get::<_, Vec<u8>>(0))?;
     let mut events = Vec::new();
     for row in rows {
-        events.push(decode_event(&row?)?);
+        let event = decode_event(&row?)?;
+        if !matches!(event.event_type, Some(EventType::OrchestratorCompleted(_))) {
+            events.push(event);
+        }
     }
     Ok(events)
 }
@@ -359,17 +365,18 @@ pub(super) fn start(
     request: CreateInstanceRequest,
     now: i64,
 ) -> Result<String, StoreError> {
+    let replaceable = request
+        .orchestration_id_reuse_policy
+        .as_ref()
+        .map(|p| p.replaceable_status.clone())
+        .unwrap_or_default();
+    check_reuse_policy(&replaceable)?;
     let id = if request.instance_id.is_empty() {
         new_id()
     } else {
         request.instance_id.clone()
     };
     if let Some(existing) = load(c, hub, &id)? {
-        let replaceable = request
-            .orchestration_id_reuse_policy
-            .as_ref()
-            .map(|p| p.replaceable_status.clone())
-            .unwrap_or_default();
         // No policy (or an empty one): a finished instance may be replaced, a live one may not.
         let allowed = if replaceable.is_empty() {
             existing.is_terminal()
@@ -382,6 +389,10 @@ pub(super) fn start(
                 "an orchestration instance with ID '{id}' already exists with status {status}, \
                  which the instance ID reuse policy does not allow replacing"
             )));
+        }
+        if !existing.is_terminal() {
+            // The replaced execution never finishes, so nothing else would give its entity locks back.
+            super::entity_lock::release_locks_of(c, hub, &id, now)?;
         }
     }
     create(
@@ -402,4 +413,48 @@ pub(super) fn start(
         },
         now,
     )
+}
+
+/// The scheduler replaces a live instance by terminating it first, so a policy that lets a pending, running or
+/// suspended instance be replaced must let a terminated one be replaced too, or the terminated execution would stand
+/// in the way of its own replacement. The scheduler refuses such a policy outright, with this message, whatever
+/// instance exists; SDK tests match the text.
+pub(super) fn check_reuse_policy(replaceable: &[i32]) -> Result<(), StoreError> {
+    let live = [
+        OrchestrationStatus::Pending,
+        OrchestrationStatus::Running,
+        OrchestrationStatus::Suspended,
+    ];
+    let replaces_live = live.iter().any(|s| replaceable.contains(&(*s as i32)));
+    if replaces_live && !replaceable.contains(&(OrchestrationStatus::Terminated as i32)) {
+        return Err(StoreError::InvalidArgument(
+            "Invalid reusable statuses: cannot exclude 'Terminated' while also allowing reuse of running instances"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_reuse_policy;
+    use durable_proto::OrchestrationStatus as S;
+
+    fn policy(statuses: &[S]) -> Vec<i32> {
+        statuses.iter().map(|s| *s as i32).collect()
+    }
+
+    #[test]
+    fn a_policy_that_replaces_live_instances_must_replace_terminated_ones() {
+        assert!(check_reuse_policy(&[]).is_ok());
+        assert!(check_reuse_policy(&policy(&[S::Completed, S::Failed])).is_ok());
+        assert!(check_reuse_policy(&policy(&[S::Running, S::Terminated])).is_ok());
+        for live in [S::Pending, S::Running, S::Suspended] {
+            let refused = check_reuse_policy(&policy(&[S::Completed, live])).unwrap_err();
+            assert!(
+                refused.to_string().starts_with("Invalid reusable statuses"),
+                "{refused}"
+            );
+        }
+    }
 }

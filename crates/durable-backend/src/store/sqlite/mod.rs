@@ -5,6 +5,7 @@ mod activity;
 mod changes;
 mod control;
 mod entity;
+mod entity_lock;
 mod entity_query;
 mod instances;
 mod orchestration;

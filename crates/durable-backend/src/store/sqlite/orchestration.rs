@@ -4,18 +4,17 @@ use durable_proto::history_event::EventType;
 use durable_proto::orchestrator_action::OrchestratorActionType;
 use durable_proto::{
     CompleteOrchestrationAction, EventRaisedEvent, EventSentEvent, ExecutionCompletedEvent,
-    HistoryEvent, OrchestrationInstance, OrchestrationStatus, OrchestratorCompletedEvent,
-    OrchestratorRequest, OrchestratorResponse, OrchestratorStartedEvent,
-    SubOrchestrationInstanceCompletedEvent, SubOrchestrationInstanceCreatedEvent,
-    SubOrchestrationInstanceFailedEvent, TaskFailureDetails, TaskScheduledEvent, TimerCreatedEvent,
-    TimerFiredEvent, WorkItem, work_item,
+    HistoryEvent, OrchestrationInstance, OrchestrationStatus, OrchestratorRequest,
+    OrchestratorResponse, OrchestratorStartedEvent, SubOrchestrationInstanceCompletedEvent,
+    SubOrchestrationInstanceCreatedEvent, SubOrchestrationInstanceFailedEvent, TaskFailureDetails,
+    TaskScheduledEvent, TimerCreatedEvent, TimerFiredEvent, WorkItem, work_item,
 };
 use rusqlite::Connection;
 
 use super::instances::{
     self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,
 };
-use super::{activity, entity};
+use super::{activity, entity, entity_lock};
 use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32};
 use crate::error::StoreError;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
@@ -352,11 +351,7 @@ pub(super) fn complete(
             OrchestratorActionType::RewindOrchestration(_) => {}
         }
     }
-    appended.push(event(
-        -1,
-        now,
-        EventType::OrchestratorCompleted(OrchestratorCompletedEvent {}),
-    ));
+    // The scheduler records no OrchestratorCompleted: a turn is its OrchestratorStarted and what followed.
 
     match completion {
         Some((_, a)) if a.orchestration_status == OrchestrationStatus::ContinuedAsNew as i32 => {
@@ -378,7 +373,7 @@ pub(super) fn complete(
             row.failure = a.failure_details;
             row.completed_at = Some(now);
             row.save(c, hub, None)?;
-            entity::release_locks_of(c, hub, &row.instance_id, now)?;
+            entity_lock::release_locks_of(c, hub, &row.instance_id, now)?;
             notify_parent(c, hub, &row, now)
         }
         _ => {

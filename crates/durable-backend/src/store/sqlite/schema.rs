@@ -113,6 +113,22 @@ CREATE INDEX activities_ready ON activities (hub, id) WHERE lease_token IS NULL;
 CREATE INDEX entities_by_lock ON entities (hub, locked_by) WHERE locked_by IS NOT NULL;
 CREATE INDEX entities_by_lease_expiry ON entities (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 "#,
+    // Work-item filters match an activity scheduled without a version of its own against the version of the
+    // orchestration that scheduled it. Activities already queued take their instance's current version.
+    r#"
+ALTER TABLE activities ADD COLUMN orchestration_version TEXT;
+UPDATE activities SET orchestration_version =
+    (SELECT i.version FROM instances i WHERE i.hub = activities.hub AND i.instance_id = activities.instance_id);
+"#,
+    // Entities are now dropped as soon as they are empty, and locks are never left behind: do once what earlier
+    // versions left for CleanEntityStorage (locks held by finished or vanished orchestrations, then empty entities).
+    r#"
+UPDATE entities SET locked_by = NULL, lock_section = NULL
+    WHERE locked_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM instances i
+        WHERE i.hub = entities.hub AND i.instance_id = entities.locked_by AND i.status NOT IN (1, 3, 4, 5));
+DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL
+    AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id);
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -233,6 +249,83 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM inbox INDEXED BY inbox_ready WHERE hub = 'h' AND lease_token IS NULL", [], |r| r.get(0))
             .unwrap();
         assert_eq!(queued, 1);
+    }
+
+    #[test]
+    fn a_version_3_file_gains_the_orchestration_version_of_queued_activities() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} PRAGMA user_version = 3;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at)
+                     VALUES ('h', 'v3', 'e', 'o', '3.0.0', 0, 0, 0), ('h', 'plain', 'e', 'o', NULL, 0, 0, 0);
+                 INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request)
+                     VALUES ('h', 'v3', 'e', 0, 'act', x''), ('h', 'plain', 'e', 0, 'act', x'');",
+                MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2]
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        let versions: Vec<(String, Option<String>)> = conn
+            .prepare(
+                "SELECT instance_id, orchestration_version FROM activities ORDER BY instance_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            versions,
+            [
+                ("plain".to_owned(), None),
+                ("v3".to_owned(), Some("3.0.0".to_owned()))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_version_4_file_loses_what_cleaning_entity_storage_would_have_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} {} PRAGMA user_version = 4;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                     VALUES ('h', 'done', 'e', 'o', 1, 0, 0), ('h', 'live', 'e', 'o', 0, 0, 0);
+                 INSERT INTO entities (hub, entity_id, name, state, created_at, last_modified_at, locked_by)
+                     VALUES ('h', '@c@empty', 'c', NULL, 0, 0, NULL), ('h', '@c@full', 'c', '1', 0, 0, NULL),
+                            ('h', '@c@queued', 'c', NULL, 0, 0, NULL), ('h', '@c@orphan', 'c', NULL, 0, 0, 'done'),
+                            ('h', '@c@orphan-full', 'c', '2', 0, 0, 'gone'), ('h', '@c@held', 'c', NULL, 0, 0, 'live');
+                 INSERT INTO entity_inbox (hub, entity_id, visible_at, event) VALUES ('h', '@c@queued', 0, x'');",
+                MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3]
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        let entities: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT entity_id, locked_by FROM entities ORDER BY entity_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected = [
+            ("@c@full", None),
+            ("@c@held", Some("live")),
+            ("@c@orphan-full", None),
+            ("@c@queued", None),
+        ];
+        let expected: Vec<(String, Option<String>)> = expected
+            .iter()
+            .map(|(id, lock)| ((*id).to_owned(), lock.map(str::to_owned)))
+            .collect();
+        assert_eq!(entities, expected);
     }
 
     #[test]
