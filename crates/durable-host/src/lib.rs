@@ -5,7 +5,8 @@
 //! with the host's environment, serves HTTP triggers and the Durable management API on port 7071, fires timer
 //! triggers, and plays the Durable extension: work items from the backend (embedded SQLite by default, or a
 //! scheduler named by `DURABLE_TASK_SCHEDULER_CONNECTION_STRING`) are posted to the handler in the host's exact
-//! invocation format, and the replies become completions.
+//! invocation format, the replies become completions, and `durableClient` bindings point at a local gRPC endpoint
+//! that serves what the extension's endpoint serves in Azure, forwarded to the backend with the host's credentials.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), durable_host::HostError> {
@@ -25,6 +26,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod client_endpoint;
 mod config;
 mod error;
 mod executor;

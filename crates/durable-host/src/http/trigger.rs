@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{HttpFunction, HttpState, Incoming, error_response};
+use super::{DurableClientBinding, HttpFunction, HttpState, Incoming, error_response};
 use crate::config::AuthLevel;
 use crate::invoke::{HOST_VERSION, InvokeError, host_string};
 
@@ -185,16 +185,43 @@ fn canonical_header(name: &str) -> String {
         .join("-")
 }
 
-/// The `durableClient` binding value (host-protocol.md §3.1), as the .NET string the extension produces.
-pub(crate) fn client_binding(state: &HttpState, hub_override: Option<&str>) -> Value {
-    let payload = json!({
-        "taskHubName": hub_override.unwrap_or(&state.durable.hub),
-        "connectionName": Value::Null,
-        "rpcBaseUrl": state.durable.rpc_base_url,
-        "requiredQueryStringParameters": "",
-        "httpBaseUrl": format!("{}/runtime/webhooks/durabletask", state.base_url),
-    });
-    host_string(&payload.to_string())
+/// The `durableClient` binding value as the Durable extension's `BindingHelper` writes it for out-of-process
+/// workers (Azure/azure-functions-durable-extension `src/WebJobs.Extensions.DurableTask/Bindings/BindingHelper.cs`):
+/// its `OrchestrationClientInputData` serialized with every member, so the ones it leaves unset are `null`, in
+/// declaration order, as the .NET string the host hands over.
+pub(crate) fn client_binding(state: &HttpState, binding: &DurableClientBinding) -> Value {
+    let hub = binding
+        .task_hub
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(&state.durable.hub);
+    let text = |s: &str| Value::String(s.to_owned());
+    let members = [
+        ("taskHubName", text(hub)),
+        (
+            "connectionName",
+            binding.connection_name.as_deref().map_or(Value::Null, text),
+        ),
+        ("creationUrls", Value::Null),
+        ("managementUrls", Value::Null),
+        ("baseUrl", Value::Null),
+        // The system key's query string; empty locally, as under Core Tools.
+        ("requiredQueryStringParameters", text("")),
+        ("rpcBaseUrl", text(&state.durable.rpc_base_url)),
+        (
+            "httpBaseUrl",
+            Value::String(format!("{}/runtime/webhooks/durabletask", state.base_url)),
+        ),
+        (
+            "maxGrpcMessageSizeInBytes",
+            Value::from(state.durable.max_grpc_message_size),
+        ),
+    ];
+    let body: Vec<String> = members
+        .iter()
+        .map(|(name, value)| format!("{}:{value}", Value::String((*name).to_owned())))
+        .collect();
+    host_string(&format!("{{{}}}", body.join(",")))
 }
 
 async fn wrapped(
@@ -206,8 +233,8 @@ async fn wrapped(
     let request = request_object(incoming, &state.base_url, &params);
     let mut data = Map::new();
     data.insert(function.trigger.request_binding.clone(), request.clone());
-    for (name, hub) in function.meta.client_bindings() {
-        data.insert(name.to_owned(), client_binding(state, hub));
+    for binding in &function.clients {
+        data.insert(binding.name.clone(), client_binding(state, binding));
     }
     let mut metadata = Map::new();
     // The trigger's binding data: the query and headers objects and each route parameter.
