@@ -242,11 +242,14 @@ fn connect(binding: &ClientBinding) -> Result<DurableClient> {
     DurableClient::new(&options)
 }
 
+/// What a cached client is for: the endpoint, the hub and the connection name.
+type ClientKey = (String, String, Option<String>);
+
 /// Channels are multiplexed and costly to set up, so one client per endpoint, hub and connection is shared by
 /// invocations.
 #[derive(Debug, Default)]
 pub(crate) struct ClientCache {
-    clients: Mutex<HashMap<(String, String, Option<String>), DurableClient>>,
+    clients: Mutex<HashMap<ClientKey, DurableClient>>,
 }
 
 impl ClientCache {

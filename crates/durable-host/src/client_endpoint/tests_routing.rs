@@ -11,9 +11,12 @@ use tonic::metadata::MetadataValue;
 use super::tests::{Fixture, HUB, WAIT};
 use crate::config::DurableClientSettings;
 
+/// Metadata to put on a request: (key, value).
+type Headers<'a> = &'a [(&'static str, &'a str)];
+
 fn start_request(
     instance_id: &str,
-    headers: &[(&'static str, &str)],
+    headers: Headers<'_>,
 ) -> tonic::Request<proto::CreateInstanceRequest> {
     let mut request = tonic::Request::new(proto::CreateInstanceRequest {
         instance_id: instance_id.into(),
@@ -63,7 +66,7 @@ async fn headers_route_the_hub_and_the_connection() {
         DurableClient::new(&ConnectionOptions::new(second.endpoint()).with_task_hub(HUB)).unwrap();
     let second_other_hub = second_app_hub.with_task_hub("otherhub").unwrap();
 
-    let cases: [(&str, &[(&'static str, &str)], &DurableClient); 7] = [
+    let cases: [(&str, Headers, &DurableClient); 7] = [
         ("plain", &[], app_hub),
         ("hub", &[("durable-taskhub", "otherhub")], &other_hub),
         ("blank-hub", &[("durable-taskhub", "   ")], app_hub),
