@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 pub const TASK_HUB_HEADER: &str = "taskhub";
 /// The header the Functions host's local gRPC endpoint reads the task hub from.
 pub const FUNCTIONS_TASK_HUB_HEADER: &str = "durable-taskhub";
+/// The header the Functions host's local gRPC endpoint reads the connection (app setting) name from.
+pub const FUNCTIONS_CONNECTION_NAME_HEADER: &str = "durable-connectionname";
 
 /// How to reach a `TaskHubSidecarService`: DTS, its emulator, the embedded backend or the Functions host.
 #[derive(Clone)]
@@ -28,6 +30,7 @@ pub struct ConnectionOptions {
     scope: String,
     user_agent: String,
     connect_timeout: Duration,
+    extra_headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for ConnectionOptions {
@@ -39,6 +42,7 @@ impl fmt::Debug for ConnectionOptions {
             .field("authenticated", &self.credential.is_some())
             .field("scope", &self.scope)
             .field("user_agent", &self.user_agent)
+            .field("extra_headers", &self.extra_headers)
             .finish()
     }
 }
@@ -65,6 +69,7 @@ impl ConnectionOptions {
             credential,
             user_agent: format!("durable-rust/{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(30),
+            extra_headers: Vec::new(),
         }
     }
 
@@ -96,6 +101,15 @@ impl ConnectionOptions {
     /// Overrides the `x-user-agent` header (default `durable-rust/<version>`).
     pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Adds a header sent with every call, e.g. [`FUNCTIONS_CONNECTION_NAME_HEADER`] for the Functions host's local
+    /// endpoint. The name is lower-cased (gRPC metadata keys are lower case); an invalid name or a value that is not
+    /// printable ASCII makes the client constructors fail.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_headers
+            .push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
 
@@ -131,26 +145,19 @@ impl ConnectionOptions {
         let channel = endpoint.connect_lazy();
 
         let mut headers = Vec::new();
-        let mut push = |name: &str, value: &str| -> Result<()> {
-            let key = AsciiMetadataKey::from_bytes(name.as_bytes())
-                .map_err(|_| Error::Transport(format!("invalid header name {name:?}")))?;
-            let value = AsciiMetadataValue::try_from(value).map_err(|_| {
-                Error::Transport(format!(
-                    "header {name:?} has a value that is not printable ASCII"
-                ))
-            })?;
-            headers.push((key, value));
-            Ok(())
-        };
         if let Some(hub) = &self.task_hub {
-            push(&self.task_hub_header, hub)?;
+            headers.push(header(&self.task_hub_header, hub)?);
         }
-        push("x-user-agent", &self.user_agent)?;
+        headers.push(header("x-user-agent", &self.user_agent)?);
         if let Some(id) = worker_id {
-            push("workerid", id)?;
+            headers.push(header("workerid", id)?);
+        }
+        for (name, value) in &self.extra_headers {
+            headers.push(header(name, value)?);
         }
         Ok(Connection {
             channel,
+            task_hub_header: header_name(&self.task_hub_header)?,
             headers: Arc::new(headers),
             tokens: self
                 .credential
@@ -160,15 +167,53 @@ impl ConnectionOptions {
     }
 }
 
+fn header_name(name: &str) -> Result<AsciiMetadataKey> {
+    AsciiMetadataKey::from_bytes(name.as_bytes())
+        .map_err(|_| Error::Transport(format!("invalid header name {name:?}")))
+}
+
+fn header(name: &str, value: &str) -> Result<(AsciiMetadataKey, AsciiMetadataValue)> {
+    let not_printable = || {
+        Error::Transport(format!(
+            "header {name:?} has a value that is not printable ASCII"
+        ))
+    };
+    // gRPC ASCII metadata is printable ASCII; the HTTP layer alone would let other bytes through.
+    if !value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(not_printable());
+    }
+    let value = AsciiMetadataValue::try_from(value).map_err(|_| not_printable())?;
+    Ok((header_name(name)?, value))
+}
+
 /// A channel plus what every call must carry.
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
     pub(crate) channel: Channel,
+    task_hub_header: AsciiMetadataKey,
     headers: Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>,
     tokens: Option<Arc<TokenCache>>,
 }
 
 impl Connection {
+    /// The same channel and token cache, addressing another task hub.
+    pub(crate) fn with_task_hub(&self, task_hub: &str) -> Result<Connection> {
+        let (key, value) = header(self.task_hub_header.as_str(), task_hub)?;
+        let mut headers: Vec<_> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .cloned()
+            .collect();
+        headers.insert(0, (key, value));
+        Ok(Connection {
+            channel: self.channel.clone(),
+            task_hub_header: self.task_hub_header.clone(),
+            headers: Arc::new(headers),
+            tokens: self.tokens.clone(),
+        })
+    }
+
     /// Wraps a message with the headers (and a current token).
     pub(crate) async fn request<T>(&self, message: T) -> Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);

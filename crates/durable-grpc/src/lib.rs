@@ -53,7 +53,9 @@ pub use client::{
     InstanceIdQuery, InstanceQuery, OrchestrationMetadata, OrchestrationStatus, Page, PurgeFilter,
     PurgeResult, StartOptions,
 };
-pub use connection::{ConnectionOptions, FUNCTIONS_TASK_HUB_HEADER, TASK_HUB_HEADER};
+pub use connection::{
+    ConnectionOptions, FUNCTIONS_CONNECTION_NAME_HEADER, FUNCTIONS_TASK_HUB_HEADER, TASK_HUB_HEADER,
+};
 pub use connection_string::{Authentication, ConnectionString};
 pub use worker::{
     BoxFuture, Capability, Executor, ExecutorError, Worker, WorkerBuilder, WorkerHandle,

@@ -10,21 +10,57 @@ use crate::http_types::HttpResponse;
 
 /// What the Durable extension puts in a `durableClient` binding (its `OrchestrationClientInputData`).
 ///
-/// Unknown fields are ignored and missing ones default, since newer extensions add fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+/// Unknown fields are ignored, and missing or `null` ones default, since the extension adds fields over time and
+/// writes the members it leaves unset as `null`. Extensions from before late 2024 send the management base URL as
+/// `baseUrl` instead of `httpBaseUrl`; either fills [`ClientBinding::http_base_url`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ClientBinding {
     /// The task hub the client works on.
     pub task_hub_name: String,
-    /// The connection (app setting) name, when the binding set one.
+    /// The connection (app setting) name, when the binding set one; the client sends it as
+    /// `Durable-ConnectionName`.
     pub connection_name: Option<String>,
-    /// The extension's local gRPC endpoint (`TaskHubSidecarService`, plaintext), e.g. `http://localhost:4001`.
+    /// The extension's local gRPC endpoint (`TaskHubSidecarService`, plaintext), e.g. `http://127.0.0.1:51234`.
     pub rpc_base_url: String,
     /// Query string every management URL must carry (the system key, `code=...`); may be empty.
     pub required_query_string_parameters: String,
-    /// Base of the management webhooks, without a trailing `/`, e.g. `http://localhost:7071/runtime/webhooks/durabletask`.
+    /// Base of the management webhooks, without a trailing `/`, e.g. `http://localhost:7071/runtime/webhooks/durabletask`
+    /// (`httpBaseUrl`, or `baseUrl` from older extensions).
     pub http_base_url: String,
+}
+
+/// The payload as written, every member optional and possibly `null`.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct WirePayload {
+    task_hub_name: Option<String>,
+    connection_name: Option<String>,
+    rpc_base_url: Option<String>,
+    required_query_string_parameters: Option<String>,
+    http_base_url: Option<String>,
+    base_url: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ClientBinding {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WirePayload::deserialize(deserializer)?;
+        let http_base_url = wire
+            .http_base_url
+            .filter(|url| !url.is_empty())
+            .or(wire.base_url)
+            .unwrap_or_default();
+        Ok(Self {
+            task_hub_name: wire.task_hub_name.unwrap_or_default(),
+            connection_name: wire.connection_name.filter(|name| !name.is_empty()),
+            rpc_base_url: wire.rpc_base_url.unwrap_or_default(),
+            required_query_string_parameters: wire
+                .required_query_string_parameters
+                .unwrap_or_default(),
+            http_base_url,
+        })
+    }
 }
 
 impl ClientBinding {
@@ -183,6 +219,54 @@ mod tests {
         assert_eq!(binding.task_hub_name, "hub");
         assert_eq!(binding.required_query_string_parameters, "code=abc");
         assert_eq!(binding.connection_name, None);
+    }
+
+    #[test]
+    fn binding_accepts_nulls_and_the_older_base_url() {
+        // As the current extension writes it: unset members are null.
+        let current = json!({
+            "taskHubName": "hub", "connectionName": null, "creationUrls": null, "managementUrls": null,
+            "baseUrl": null, "requiredQueryStringParameters": null, "rpcBaseUrl": "http://127.0.0.1:4100",
+            "httpBaseUrl": "http://h/runtime/webhooks/durabletask", "maxGrpcMessageSizeInBytes": 4194304
+        });
+        let binding = ClientBinding::from_binding_value("starter", &current).unwrap();
+        assert_eq!(
+            binding.http_base_url,
+            "http://h/runtime/webhooks/durabletask"
+        );
+        assert_eq!(binding.required_query_string_parameters, "");
+        assert_eq!(binding.connection_name, None);
+        // Extensions before late 2024: `baseUrl`, no `httpBaseUrl`.
+        let older = json!({
+            "taskHubName": "hub", "connectionName": "MyConnection", "rpcBaseUrl": "http://localhost:4001",
+            "requiredQueryStringParameters": "code=k", "baseUrl": "http://old/runtime/webhooks/durabletask"
+        })
+        .to_string();
+        let value = Value::String(serde_json::to_string(&older).unwrap());
+        let binding = ClientBinding::from_binding_value("starter", &value).unwrap();
+        assert_eq!(
+            binding.http_base_url,
+            "http://old/runtime/webhooks/durabletask"
+        );
+        assert_eq!(binding.connection_name.as_deref(), Some("MyConnection"));
+        assert_eq!(
+            binding.management_payload("i").status_query_get_uri,
+            "http://old/runtime/webhooks/durabletask/instances/i?code=k"
+        );
+        // Both present: httpBaseUrl wins; a null taskHubName is an empty one.
+        let both = json!({"taskHubName": null, "rpcBaseUrl": "http://x", "httpBaseUrl": "http://new", "baseUrl": "http://old"});
+        let binding = ClientBinding::from_binding_value("starter", &both).unwrap();
+        assert_eq!(
+            (
+                binding.http_base_url.as_str(),
+                binding.task_hub_name.as_str()
+            ),
+            ("http://new", "")
+        );
+        // A null rpcBaseUrl is as missing as an absent one.
+        let err =
+            ClientBinding::from_binding_value("starter", &json!({"rpcBaseUrl": null})).unwrap_err();
+        assert!(err.to_string().contains("rpcBaseUrl"), "{err}");
     }
 
     #[test]

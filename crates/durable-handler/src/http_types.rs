@@ -1,9 +1,12 @@
 //! HTTP trigger request and `http` output binding response, in the shapes the host uses.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -27,9 +30,26 @@ pub struct HttpRequest {
     /// Route template parameters (`{name}` in the function's route).
     #[serde(deserialize_with = "string_map")]
     pub params: BTreeMap<String, String>,
-    /// The body as text (empty when there is none).
+    /// The body as the Functions host hands it over: the text of the request, except for
+    /// `application/octet-stream` and `multipart/*` requests, whose bytes arrive base64-encoded; empty when there
+    /// is none, and also for a chunked request (the host only passes on bodies with a `Content-Length`). Use
+    /// [`HttpRequest::body_bytes`] for the bytes themselves. A forwarded request (`enableForwardingHttpRequest`)
+    /// gets the same text here.
     #[serde(deserialize_with = "body_text")]
     pub body: String,
+    /// The bytes of a forwarded request, exactly as received.
+    #[serde(skip)]
+    raw_body: Option<Vec<u8>>,
+}
+
+/// A binary request body that did not arrive as the base64 the Functions host writes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the body of this {content_type} request is not base64, as the Functions host sends binary bodies: {reason}"
+)]
+pub struct BodyError {
+    content_type: String,
+    reason: String,
 }
 
 impl HttpRequest {
@@ -53,6 +73,27 @@ impl HttpRequest {
     /// A query parameter.
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
+    }
+
+    /// The body's bytes. For `application/octet-stream` and `multipart/*` requests the host sends them as base64
+    /// in [`HttpRequest::body`], and they are decoded here; for any other request they are the text's UTF-8 (the
+    /// host has already decoded the bytes as UTF-8, replacing invalid sequences). A forwarded request's bytes are
+    /// returned exactly as received.
+    pub fn body_bytes(&self) -> Result<Cow<'_, [u8]>, BodyError> {
+        if let Some(raw) = &self.raw_body {
+            return Ok(Cow::Borrowed(raw));
+        }
+        let content_type = self.header("content-type");
+        if !is_octet_or_multipart(content_type) {
+            return Ok(Cow::Borrowed(self.body.as_bytes()));
+        }
+        BASE64
+            .decode(self.body.trim())
+            .map(Cow::Owned)
+            .map_err(|e| BodyError {
+                content_type: content_type.unwrap_or_default().to_owned(),
+                reason: e.to_string(),
+            })
     }
 
     /// The body parsed as JSON; an empty body is `null`.
@@ -108,6 +149,24 @@ fn multi_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<Str
 fn body_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     // Some host versions hand a JSON body over already parsed; give the function the text either way.
     Ok(scalar_text(Value::deserialize(d)?))
+}
+
+/// The Functions host's `IsMediaTypeOctetOrMultipart` (Azure/azure-functions-host
+/// `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`): a parsable media type that is
+/// `application/octet-stream` or contains `multipart/`. Those bodies travel as base64.
+fn is_octet_or_multipart(content_type: Option<&str>) -> bool {
+    let Some(media_type) = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+    else {
+        return false;
+    };
+    let parsable = media_type.split_once('/').is_some_and(|(kind, sub)| {
+        let token = |t: &str| !t.is_empty() && !t.contains(char::is_whitespace);
+        token(kind) && token(sub)
+    });
+    let media_type = media_type.to_ascii_lowercase();
+    parsable && (media_type == "application/octet-stream" || media_type.contains("multipart/"))
 }
 
 /// What an HTTP function answers; becomes the `http` output binding (or the response itself when forwarded).
@@ -218,9 +277,7 @@ pub(crate) fn from_forwarded(
     parts: &axum::http::request::Parts,
     params: BTreeMap<String, String>,
     body: &[u8],
-) -> Result<HttpRequest, String> {
-    let body = String::from_utf8(body.to_vec())
-        .map_err(|_| "the request body is not UTF-8 text".to_owned())?;
+) -> HttpRequest {
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -243,14 +300,25 @@ pub(crate) fn from_forwarded(
             .unwrap_or("/")
     );
     let query = parts.uri.query().map(parse_query).unwrap_or_default();
-    Ok(HttpRequest {
+    // The same text a wrapped request would carry, so that a function reads its body the same way either way.
+    let content_type = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let text = if is_octet_or_multipart(content_type) {
+        BASE64.encode(body)
+    } else {
+        String::from_utf8_lossy(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)).into_owned()
+    };
+    HttpRequest {
         url,
         method: parts.method.as_str().to_owned(),
         query,
         headers,
         params,
-        body,
-    })
+        body: text,
+        raw_body: Some(body.to_vec()),
+    }
 }
 
 fn parse_query(query: &str) -> BTreeMap<String, String> {
@@ -283,6 +351,65 @@ mod tests {
         assert_eq!(req.header("x-one"), Some("1"));
         assert_eq!(req.param("id"), Some("7"));
         assert_eq!(req.json::<Value>().unwrap()["city"], "Tokyo");
+    }
+
+    #[test]
+    fn binary_bodies_are_decoded_and_text_stays_text() {
+        let wrapped = |content_type: &str, body: &str| -> HttpRequest {
+            serde_json::from_value(serde_json::json!({
+                "Method": "POST", "Headers": {"Content-Type": [content_type]}, "Body": body
+            }))
+            .unwrap()
+        };
+        let bytes = [0u8, 0xff, 0x10, b'z'];
+        let encoded = BASE64.encode(bytes);
+        for content_type in [
+            "application/octet-stream",
+            "multipart/form-data; boundary=x",
+        ] {
+            let req = wrapped(content_type, &encoded);
+            assert_eq!(req.body, encoded);
+            assert_eq!(req.body_bytes().unwrap().as_ref(), bytes, "{content_type}");
+        }
+        let text = wrapped("text/plain", "caf\u{e9}");
+        assert_eq!(text.body_bytes().unwrap().as_ref(), "caf\u{e9}".as_bytes());
+        let broken = wrapped("application/octet-stream", "not base64!");
+        let err = broken.body_bytes().unwrap_err();
+        assert!(
+            err.to_string().contains("application/octet-stream"),
+            "{err}"
+        );
+        // No body (a chunked request): empty either way.
+        let none: HttpRequest = serde_json::from_value(serde_json::json!({
+            "Headers": {"Content-Type": ["application/octet-stream"]}
+        }))
+        .unwrap();
+        assert!(none.body_bytes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn forwarded_bodies_keep_their_bytes() {
+        let request = |content_type: &str| {
+            axum::http::Request::builder()
+                .method("POST")
+                .uri("/api/upload?x=1")
+                .header("content-type", content_type)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let bytes = [0xffu8, 0xfe, b'a'];
+        let binary = from_forwarded(
+            &request("application/octet-stream"),
+            BTreeMap::new(),
+            &bytes,
+        );
+        assert_eq!(binary.body, BASE64.encode(bytes));
+        assert_eq!(binary.body_bytes().unwrap().as_ref(), bytes);
+        let text = from_forwarded(&request("text/plain"), BTreeMap::new(), &bytes);
+        assert_eq!(text.body, "\u{fffd}\u{fffd}a");
+        assert_eq!(text.body_bytes().unwrap().as_ref(), bytes);
     }
 
     #[test]

@@ -49,11 +49,11 @@ mod server;
 mod triggers;
 
 pub use app::{FunctionApp, Handler};
-pub use client::{DurableFunctionsClient, GrpcClient};
+pub use client::DurableFunctionsClient;
 pub use client_binding::{ClientBinding, HttpManagementPayload};
 pub use context::InvocationContext;
 pub use error::{BuildError, FunctionError, ServeError};
-pub use http_types::{HttpRequest, HttpResponse};
+pub use http_types::{BodyError, HttpRequest, HttpResponse};
 pub use logs::InvocationLogLayer;
 pub use options::HandlerOptions;
 pub use server::{app, port_from_env, serve, serve_listener};

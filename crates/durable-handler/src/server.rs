@@ -219,10 +219,7 @@ async fn try_forward(handler: &Handler, request: Request) -> Result<Response, Re
             return Ok((error.status(), error.to_string()).into_response());
         }
     };
-    let req = match from_forwarded(&parts, params, &body) {
-        Ok(req) => req,
-        Err(reason) => return Ok((StatusCode::BAD_REQUEST, reason).into_response()),
-    };
+    let req = from_forwarded(&parts, params, &body);
     let invocation_id = parts
         .headers
         .get(INVOCATION_ID_HEADER)

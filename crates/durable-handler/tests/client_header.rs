@@ -1,6 +1,7 @@
 //! The `durableClient` binding's client talks to `rpcBaseUrl` and names the task hub in the `Durable-TaskHub`
-//! header, which is what the Durable extension's local gRPC endpoint reads (host-protocol.md §3.2). A minimal gRPC
-//! stand-in records what it receives.
+//! header and the binding's connection in `Durable-ConnectionName`, which is what the Durable extension's local
+//! gRPC endpoint reads (Azure/azure-functions-durable-extension `src/WebJobs.Extensions.DurableTask/TaskHubGrpcServer.cs`,
+//! `GetAttribute`). A minimal gRPC stand-in records what it receives.
 
 mod common;
 
@@ -17,9 +18,10 @@ use serde_json::{Value, json};
 use tonic::body::Body;
 use tonic::server::{NamedService, UnaryService};
 
-type Seen = Arc<Mutex<Vec<(String, Option<String>, String)>>>;
+/// (path, durable-taskhub header, durable-connectionname header, orchestration name) per call.
+type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>, String)>>>;
 
-/// Answers `StartInstance` and records (path, durable-taskhub header, orchestration name) per call.
+/// Answers `StartInstance` and records what each call carried.
 #[derive(Clone, Default)]
 struct Recorder {
     seen: Seen,
@@ -29,7 +31,7 @@ impl NamedService for Recorder {
     const NAME: &'static str = "TaskHubSidecarService";
 }
 
-struct StartInstance(Seen, String, Option<String>);
+struct StartInstance(Seen, String, Option<String>, Option<String>);
 
 impl UnaryService<proto::CreateInstanceRequest> for StartInstance {
     type Response = proto::CreateInstanceResponse;
@@ -40,7 +42,7 @@ impl UnaryService<proto::CreateInstanceRequest> for StartInstance {
         self.0
             .lock()
             .unwrap()
-            .push((self.1.clone(), self.2.clone(), request.name));
+            .push((self.1.clone(), self.2.clone(), self.3.clone(), request.name));
         std::future::ready(Ok(tonic::Response::new(proto::CreateInstanceResponse {
             instance_id: request.instance_id,
         })))
@@ -58,17 +60,21 @@ impl tower::Service<http::Request<Body>> for Recorder {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let path = request.uri().path().to_owned();
-        let hub = request
-            .headers()
-            .get("durable-taskhub")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let hub = header("durable-taskhub");
+        let connection = header("durable-connectionname");
         let seen = self.seen.clone();
         Box::pin(async move {
             Ok(match path.as_str() {
                 "/TaskHubSidecarService/StartInstance" => {
                     tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-                        .unary(StartInstance(seen, path, hub), request)
+                        .unary(StartInstance(seen, path, hub, connection), request)
                         .await
                 }
                 _ => tonic::Status::unimplemented("not in this stand-in").into_http(),
@@ -105,9 +111,12 @@ async fn starter_client_sends_the_task_hub_header_to_rpc_base_url() {
         .build()
         .unwrap();
     let server = Server::start(handler).await;
-    for hub in ["hub-a", "hub-b", ""] {
-        let binding = ClientBinding::new(rpc.clone(), hub)
+    for (hub, connection) in [("hub-a", Some("OTHER_DTS")), ("hub-b", None), ("", None)] {
+        let mut binding = ClientBinding::new(rpc.clone(), hub)
             .with_http_base_url("https://app.example/runtime/webhooks/durabletask");
+        if let Some(name) = connection {
+            binding = binding.with_connection_name(name);
+        }
         let data = json!({
             "req": { "Url": "https://app.example/api/Start", "Method": "POST", "Body": "" },
             "starter": host_string(&serde_json::to_string(&binding).unwrap()),
@@ -120,11 +129,13 @@ async fn starter_client_sends_the_task_hub_header_to_rpc_base_url() {
     }
     {
         let seen = seen.lock().unwrap();
-        let hubs: Vec<_> = seen.iter().map(|(_, hub, _)| hub.as_deref()).collect();
+        let hubs: Vec<_> = seen.iter().map(|(_, hub, _, _)| hub.as_deref()).collect();
         assert_eq!(hubs, [Some("hub-a"), Some("hub-b"), None], "{seen:?}");
+        let connections: Vec<_> = seen.iter().map(|(_, _, c, _)| c.as_deref()).collect();
+        assert_eq!(connections, [Some("OTHER_DTS"), None, None], "{seen:?}");
         assert!(
             seen.iter()
-                .all(|(path, _, name)| path.ends_with("/StartInstance") && name == "Remote")
+                .all(|(path, _, _, name)| path.ends_with("/StartInstance") && name == "Remote")
         );
     }
 

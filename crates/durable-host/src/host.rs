@@ -9,13 +9,16 @@ use base64::Engine as _;
 use durable_grpc::{ConnectionOptions, DurableClient, Worker, WorkerHandle};
 use tokio::sync::watch;
 
+use crate::client_endpoint::{ClientEndpoint, EndpointConfig};
 use crate::config::{
     DEFAULT_PORT, FunctionKind, FunctionMeta, read_functions, read_host_json, read_local_http_port,
-    read_settings,
+    read_settings, substitute,
 };
 use crate::error::{HostError, Result};
 use crate::extension::{Catalog, HttpExecutor, request_settings};
-use crate::http::{DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router};
+use crate::http::{
+    DurableClientBinding, DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router,
+};
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
 use crate::process::{Handler, Launch};
@@ -30,6 +33,7 @@ pub struct HostHandle {
     base_url: String,
     task_hub: String,
     backend_endpoint: String,
+    client_endpoint: String,
     keys: Keys,
     handler: Arc<Handler>,
     http_stop: watch::Sender<bool>,
@@ -44,6 +48,7 @@ struct Running {
     timers: Timers,
     queues: Queues,
     http_task: tokio::task::JoinHandle<()>,
+    client_endpoint: ClientEndpoint,
     backend: Option<durable_backend::Handle>,
 }
 
@@ -73,9 +78,15 @@ impl HostHandle {
         &self.task_hub
     }
 
-    /// The gRPC endpoint of the backend (the `durableClient` binding's `rpcBaseUrl`).
+    /// The gRPC endpoint of the backend, which the host's worker and management API use.
     pub fn backend_endpoint(&self) -> &str {
         &self.backend_endpoint
+    }
+
+    /// The Durable client endpoint, `http://127.0.0.1:<port>`: the `durableClient` binding's `rpcBaseUrl`. It serves
+    /// what the Durable extension's endpoint serves in Azure and forwards it to the backend.
+    pub fn client_endpoint(&self) -> &str {
+        &self.client_endpoint
     }
 
     /// The key `function`-level HTTP triggers accept.
@@ -94,7 +105,7 @@ impl HostHandle {
     }
 
     /// Stops timers, the durable worker (in-flight invocations get a grace period, then are abandoned for a later
-    /// run), the HTTP front door, the handler and the embedded backend.
+    /// run), the HTTP front door, the handler, the client endpoint and the embedded backend.
     pub async fn stop(mut self) -> Result<()> {
         let Some(running) = self.running.take() else {
             return Ok(());
@@ -105,6 +116,7 @@ impl HostHandle {
         let _ = self.http_stop.send(true);
         let _ = running.http_task.await;
         self.handler.stop();
+        running.client_endpoint.stop().await;
         if let Some(backend) = running.backend {
             backend
                 .shutdown()
@@ -186,8 +198,7 @@ async fn start_backend(choice: &BackendChoice, app_dir: &Path, hub: &str) -> Res
         _ => durable_backend::Options::new()
             .with_db_path(app_dir.join(".durable").join("backend.db")),
     };
-    // The handler's client sends its hub in `Durable-TaskHub`, which the backend does not read; making the app's
-    // hub the backend's default hub routes those calls to the right place.
+    // Calls that name no hub (from tools pointed at the backend directly) land in the app's hub.
     let options = embedded.with_bind(bind).with_default_hub(hub);
     let handle = durable_backend::start(options)
         .await
@@ -198,6 +209,12 @@ async fn start_backend(choice: &BackendChoice, app_dir: &Path, hub: &str) -> Res
         rpc_base_url: endpoint,
         embedded: Some(handle),
     })
+}
+
+async fn shutdown_embedded(embedded: Option<durable_backend::Handle>) {
+    if let Some(backend) = embedded {
+        let _ = backend.shutdown().await;
+    }
 }
 
 fn describe(f: &FunctionMeta, base_url: &str, prefix: &str) -> String {
@@ -299,10 +316,27 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
                     path: app_dir.join(&f.name).join("function.json"),
                     message,
                 })?;
+            let clients = f
+                .client_bindings()
+                .map(|b| {
+                    let resolve =
+                        |value: Option<&str>| value.map(|v| substitute(v, &settings)).transpose();
+                    Ok(DurableClientBinding {
+                        name: b.name.to_owned(),
+                        task_hub: resolve(b.task_hub)?,
+                        connection_name: resolve(b.connection_name)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|message| HostError::Config {
+                    path: app_dir.join(&f.name).join("function.json"),
+                    message: format!("durableClient binding: {message}"),
+                })?;
             http_functions.push(HttpFunction {
                 meta: f.clone(),
                 trigger: trigger.clone(),
                 template,
+                clients,
             });
         }
     }
@@ -327,6 +361,26 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let base_url = format!("http://localhost:{}", local_addr.port());
 
     let backend = start_backend(&options.backend, &app_dir, &hub).await?;
+    // One client (one channel, one token cache) for the management API and the client endpoint.
+    let client = match DurableClient::new(&backend.connection) {
+        Ok(client) => client,
+        Err(e) => {
+            shutdown_embedded(backend.embedded).await;
+            return Err(HostError::Backend(format!("client: {e}")));
+        }
+    };
+    let endpoint_config = EndpointConfig {
+        hub: hub.clone(),
+        durable: host_json.durable_client.clone(),
+        settings: settings.clone(),
+    };
+    let client_endpoint = match ClientEndpoint::start(client.clone(), endpoint_config).await {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            shutdown_embedded(backend.embedded).await;
+            return Err(e);
+        }
+    };
 
     let mut env: Vec<(String, String)> = settings.clone().into_iter().collect();
     if !env.iter().any(|(k, _)| k == "FUNCTIONS_WORKER_RUNTIME") {
@@ -345,9 +399,8 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let handler = match handler {
         Ok(h) => h,
         Err(e) => {
-            if let Some(b) = backend.embedded {
-                let _ = b.shutdown().await;
-            }
+            client_endpoint.stop().await;
+            shutdown_embedded(backend.embedded).await;
             return Err(e);
         }
     };
@@ -375,23 +428,20 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         .build()
         .map_err(|e| HostError::Backend(format!("worker: {e}")))
         .and_then(|worker| {
-            let client = DurableClient::new(&backend.connection)
-                .map_err(|e| HostError::Backend(format!("client: {e}")))?;
             let queues = Queues::start(
                 &functions,
                 &settings,
                 &invoker,
                 timeout.min(QUEUE_VISIBILITY_CAP),
             )?;
-            Ok((worker, client, queues))
+            Ok((worker, queues))
         });
-    let (worker, client, queues) = match built {
+    let (worker, queues) = match built {
         Ok(parts) => parts,
         Err(e) => {
             handler.stop();
-            if let Some(b) = backend.embedded {
-                let _ = b.shutdown().await;
-            }
+            client_endpoint.stop().await;
+            shutdown_embedded(backend.embedded).await;
             return Err(e);
         }
     };
@@ -405,7 +455,8 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         keys: keys.clone(),
         durable: DurableInfo {
             hub: hub.clone(),
-            rpc_base_url: backend.rpc_base_url.clone(),
+            rpc_base_url: client_endpoint.url().to_owned(),
+            max_grpc_message_size: host_json.durable_client.max_grpc_message_size,
             orchestrators: catalog.names().0,
         },
         client,
@@ -441,6 +492,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         base_url,
         task_hub: hub,
         backend_endpoint: backend.rpc_base_url,
+        client_endpoint: client_endpoint.url().to_owned(),
         keys,
         handler,
         http_stop,
@@ -450,6 +502,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
             timers,
             queues,
             http_task,
+            client_endpoint,
             backend: backend.embedded,
         }),
     })

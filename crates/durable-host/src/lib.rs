@@ -6,7 +6,9 @@
 //! as the Functions host does, serves HTTP triggers and the Durable management API (on `Host.LocalHttpPort`, else
 //! port 7071), fires timer and queue triggers, and plays the Durable extension: work items from the backend
 //! (embedded SQLite by default, or a scheduler named by `DURABLE_TASK_SCHEDULER_CONNECTION_STRING`) are posted to
-//! the handler in the host's exact invocation format, and the replies become completions.
+//! the handler in the host's exact invocation format, the replies become completions, and `durableClient` bindings
+//! point at a local gRPC endpoint that serves what the extension's endpoint serves in Azure, forwarded to the
+//! backend with the host's credentials.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), durable_host::HostError> {
@@ -26,6 +28,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod client_endpoint;
 mod config;
 mod error;
 mod extension;

@@ -419,7 +419,7 @@ async fn http_triggers_are_wrapped_routed_and_keyed() -> Result<()> {
     )?;
     let starter: Value = serde_json::from_str(&layer)?;
     assert_eq!(starter["taskHubName"], "testhub");
-    assert_eq!(starter["rpcBaseUrl"], host.backend_endpoint());
+    assert_eq!(starter["rpcBaseUrl"], host.client_endpoint());
     assert_eq!(
         starter["httpBaseUrl"],
         format!("{}/runtime/webhooks/durabletask", host.base_url())

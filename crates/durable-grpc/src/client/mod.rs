@@ -68,6 +68,27 @@ impl DurableClient {
         )?)
     }
 
+    /// A client for another task hub over the same channel and credential: no new connection, one token cache.
+    pub fn with_task_hub(&self, task_hub: &str) -> Result<Self> {
+        Ok(Self {
+            connection: self.connection.with_task_hub(task_hub)?,
+        })
+    }
+
+    /// The generated gRPC stub on this client's channel, message sizes unlimited, for calls the typed methods do
+    /// not cover (a proxy that forwards requests as they come, for instance). Wrap every message with
+    /// [`DurableClient::request`], so that it carries the task hub, the user agent, the extra headers and a current
+    /// token.
+    pub fn raw_stub(&self) -> TaskHubSidecarServiceClient<Channel> {
+        self.stub()
+    }
+
+    /// Wraps a message for [`DurableClient::raw_stub`] with this client's headers and a current token (fetched or
+    /// renewed here when the connection has a credential).
+    pub async fn request<T>(&self, message: T) -> Result<tonic::Request<T>> {
+        self.connection.request(message).await
+    }
+
     fn stub(&self) -> TaskHubSidecarServiceClient<Channel> {
         TaskHubSidecarServiceClient::new(self.connection.channel.clone())
             .max_decoding_message_size(usize::MAX)

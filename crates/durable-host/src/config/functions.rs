@@ -82,13 +82,26 @@ pub(crate) struct FunctionMeta {
     pub(crate) bindings: Vec<Binding>,
 }
 
+/// A `durableClient` input binding as declared: its name and the `taskHub` / `connectionName` properties, which
+/// may hold `%SETTING%` expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientBindingDecl<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) task_hub: Option<&'a str>,
+    pub(crate) connection_name: Option<&'a str>,
+}
+
 impl FunctionMeta {
-    /// The `durableClient` input bindings: (binding name, task hub override).
-    pub(crate) fn client_bindings(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+    /// The `durableClient` input bindings.
+    pub(crate) fn client_bindings(&self) -> impl Iterator<Item = ClientBindingDecl<'_>> {
         self.bindings
             .iter()
             .filter(|b| b.direction_in && b.kind.eq_ignore_ascii_case("durableClient"))
-            .map(|b| (b.name.as_str(), b.str("taskHub")))
+            .map(|b| ClientBindingDecl {
+                name: b.name.as_str(),
+                task_hub: b.str("taskHub"),
+                connection_name: b.str("connectionName"),
+            })
     }
 }
 
@@ -275,7 +288,8 @@ mod tests {
         write(
             "HttpStart",
             r#"{"bindings":[{"name":"req","type":"httpTrigger","direction":"in","authLevel":"anonymous","methods":["POST"],"route":"orchestrators/{functionName}"},
-                 {"name":"starter","type":"durableClient","direction":"in"},{"name":"res","type":"http","direction":"out"}]}"#,
+                 {"name":"starter","type":"durableClient","direction":"in"},{"name":"other","type":"durableClient","direction":"in","TaskHub":"%HUB%","connectionName":"OTHER"},
+                 {"name":"res","type":"http","direction":"out"}]}"#,
         );
         write(
             "Hello",
@@ -302,7 +316,18 @@ mod tests {
         assert!(!start.forwardable);
         assert_eq!(
             functions[2].client_bindings().collect::<Vec<_>>(),
-            [("starter", None)]
+            [
+                ClientBindingDecl {
+                    name: "starter",
+                    task_hub: None,
+                    connection_name: None
+                },
+                ClientBindingDecl {
+                    name: "other",
+                    task_hub: Some("%HUB%"),
+                    connection_name: Some("OTHER")
+                }
+            ]
         );
         let FunctionKind::Http(hello) = &functions[0].kind else {
             panic!("Hello is an HTTP function")

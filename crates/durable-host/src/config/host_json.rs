@@ -1,4 +1,5 @@
-//! `host.json`: the handler description, forwarding, the task hub, the route prefix and the function timeout.
+//! `host.json`: the handler description, forwarding, the task hub and the Durable client settings, the route prefix
+//! and the function timeout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,46 @@ pub(crate) struct HostJson {
     pub(crate) function_timeout: Option<Duration>,
     /// `extensions.durableTask`, for the settings the Durable extension reads from it (`Null` when absent).
     pub(crate) durable_task: Value,
+    /// What the Durable extension's client endpoint takes from `extensions.durableTask`.
+    pub(crate) durable_client: DurableClientSettings,
+}
+
+/// `extensions.durableTask.overridableExistingInstanceStates`: which existing instances a start with the same ID
+/// replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum OverridableStates {
+    /// Any existing instance, running or not (the extension's default).
+    #[default]
+    AnyState,
+    /// Only finished instances; starting over a running, pending or suspended one fails.
+    NonRunningStates,
+}
+
+/// The `extensions.durableTask` settings the client endpoint and the binding payload use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DurableClientSettings {
+    /// `defaultVersion`: the version of instances started without one.
+    pub(crate) default_version: Option<String>,
+    /// `overridableExistingInstanceStates`.
+    pub(crate) overridable_states: OverridableStates,
+    /// `storageProvider.connectionStringName`: the app setting holding the app's own scheduler connection.
+    pub(crate) connection_name: String,
+    /// `maxGrpcMessageSizeInBytes` (4 MiB by default), handed to clients in the binding payload.
+    pub(crate) max_grpc_message_size: i64,
+    /// `throwStatusExceptionsOnRaiseEvent`, when set.
+    pub(crate) throw_status_exceptions_on_raise_event: Option<bool>,
+}
+
+impl Default for DurableClientSettings {
+    fn default() -> Self {
+        Self {
+            default_version: None,
+            overridable_states: OverridableStates::AnyState,
+            connection_name: crate::options::CONNECTION_STRING_SETTING.to_owned(),
+            max_grpc_message_size: 4 * 1024 * 1024,
+            throw_status_exceptions_on_raise_event: None,
+        }
+    }
 }
 
 /// Reads `<app_dir>/host.json`, substituting `%NAME%` from the app settings (then the process environment), as
@@ -152,7 +193,9 @@ fn parse_host_json(
         })?),
         Some(_) => return Err("functionTimeout must be a string like \"00:05:00\"".into()),
     };
+    let durable_client = durable_client_settings(durable)?;
     Ok(HostJson {
+        durable_client,
         executable,
         arguments,
         unset_variables,
@@ -165,8 +208,69 @@ fn parse_host_json(
     })
 }
 
+/// A key of `extensions.durableTask`, matched case-insensitively as the extension's options binder does.
+fn key<'a>(object: Option<&'a Value>, name: &str) -> Option<&'a Value> {
+    object?
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_null())
+}
+
+fn durable_client_settings(durable: Option<&Value>) -> Result<DurableClientSettings, String> {
+    let mut settings = DurableClientSettings::default();
+    let prefix = "extensions.durableTask";
+    if let Some(value) = key(durable, "defaultVersion") {
+        let text = value
+            .as_str()
+            .ok_or_else(|| format!("{prefix}.defaultVersion must be a string"))?;
+        settings.default_version = Some(text.to_owned());
+    }
+    if let Some(value) = key(durable, "overridableExistingInstanceStates") {
+        // The extension binds the enum by name (any case) or by number.
+        settings.overridable_states = match value {
+            Value::String(s) if s.eq_ignore_ascii_case("AnyState") => OverridableStates::AnyState,
+            Value::String(s) if s.eq_ignore_ascii_case("NonRunningStates") => {
+                OverridableStates::NonRunningStates
+            }
+            Value::Number(n) if n.as_u64() == Some(0) => OverridableStates::AnyState,
+            Value::Number(n) if n.as_u64() == Some(1) => OverridableStates::NonRunningStates,
+            other => {
+                return Err(format!(
+                    "{prefix}.overridableExistingInstanceStates is {other}; use \"AnyState\" or \"NonRunningStates\""
+                ));
+            }
+        };
+    }
+    if let Some(value) = key(key(durable, "storageProvider"), "connectionStringName") {
+        let name = value
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                format!("{prefix}.storageProvider.connectionStringName must be a setting name")
+            })?;
+        settings.connection_name = name.to_owned();
+    }
+    if let Some(value) = key(durable, "maxGrpcMessageSizeInBytes") {
+        settings.max_grpc_message_size = value
+            .as_i64()
+            .filter(|n| (1..=i64::from(i32::MAX)).contains(n))
+            .ok_or_else(|| {
+                format!("{prefix}.maxGrpcMessageSizeInBytes must be a positive 32-bit integer")
+            })?;
+    }
+    if let Some(value) = key(durable, "throwStatusExceptionsOnRaiseEvent") {
+        settings.throw_status_exceptions_on_raise_event =
+            Some(value.as_bool().ok_or_else(|| {
+                format!("{prefix}.throwStatusExceptionsOnRaiseEvent must be true or false")
+            })?);
+    }
+    Ok(settings)
+}
+
 /// `%NAME%` placeholders, as the host resolves binding expressions in `host.json`.
-fn substitute(raw: &str, settings: &BTreeMap<String, String>) -> Result<String, String> {
+pub(crate) fn substitute(raw: &str, settings: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = raw;
     while let Some(start) = rest.find('%') {
@@ -234,6 +338,41 @@ mod tests {
         assert_eq!(h.hub_name, "hub1x");
         assert_eq!(h.route_prefix, "v1");
         assert_eq!(h.function_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(h.durable_client, DurableClientSettings::default());
+    }
+
+    #[test]
+    fn durable_client_settings_are_read() {
+        let h = parse_host_json(
+            r#"{"extensions":{"durableTask":{"defaultVersion":"2.0","overridableExistingInstanceStates":"nonRunningStates",
+                "maxGrpcMessageSizeInBytes":1024,"throwStatusExceptionsOnRaiseEvent":false,
+                "storageProvider":{"type":"azureManaged","connectionStringName":"MY_DTS"}}}}"#,
+            Path::new("/a"),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let d = h.durable_client;
+        assert_eq!(d.default_version.as_deref(), Some("2.0"));
+        assert_eq!(d.overridable_states, OverridableStates::NonRunningStates);
+        assert_eq!(d.connection_name, "MY_DTS");
+        assert_eq!(d.max_grpc_message_size, 1024);
+        assert_eq!(d.throw_status_exceptions_on_raise_event, Some(false));
+        let defaults = DurableClientSettings::default();
+        assert_eq!(
+            defaults.connection_name,
+            "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"
+        );
+        assert_eq!(defaults.max_grpc_message_size, 4_194_304);
+        for bad in [
+            r#"{"overridableExistingInstanceStates":"Sometimes"}"#,
+            r#"{"defaultVersion":2}"#,
+            r#"{"maxGrpcMessageSizeInBytes":-1}"#,
+            r#"{"storageProvider":{"connectionStringName":""}}"#,
+        ] {
+            let text = format!(r#"{{"extensions":{{"durableTask":{bad}}}}}"#);
+            let e = parse_host_json(&text, Path::new("/a"), &BTreeMap::new()).unwrap_err();
+            assert!(e.contains("extensions.durableTask."), "{bad}: {e}");
+        }
     }
 
     #[test]

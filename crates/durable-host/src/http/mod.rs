@@ -29,13 +29,28 @@ pub(crate) struct HttpFunction {
     pub(crate) meta: FunctionMeta,
     pub(crate) trigger: HttpTrigger,
     pub(crate) template: RouteTemplate,
+    /// Its `durableClient` input bindings.
+    pub(crate) clients: Vec<DurableClientBinding>,
+}
+
+/// A `durableClient` input binding with its `%SETTING%` expressions resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DurableClientBinding {
+    pub(crate) name: String,
+    /// The binding's `taskHub` property, else the app's hub is used.
+    pub(crate) task_hub: Option<String>,
+    /// The binding's `connectionName` property.
+    pub(crate) connection_name: Option<String>,
 }
 
 /// What the `durableClient` binding and the webhooks need to know.
 #[derive(Debug, Clone)]
 pub(crate) struct DurableInfo {
     pub(crate) hub: String,
+    /// The client endpoint's URL.
     pub(crate) rpc_base_url: String,
+    /// `extensions.durableTask.maxGrpcMessageSizeInBytes`.
+    pub(crate) max_grpc_message_size: i64,
     pub(crate) orchestrators: Vec<String>,
 }
 

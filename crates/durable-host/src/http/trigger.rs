@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{HttpFunction, HttpState, Incoming, error_response};
+use base64::Engine as _;
+
+use super::{DurableClientBinding, HttpFunction, HttpState, Incoming, error_response};
 use crate::config::AuthLevel;
 use crate::invoke::{HOST_VERSION, InvokeError, host_string};
 
@@ -162,13 +164,53 @@ pub(crate) fn request_object(
         ),
     );
     object.insert("Identities".into(), Value::Array(Vec::new()));
-    if !incoming.body.is_empty() {
-        object.insert(
-            "Body".into(),
-            Value::String(String::from_utf8_lossy(&incoming.body).into_owned()),
-        );
+    if let Some(body) = body_value(incoming) {
+        object.insert("Body".into(), Value::String(body));
     }
     Value::Object(object)
+}
+
+/// `Body` as `GetRequestAsJObject` writes it (Azure/azure-functions-host
+/// `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`): only for a request that declares a positive
+/// `Content-Length` (a chunked request has none, so its body is left out); the bytes as base64 (Newtonsoft's
+/// rendering of a `byte[]`) for `application/octet-stream` and `multipart/*`; otherwise the text, read as UTF-8
+/// with a byte order mark dropped and invalid bytes replaced, as .NET's `StreamReader` does.
+fn body_value(incoming: &Incoming) -> Option<String> {
+    let declared = incoming
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if declared == 0 || incoming.body.is_empty() {
+        return None;
+    }
+    if is_octet_or_multipart(incoming.header("content-type")) {
+        return Some(base64::engine::general_purpose::STANDARD.encode(&incoming.body));
+    }
+    let bytes = incoming
+        .body
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&incoming.body);
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The host's `IsMediaTypeOctetOrMultipart`: the parsed media type is `application/octet-stream` or contains
+/// `multipart/`; a content type that does not parse counts as neither.
+fn is_octet_or_multipart(content_type: Option<&str>) -> bool {
+    let Some(media_type) = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+    else {
+        return false;
+    };
+    let valid = media_type.split_once('/').is_some_and(|(kind, sub)| {
+        let token = |t: &str| !t.is_empty() && !t.contains(char::is_whitespace);
+        token(kind) && token(sub)
+    });
+    if !valid {
+        return false;
+    }
+    let media_type = media_type.to_ascii_lowercase();
+    media_type == "application/octet-stream" || media_type.contains("multipart/")
 }
 
 /// `content-type` to `Content-Type`, as ASP.NET Core reports header names.
@@ -185,16 +227,43 @@ fn canonical_header(name: &str) -> String {
         .join("-")
 }
 
-/// The `durableClient` binding value (host-protocol.md §3.1), as the .NET string the extension produces.
-pub(crate) fn client_binding(state: &HttpState, hub_override: Option<&str>) -> Value {
-    let payload = json!({
-        "taskHubName": hub_override.unwrap_or(&state.durable.hub),
-        "connectionName": Value::Null,
-        "rpcBaseUrl": state.durable.rpc_base_url,
-        "requiredQueryStringParameters": "",
-        "httpBaseUrl": format!("{}/runtime/webhooks/durabletask", state.base_url),
-    });
-    host_string(&payload.to_string())
+/// The `durableClient` binding value as the Durable extension's `BindingHelper` writes it for out-of-process
+/// workers (Azure/azure-functions-durable-extension `src/WebJobs.Extensions.DurableTask/Bindings/BindingHelper.cs`):
+/// its `OrchestrationClientInputData` serialized with every member, so the ones it leaves unset are `null`, in
+/// declaration order, as the .NET string the host hands over.
+pub(crate) fn client_binding(state: &HttpState, binding: &DurableClientBinding) -> Value {
+    let hub = binding
+        .task_hub
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(&state.durable.hub);
+    let text = |s: &str| Value::String(s.to_owned());
+    let members = [
+        ("taskHubName", text(hub)),
+        (
+            "connectionName",
+            binding.connection_name.as_deref().map_or(Value::Null, text),
+        ),
+        ("creationUrls", Value::Null),
+        ("managementUrls", Value::Null),
+        ("baseUrl", Value::Null),
+        // The system key's query string; empty locally, as under Core Tools.
+        ("requiredQueryStringParameters", text("")),
+        ("rpcBaseUrl", text(&state.durable.rpc_base_url)),
+        (
+            "httpBaseUrl",
+            Value::String(format!("{}/runtime/webhooks/durabletask", state.base_url)),
+        ),
+        (
+            "maxGrpcMessageSizeInBytes",
+            Value::from(state.durable.max_grpc_message_size),
+        ),
+    ];
+    let body: Vec<String> = members
+        .iter()
+        .map(|(name, value)| format!("{}:{value}", Value::String((*name).to_owned())))
+        .collect();
+    host_string(&format!("{{{}}}", body.join(",")))
 }
 
 async fn wrapped(
@@ -206,8 +275,8 @@ async fn wrapped(
     let request = request_object(incoming, &state.base_url, &params);
     let mut data = Map::new();
     data.insert(function.trigger.request_binding.clone(), request.clone());
-    for (name, hub) in function.meta.client_bindings() {
-        data.insert(name.to_owned(), client_binding(state, hub));
+    for binding in &function.clients {
+        data.insert(binding.name.clone(), client_binding(state, binding));
     }
     let mut metadata = Map::new();
     // The trigger's binding data: the query and headers objects and each route parameter.
@@ -304,4 +373,93 @@ fn http_output(function: &str, value: Value) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(headers: &[(&str, &str)], body: &[u8]) -> Incoming {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::try_from(*name).unwrap(),
+                HeaderValue::try_from(*value).unwrap(),
+            );
+        }
+        Incoming {
+            method: http::Method::POST,
+            uri: "/api/x".parse().unwrap(),
+            headers: map,
+            body: axum::body::Bytes::copy_from_slice(body),
+        }
+    }
+
+    fn body_of(headers: &[(&str, &str)], body: &[u8]) -> Option<Value> {
+        request_object(
+            &incoming(headers, body),
+            "http://localhost:7071",
+            &BTreeMap::new(),
+        )
+        .get("Body")
+        .cloned()
+    }
+
+    #[test]
+    fn bodies_are_converted_as_the_host_converts_them() {
+        let bytes = [0u8, 0xff, b'a', 0x80];
+        let length = bytes.len().to_string();
+        for content_type in [
+            "application/octet-stream",
+            "Application/Octet-Stream; foo=bar",
+            "multipart/form-data; boundary=x",
+            "multipart/mixed",
+        ] {
+            assert_eq!(
+                body_of(
+                    &[("content-type", content_type), ("content-length", &length)],
+                    &bytes
+                ),
+                Some(Value::String("AP9hgA==".into())),
+                "{content_type}"
+            );
+        }
+        // Text, even invalid UTF-8 (replaced) and JSON (still a string); a byte order mark is dropped.
+        assert_eq!(
+            body_of(
+                &[("content-type", "text/plain"), ("content-length", &length)],
+                &bytes
+            ),
+            Some(Value::String("\0\u{fffd}a\u{fffd}".into()))
+        );
+        assert_eq!(
+            body_of(
+                &[
+                    ("content-type", "application/json"),
+                    ("content-length", "7")
+                ],
+                br#"{"a":1}"#
+            ),
+            Some(Value::String(r#"{"a":1}"#.into()))
+        );
+        assert_eq!(
+            body_of(&[("content-length", "5")], b"\xEF\xBB\xBFhi"),
+            Some(Value::String("hi".into()))
+        );
+        // A content type that does not parse is not binary.
+        assert_eq!(
+            body_of(
+                &[("content-type", "octet-stream"), ("content-length", "2")],
+                b"ok"
+            ),
+            Some(Value::String("ok".into()))
+        );
+        // No Content-Length (chunked), or an empty body: no Body at all.
+        assert_eq!(
+            body_of(&[("content-type", "application/octet-stream")], &bytes),
+            None
+        );
+        assert_eq!(body_of(&[("transfer-encoding", "chunked")], b"text"), None);
+        assert_eq!(body_of(&[("content-length", "0")], b""), None);
+    }
 }

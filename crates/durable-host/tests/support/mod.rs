@@ -139,7 +139,7 @@ async fn invoke(
             )
         }
         "Counter" => ok(json!({ "Outputs": {}, "Logs": [], "ReturnValue": count(&parsed) })),
-        "HttpStart" => ok(json!({
+        "HttpStart" | "OtherStart" => ok(json!({
             "Outputs": { "res": { "statusCode": 202, "body": "started", "headers": { "X-Test": "1" } } },
             "Logs": ["http start"],
             "ReturnValue": null
