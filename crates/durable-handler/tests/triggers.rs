@@ -139,7 +139,7 @@ async fn activity_trigger_decodes_three_layers_and_returns_a_json_value() {
     assert_eq!(
         data["input"],
         json!("\"\\\"Tokyo\\\"\""),
-        "fixture must match host-protocol.md §2.4"
+        "fixture must match docs/FUNCTIONS-HOST.md §3"
     );
     let (status, reply) = server.invoke("SayHello", data, metadata).await;
     assert_eq!(status, 200, "{reply}");

@@ -1,5 +1,5 @@
 //! The local host against a recording fake handler (this test binary, re-run as a child process): what it sends
-//! to the handler, field for field against host-protocol.md, and what it answers over HTTP.
+//! to the handler, field for field against docs/FUNCTIONS-HOST.md, and what it answers over HTTP.
 
 mod support;
 
