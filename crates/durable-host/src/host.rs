@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use durable_grpc::{ConnectionOptions, DurableClient, Worker, WorkerHandle};
@@ -171,7 +172,25 @@ struct Backend {
     embedded: Option<durable_backend::Handle>,
 }
 
-async fn start_backend(choice: &BackendChoice, app_dir: &Path, hub: &str) -> Result<Backend> {
+/// How much longer than an invocation may run the embedded backend lets a work item stay leased: nothing renews a
+/// lease while the handler works, so it must outlast the invocation, or the work would be handed out again (and
+/// its eventual completion refused) while it still runs.
+const LEASE_MARGIN: Duration = Duration::from_secs(60);
+
+/// The embedded backend's leases for a given invocation timeout (`functionTimeout: -1` gets a lease as good as
+/// endless).
+fn lease_for(timeout: Duration) -> Duration {
+    timeout
+        .saturating_add(LEASE_MARGIN)
+        .min(Duration::from_secs(10 * 365 * 24 * 3600))
+}
+
+async fn start_backend(
+    choice: &BackendChoice,
+    app_dir: &Path,
+    hub: &str,
+    invocation_timeout: Duration,
+) -> Result<Backend> {
     let choice = match choice {
         BackendChoice::Auto => match std::env::var(CONNECTION_STRING_SETTING) {
             Ok(cs) if !cs.trim().is_empty() => BackendChoice::ConnectionString(cs),
@@ -199,7 +218,13 @@ async fn start_backend(choice: &BackendChoice, app_dir: &Path, hub: &str) -> Res
             .with_db_path(app_dir.join(".durable").join("backend.db")),
     };
     // Calls that name no hub (from tools pointed at the backend directly) land in the app's hub.
-    let options = embedded.with_bind(bind).with_default_hub(hub);
+    let lease = lease_for(invocation_timeout);
+    let options = embedded
+        .with_bind(bind)
+        .with_default_hub(hub)
+        .with_orchestration_lease(lease)
+        .with_activity_lease(lease)
+        .with_entity_lease(lease);
     let handle = durable_backend::start(options)
         .await
         .map_err(|e| HostError::Backend(e.to_string()))?;
@@ -360,7 +385,10 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     })?;
     let base_url = format!("http://localhost:{}", local_addr.port());
 
-    let backend = start_backend(&options.backend, &app_dir, &hub).await?;
+    let timeout = host_json
+        .function_timeout
+        .unwrap_or(options.invocation_timeout);
+    let backend = start_backend(&options.backend, &app_dir, &hub, timeout).await?;
     // One client (one channel, one token cache) for the management API and the client endpoint.
     let client = match DurableClient::new(&backend.connection) {
         Ok(client) => client,
@@ -373,6 +401,13 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         hub: hub.clone(),
         durable: host_json.durable_client.clone(),
         settings: settings.clone(),
+        orchestrators: functions
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FunctionKind::Orchestrator { orchestration } => Some(orchestration.clone()),
+                _ => None,
+            })
+            .collect(),
     };
     let client_endpoint = match ClientEndpoint::start(client.clone(), endpoint_config).await {
         Ok(endpoint) => endpoint,
@@ -404,9 +439,6 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
             return Err(e);
         }
     };
-    let timeout = host_json
-        .function_timeout
-        .unwrap_or(options.invocation_timeout);
     let invoker = Invoker::new(Arc::clone(&handler), timeout, options.ready_timeout)
         .map_err(HostError::Handler)?;
 
@@ -458,6 +490,8 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
             rpc_base_url: client_endpoint.url().to_owned(),
             max_grpc_message_size: host_json.durable_client.max_grpc_message_size,
             orchestrators: catalog.names().0,
+            default_version: host_json.durable_client.default_version.clone(),
+            overridable_states: host_json.durable_client.overridable_states,
         },
         client,
         base_url: base_url.clone(),
@@ -506,4 +540,17 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
             backend: backend.embedded,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_outlast_the_invocation_timeout() {
+        let timeout = Duration::from_secs(30 * 60);
+        assert!(lease_for(timeout) > timeout);
+        // `functionTimeout: -1` must not overflow the backend's deadlines.
+        assert!(lease_for(Duration::MAX) < Duration::from_secs(11 * 365 * 24 * 3600));
+    }
 }

@@ -50,45 +50,85 @@ pub(crate) struct InvokeReply {
 /// Why an invocation produced no reply.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum InvokeError {
-    /// The handler was not running, or its process went away during the call: the host retries such work.
-    #[error("the handler is unavailable: {0}")]
-    Unavailable(String),
-    /// The invocation ran longer than `functionTimeout`; the host restarts the handler and retries the work.
-    #[error("the invocation timed out after {0:?}")]
-    Timeout(Duration),
+    /// The handler was not running (it may be restarting), so nothing was sent.
+    #[error("the handler is not running: {0}")]
+    NotRunning(String),
+    /// The handler's process went away during the call.
+    #[error("the handler process exited during the invocation: {0}")]
+    Exited(String),
+    /// The invocation ran longer than `functionTimeout`; the host restarts the handler.
+    #[error("Timeout value of {} was exceeded by function: Functions.{function}", timespan(*.after))]
+    Timeout { after: Duration, function: String },
     /// The handler answered with a non-2xx status; like the host, the body is not read.
     #[error("{}", crate::extension::dotnet::status_code_message(*.0))]
     Status(u16),
     /// A 2xx whose body the host cannot read as an invocation result.
     #[error("Invalid HttpResponseMessage: {0}")]
     BadReply(String),
-    /// The handler's process is alive but the request failed (a dropped connection).
+    /// The handler's process is alive but the request failed (a refused or dropped connection).
     #[error("An error occurred while sending the request. ({0})")]
     Connection(String),
 }
 
+/// A .NET `TimeSpan` as it prints: `[d.]hh:mm:ss[.fffffff]`.
+fn timespan(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let clock = format!(
+        "{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
+    let clock = if days > 0 {
+        format!("{days}.{clock}")
+    } else {
+        clock
+    };
+    match d.subsec_nanos() / 100 {
+        0 => clock,
+        ticks => format!("{clock}.{ticks:07}"),
+    }
+}
+
 impl InvokeError {
-    /// Whether the Durable extension retries work whose invocation failed this way (a platform failure), rather
-    /// than failing it.
-    pub(crate) fn is_retried(&self) -> bool {
-        matches!(self, InvokeError::Unavailable(_) | InvokeError::Timeout(_))
+    /// Whether the Durable extension retries work whose invocation failed this way, rather than failing it. For
+    /// orchestrators and activities (`OutOfProcMiddleware.IsPlatformLevelException`) that is a handler that is not
+    /// running, a process that went away and a timeout; entity batches are retried only when the handler was not
+    /// running (`CallEntityAsync` fails the batch for the rest).
+    pub(crate) fn is_retried(&self, entity: bool) -> bool {
+        match self {
+            InvokeError::NotRunning(_) => true,
+            InvokeError::Exited(_) | InvokeError::Timeout { .. } => !entity,
+            _ => false,
+        }
     }
 
-    /// The exception the host would have thrown, as the extension sees it inside its wrapper.
-    pub(crate) fn to_exception(&self) -> crate::extension::dotnet::Exception {
+    /// The exception the host would have thrown, as the extension sees it (inside the executor's wrapper, except
+    /// for a timeout, which the executor does not wrap).
+    pub(crate) fn to_exception(&self, function: &str) -> crate::extension::dotnet::Exception {
         use crate::extension::dotnet::Exception;
-        match self {
-            InvokeError::Status(_) | InvokeError::Connection(_) | InvokeError::Unavailable(_) => {
-                Exception::new("System.Net.Http.HttpRequestException", self.to_string())
+        let inner = match self {
+            InvokeError::Timeout { .. } => {
+                return Exception::new(
+                    "Microsoft.Azure.WebJobs.Host.FunctionTimeoutException",
+                    self.to_string(),
+                );
             }
             InvokeError::BadReply(_) => {
                 Exception::new("System.InvalidOperationException", self.to_string())
             }
-            InvokeError::Timeout(after) => Exception::new(
-                "Microsoft.Azure.WebJobs.Host.FunctionTimeoutException",
-                format!("Timeout value of {after:?} was exceeded by function."),
+            InvokeError::Status(_) => {
+                Exception::new("System.Net.Http.HttpRequestException", self.to_string())
+            }
+            InvokeError::NotRunning(detail)
+            | InvokeError::Exited(detail)
+            | InvokeError::Connection(detail) => Exception::new(
+                "System.Net.Http.HttpRequestException",
+                format!("An error occurred while sending the request. ({detail})"),
             ),
-        }
+        };
+        Exception::invocation_failed(function, inner)
     }
 }
 
@@ -136,9 +176,10 @@ impl Invoker {
         if self.handler.wait_ready(self.ready_timeout).await {
             Ok(())
         } else {
-            Err(InvokeError::Unavailable(
-                "the custom handler is not running".into(),
-            ))
+            Err(InvokeError::NotRunning(format!(
+                "it did not answer within {:?}",
+                self.ready_timeout
+            )))
         }
     }
 
@@ -197,14 +238,14 @@ impl Invoker {
             .send()
             .await;
         let result = match sent {
-            Err(e) => Err(self.failed_request(e, exits).await),
+            Err(e) => Err(self.failed_request(e, exits, function).await),
             Ok(response) if !response.status().is_success() => {
                 Err(InvokeError::Status(response.status().as_u16()))
             }
             Ok(response) => {
                 let json_content = is_json_content(response.headers());
                 match response.bytes().await {
-                    Err(e) => Err(self.failed_request(e, exits).await),
+                    Err(e) => Err(self.failed_request(e, exits, function).await),
                     Ok(bytes) => match parse_reply(&bytes, json_content, &log) {
                         Ok(Some(reply)) => Ok(reply),
                         Ok(None) => Err(self.never_completes(function, started).await),
@@ -217,25 +258,40 @@ impl Invoker {
             Ok(_) => log.end_ok(),
             Err(e) => log.end_err(e),
         }
-        if let Err(InvokeError::Timeout(_)) = &result {
+        if let Err(InvokeError::Timeout { .. }) = &result {
             // What the host's exception handler does with a function timeout.
-            self.handler.restart(format!(
-                "A function timeout has occurred. Restarting worker process executing invocationId '{invocation_id}'."
-            ));
+            self.handler.restart(
+                exits,
+                format!(
+                    "A function timeout has occurred. Restarting worker process executing invocationId '{invocation_id}'."
+                ),
+            );
         }
         result
     }
 
-    /// A request that failed without an answer: a timeout, a process that went away (both retried by the
-    /// extension), or a connection the still-running handler dropped (a failure like any other).
-    async fn failed_request(&self, error: reqwest::Error, exits: u64) -> InvokeError {
+    /// A request that failed without an answer: a timeout, a process that went away, or a connection the
+    /// still-running handler refused or dropped.
+    async fn failed_request(
+        &self,
+        error: reqwest::Error,
+        exits: u64,
+        function: &str,
+    ) -> InvokeError {
         if error.is_timeout() {
-            return InvokeError::Timeout(self.timeout);
+            return self.timeout_error(function);
         }
-        if error.is_connect() || self.handler.exited_since(exits, EXIT_GRACE).await {
-            return InvokeError::Unavailable(error.to_string());
+        if self.handler.exited_since(exits, EXIT_GRACE).await {
+            return InvokeError::Exited(error.to_string());
         }
         InvokeError::Connection(error.to_string())
+    }
+
+    fn timeout_error(&self, function: &str) -> InvokeError {
+        InvokeError::Timeout {
+            after: self.timeout,
+            function: function.to_owned(),
+        }
     }
 
     /// A 2xx whose result reads as `null` (an empty body, or the JSON `null`): the host never completes such an
@@ -249,7 +305,7 @@ impl Invoker {
             self.timeout
         );
         tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
-        InvokeError::Timeout(self.timeout)
+        self.timeout_error(function)
     }
 }
 

@@ -34,8 +34,9 @@ pub(crate) struct Handler {
     /// How many times a handler process has ended; invocations compare it before and after a failed request to
     /// tell a process that went away from one that dropped a connection.
     exits: watch::Receiver<u64>,
-    /// Asks the supervisor to kill the process (and start a new one), with the reason to log.
-    restart: watch::Sender<Option<String>>,
+    /// Asks the supervisor to kill the process (and start a new one): the exit count the request was made under
+    /// (so that a request about a process that is already gone does not kill its successor), and the reason.
+    restart: watch::Sender<Option<(u64, String)>>,
 }
 
 impl Handler {
@@ -62,7 +63,10 @@ impl Handler {
             .map_err(|e| HostError::Handler(format!("HTTP client: {e}")))?;
         let mut child = spawn(&launch, port, &worker_id)?;
         handler.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
-        wait_ready(&http, port, &mut child, launch.ready_timeout).await?;
+        if let Err(e) = wait_ready(&http, port, &mut child, launch.ready_timeout).await {
+            kill(&mut child).await;
+            return Err(e);
+        }
         tracing::info!(port, pid = child.id(), "custom handler is ready");
         let _ = ready_tx.send(true);
         tokio::spawn(supervise(
@@ -118,9 +122,10 @@ impl Handler {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Kills the running process so that a new one starts, as the host does after a function timeout.
-    pub(crate) fn restart(&self, reason: String) {
-        let _ = self.restart.send(Some(reason));
+    /// Kills the process that was running when `exits` was read, so that a new one starts, as the host does after a
+    /// function timeout. Nothing happens when that process has already gone.
+    pub(crate) fn restart(&self, exits: u64, reason: String) {
+        let _ = self.restart.send(Some((exits, reason)));
     }
 }
 
@@ -128,7 +133,7 @@ impl Handler {
 struct Signals {
     ready: watch::Sender<bool>,
     exits: watch::Sender<u64>,
-    restart: watch::Receiver<Option<String>>,
+    restart: watch::Receiver<Option<(u64, String)>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -157,6 +162,10 @@ fn spawn(launch: &Launch, port: u16, worker_id: &str) -> Result<Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // A process group of its own, so that stopping the handler also stops what it started (a `bash start.sh` or
+    // `npm start` wrapper would otherwise leave the real server running, holding the port).
+    #[cfg(unix)]
+    command.process_group(0);
     let mut child = command.spawn().map_err(|e| {
         HostError::Handler(format!("cannot start {}: {e}", launch.executable.display()))
     })?;
@@ -253,15 +262,20 @@ async fn supervise(
                 tracing::warn!("custom handler exited ({status}); restarting it");
             }
             Ok(()) = restart.changed() => {
-                let reason = restart.borrow_and_update().clone().unwrap_or_default();
+                let request = restart.borrow_and_update().clone();
+                let Some((at, reason)) = request else { continue };
+                if at != *exits.borrow() {
+                    // The process the request was about has already been replaced.
+                    continue;
+                }
                 tracing::warn!(target: "host", "{reason}");
                 let _ = ready.send(false);
-                let _ = child.kill().await;
+                kill(&mut child).await;
                 handler.pid.store(0, Ordering::SeqCst);
                 exits.send_modify(|n| *n += 1);
             }
             _ = stopped(&mut shutdown) => {
-                let _ = child.kill().await;
+                kill(&mut child).await;
                 let _ = ready.send(false);
                 exits.send_modify(|n| *n += 1);
                 return;
@@ -286,7 +300,7 @@ async fn supervise(
                             break;
                         }
                         Err(e) => {
-                            let _ = next.kill().await;
+                            kill(&mut next).await;
                             tracing::error!("custom handler restart failed: {e}");
                         }
                     }
@@ -301,6 +315,18 @@ async fn supervise(
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     }
+}
+
+/// Kills the handler and everything in its process group, and reaps it.
+async fn kill(child: &mut Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill().await;
 }
 
 /// Resolves once `rx` turns true (or its sender is gone), holding no borrow of the value across awaits.

@@ -35,6 +35,8 @@ const ORCHESTRATORS: &[&str] = &[
     "Session",
     "ApplyData",
     "Rewindable",
+    "Forever",
+    "SlowEntityCaller",
 ];
 
 fn write(dir: &Path, rel: &str, body: &str) {
@@ -70,7 +72,7 @@ fn app_dir(durable_task: Value, extra: Value) -> tempfile::TempDir {
             r#"{"bindings":[{"name":"input","type":"activityTrigger","direction":"in"}]}"#,
         );
     }
-    for name in ["Counter", "BrokenEntity"] {
+    for name in ["Counter", "BrokenEntity", "SlowEntity"] {
         write(
             d,
             &format!("{name}/function.json"),
@@ -318,7 +320,66 @@ async fn a_timed_out_or_never_completed_invocation_restarts_the_handler_and_runs
     let status = hooks.done("empty-1").await?;
     assert_eq!(status["output"], "filled");
     assert_eq!(handler::requests_to(&log, "Empty").len(), 2);
-    assert!(handler::pids(&log).len() > after_sleepy);
+    let after_empty = handler::pids(&log).len();
+    assert!(after_empty > after_sleepy);
+
+    // An entity batch that times out is not run again: the extension fails the batch (and the host still restarts
+    // the handler).
+    hooks.start("SlowEntityCaller", "slow-1").await?;
+    let status = hooks.done("slow-1").await?;
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    let answer = &status["output"];
+    assert_eq!(
+        answer["exceptionType"], "entity dispatch failed",
+        "{answer}"
+    );
+    assert_eq!(
+        answer["failureDetails"]["ErrorType"],
+        "FunctionInvocationFailed"
+    );
+    assert_eq!(
+        answer["failureDetails"]["InnerFailure"]["ErrorType"],
+        "Microsoft.Azure.WebJobs.Host.FunctionTimeoutException"
+    );
+    assert_eq!(
+        answer["failureDetails"]["InnerFailure"]["ErrorMessage"],
+        "Timeout value of 00:00:03 was exceeded by function: Functions.SlowEntity"
+    );
+    assert_eq!(handler::requests_to(&log, "SlowEntity").len(), 1);
+    assert!(handler::pids(&log).len() > after_empty);
+    host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_starts_follow_the_hosts_version_and_replacement_rules() -> Result<()> {
+    let app = app_dir(
+        json!({ "defaultVersion": "2.0", "overridableExistingInstanceStates": "NonRunningStates" }),
+        json!({}),
+    );
+    let (host, _log) = start(app.path()).await?;
+    let hooks = Hooks::new(&host);
+    hooks.start("Forever", "forever-1").await?;
+    let client = durable_grpc::DurableClient::new(&durable_grpc::ConnectionOptions::new(
+        host.backend_endpoint(),
+    ))?;
+    let first = client
+        .get_instance("forever-1", false)
+        .await?
+        .context("started")?;
+    assert_eq!(first.version.as_deref(), Some("2.0"));
+    // A running instance is not replaced under NonRunningStates.
+    let again = hooks
+        .http
+        .post(format!("{}/orchestrators/Forever/forever-1", hooks.base))
+        .send()
+        .await?;
+    assert_ne!(again.status().as_u16(), 202);
+    let after = client
+        .get_instance("forever-1", false)
+        .await?
+        .context("still there")?;
+    assert_eq!(after.created_at, first.created_at);
     host.stop().await?;
     Ok(())
 }
@@ -419,5 +480,51 @@ async fn a_rewind_is_done_by_the_host_and_the_handler_only_replays() -> Result<(
     assert_eq!(status["output"], "steady");
     assert_eq!(handler::requests_to(&log, "Flaky").len(), 2);
     host.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_host_stops_a_wrapped_handler_too() -> Result<()> {
+    // A handler started through a shell that stays its parent, as `bash start.sh` or `npm start` do.
+    let app = app_dir(json!({}), json!({}));
+    let log = app.path().join("requests.jsonl");
+    let command = format!(
+        "'{}' --exact handler_process --nocapture --test-threads 1; exit 0",
+        std::env::current_exe()?.display()
+    );
+    let host = durable_host::start(
+        HostOptions::new(app.path())
+            .with_port(0)
+            .with_handler("/bin/sh")
+            .with_handler_args(["-c", command.as_str()])
+            .with_handler_env(handler::LOG_ENV, log.to_string_lossy())
+            .with_backend(BackendChoice::EmbeddedInMemory)
+            .with_timers(false),
+    )
+    .await?;
+    let server = *handler::pids(&log)
+        .first()
+        .context("the handler's own pid")?;
+    assert_ne!(
+        u64::from(host.handler_pid()),
+        server,
+        "the shell is the host's child"
+    );
+    host.stop().await?;
+    let alive = || {
+        std::process::Command::new("kill")
+            .args(["-0", &server.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alive() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the handler outlived its host behind the shell"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }

@@ -21,26 +21,8 @@ type Reply<T> = Result<Response<T>, Status>;
 /// in `OverridableStates.cs`): `AnyState` dedupes nothing, so any existing instance is replaced; `NonRunningStates`
 /// dedupes the running, continued-as-new, pending and suspended ones, so only finished instances are replaced.
 fn reuse_policy(states: OverridableStates) -> proto::OrchestrationIdReusePolicy {
-    let replaceable = match states {
-        OverridableStates::AnyState => vec![
-            OrchestrationStatus::Running,
-            OrchestrationStatus::Completed,
-            OrchestrationStatus::ContinuedAsNew,
-            OrchestrationStatus::Failed,
-            OrchestrationStatus::Canceled,
-            OrchestrationStatus::Terminated,
-            OrchestrationStatus::Pending,
-            OrchestrationStatus::Suspended,
-        ],
-        OverridableStates::NonRunningStates => vec![
-            OrchestrationStatus::Completed,
-            OrchestrationStatus::Failed,
-            OrchestrationStatus::Canceled,
-            OrchestrationStatus::Terminated,
-        ],
-    };
     proto::OrchestrationIdReusePolicy {
-        replaceable_status: replaceable.into_iter().map(|s| s as i32).collect(),
+        replaceable_status: states.replaceable().into_iter().map(|s| s as i32).collect(),
     }
 }
 
@@ -204,7 +186,9 @@ pub(super) async fn raise_event(
         .config
         .durable
         .throw_status_exceptions_on_raise_event
-        .unwrap_or(true);
+        // `ThrowStatusExceptionsOnRaiseEvent ?? DefaultDurabilityProvider.CheckStatusBeforeRaiseEvent`: the base
+        // provider says false; whether the scheduler's provider overrides it is not public.
+        .unwrap_or(false);
     if check {
         if request.instance_id.is_empty() {
             return Err(Status::invalid_argument(null_argument("instanceId")));
@@ -380,6 +364,14 @@ pub(super) async fn restart_instance(
                 "ArgumentException: An orchestrastion with the instanceId {id} was not found."
             ))
         })?;
+    // `RestartAsync` starts through `StartNewAsync`, which refuses an orchestrator the app does not have.
+    let known = &routes.config.orchestrators;
+    if !known.iter().any(|o| o.eq_ignore_ascii_case(&original.name)) {
+        return Err(Status::not_found(format!(
+            "ArgumentException: {}",
+            crate::extension::function_not_found(&original.name, "orchestrator", known)
+        )));
+    }
     let start = proto::CreateInstanceRequest {
         instance_id: if request.restart_with_new_instance_id {
             String::new()
@@ -532,13 +524,27 @@ pub(super) async fn get_entity(
     request: Request<proto::GetEntityRequest>,
 ) -> Reply<proto::GetEntityResponse> {
     let target = routes.target(&request)?;
-    let call = target.request(request.into_inner()).await?;
+    let mut request = request.into_inner();
+    let include_state = request.include_state;
+    // The extension asks its backend with `includeStateless: false`: an entity without state (one that is only
+    // locked, say) does not exist for a client.
+    request.include_state = true;
+    let call = target.request(request).await?;
     match target.stub().get_entity(call).await {
         Ok(response) => {
             let response = response.into_inner();
+            let entity = response
+                .entity
+                .filter(|e| response.exists && e.serialized_state.is_some())
+                .map(|mut e| {
+                    if !include_state {
+                        e.serialized_state = None;
+                    }
+                    e
+                });
             Ok(Response::new(proto::GetEntityResponse {
-                exists: response.exists && response.entity.is_some(),
-                entity: response.entity.filter(|_| response.exists),
+                exists: entity.is_some(),
+                entity,
             }))
         }
         Err(status) if status.code() == Code::NotFound => {

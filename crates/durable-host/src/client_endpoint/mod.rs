@@ -47,6 +47,8 @@ pub(crate) struct EndpointConfig {
     /// The app settings, for connections named by `Durable-ConnectionName` (the process environment is the
     /// fallback, as app settings are environment variables in Azure).
     pub(crate) settings: BTreeMap<String, String>,
+    /// The app's orchestrator names: a restart checks that its orchestrator exists, as the extension's client does.
+    pub(crate) orchestrators: Vec<String>,
 }
 
 /// The running endpoint. Stop it with [`ClientEndpoint::stop`]; dropping it stops it without waiting.

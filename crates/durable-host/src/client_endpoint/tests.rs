@@ -61,6 +61,17 @@ fn registry() -> Registry {
                 )
             },
         )
+        .add_orchestrator(
+            "Locker",
+            |ctx: OrchestrationContext, key: String| async move {
+                let lock = ctx
+                    .lock_entities(&[durable_core::EntityId::new("counter", key)])
+                    .await?;
+                let go: String = ctx.wait_for_external_event("go").await?;
+                lock.release();
+                Ok::<_, OrchestrationError>(go)
+            },
+        )
         .add_activity("fails_once", fails_once)
         .add_entity(
             "counter",
@@ -108,6 +119,9 @@ impl Fixture {
             hub: HUB.to_owned(),
             durable,
             settings,
+            orchestrators: ["Echo", "Waiter", "Rewindable", "Locker"]
+                .map(str::to_owned)
+                .to_vec(),
         };
         let endpoint = ClientEndpoint::start(host.clone(), config).await.unwrap();
         let starter = DurableClient::new(

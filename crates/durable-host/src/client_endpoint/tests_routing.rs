@@ -161,7 +161,11 @@ async fn refusal<T: std::fmt::Debug>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_carry_the_extensions_codes_and_texts() {
-    let f = Fixture::start(DurableClientSettings::default(), BTreeMap::new()).await;
+    let strict = DurableClientSettings {
+        throw_status_exceptions_on_raise_event: Some(true),
+        ..DurableClientSettings::default()
+    };
+    let f = Fixture::start(strict, BTreeMap::new()).await;
     let client = &f.starter;
     let mut raw = f.raw().await;
     let opts = |id: &str| StartOptions::new().with_instance_id(id);
@@ -179,6 +183,23 @@ async fn refusals_carry_the_extensions_codes_and_texts() {
         .unwrap();
     client.wait_for_start("live", false, WAIT).await.unwrap();
     let no_ghost = "No instance with ID 'ghost' was found. (Parameter 'instanceId')";
+    // An instance whose orchestrator the app does not have cannot be restarted (the extension's StartNewAsync).
+    f.host
+        .schedule_new_orchestration("Unlisted", &(), opts("unlisted"))
+        .await
+        .unwrap();
+    let (code, message) = refusal(raw.restart_instance(proto::RestartInstanceRequest {
+        instance_id: "unlisted".into(),
+        restart_with_new_instance_id: true,
+    }))
+    .await;
+    assert_eq!(code, Code::NotFound);
+    assert!(
+        message.starts_with(
+            "ArgumentException: The function 'Unlisted' doesn't exist, is disabled, or is not an orchestrator function."
+        ),
+        "{message}"
+    );
 
     let raise = |id: &str, name: &str| proto::RaiseEventRequest {
         instance_id: id.into(),
@@ -331,12 +352,77 @@ async fn refusals_carry_the_extensions_codes_and_texts() {
     assert_eq!(started.orchestration_state.unwrap().instance_id, "later");
     f.stop().await;
 
-    // With throwStatusExceptionsOnRaiseEvent=false, events for nobody are dropped without a word.
-    let durable = DurableClientSettings {
-        throw_status_exceptions_on_raise_event: Some(false),
-        ..Default::default()
-    };
-    let f = Fixture::start(durable, BTreeMap::new()).await;
-    f.starter.raise_event("ghost", "e", &1).await.unwrap();
+    // Without throwStatusExceptionsOnRaiseEvent (the base provider's default), or with it false, events for nobody
+    // are dropped without a word.
+    for throw in [None, Some(false)] {
+        let durable = DurableClientSettings {
+            throw_status_exceptions_on_raise_event: throw,
+            ..Default::default()
+        };
+        let f = Fixture::start(durable, BTreeMap::new()).await;
+        f.starter.raise_event("ghost", "e", &1).await.unwrap();
+        f.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_without_state_does_not_exist_for_a_client() {
+    let f = Fixture::start(DurableClientSettings::default(), BTreeMap::new()).await;
+    f.host
+        .schedule_new_orchestration(
+            "Locker",
+            "held",
+            StartOptions::new().with_instance_id("locker"),
+        )
+        .await
+        .unwrap();
+    // The backend knows the entity as soon as the lock is held (no state yet).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let seen = f.host.get_entity("@counter@held", false).await.unwrap();
+        if seen.is_some_and(|e| e.locked_by.is_some()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never locked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut raw = f.raw().await;
+    for include_state in [false, true] {
+        let through_endpoint = raw
+            .get_entity(proto::GetEntityRequest {
+                instance_id: "@counter@held".into(),
+                include_state,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!through_endpoint.exists, "{through_endpoint:?}");
+    }
+    f.starter.raise_event("locker", "go", "done").await.unwrap();
+    // With state, it exists; the state comes only on request.
+    f.starter
+        .signal_entity("@counter@held", "add", &2, None)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let entity = raw
+            .get_entity(proto::GetEntityRequest {
+                instance_id: "@counter@held".into(),
+                include_state: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if entity.exists {
+            assert_eq!(entity.entity.unwrap().serialized_state, None);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never got its state"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     f.stop().await;
 }

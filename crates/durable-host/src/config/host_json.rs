@@ -48,6 +48,29 @@ pub(crate) enum OverridableStates {
     NonRunningStates,
 }
 
+impl OverridableStates {
+    /// The statuses an existing instance may be in for a start with its ID to replace it
+    /// (`OverridableStates.ToDedupeStatuses` in Azure/azure-functions-durable-extension, inverted).
+    pub(crate) fn replaceable(self) -> Vec<durable_proto::OrchestrationStatus> {
+        use durable_proto::OrchestrationStatus as S;
+        match self {
+            OverridableStates::AnyState => vec![
+                S::Running,
+                S::Completed,
+                S::ContinuedAsNew,
+                S::Failed,
+                S::Canceled,
+                S::Terminated,
+                S::Pending,
+                S::Suspended,
+            ],
+            OverridableStates::NonRunningStates => {
+                vec![S::Completed, S::Failed, S::Canceled, S::Terminated]
+            }
+        }
+    }
+}
+
 /// The `extensions.durableTask` settings the client endpoint and the binding payload use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DurableClientSettings {

@@ -69,13 +69,12 @@ pub(crate) fn fail_orchestration(
 }
 
 /// An orchestrator invocation that failed: `Function '<name>' failed with an unhandled exception.`, with the
-/// wrapped exception's text as the details.
+/// exception's text (the executor's wrapper, usually) as the details.
 pub(crate) fn orchestrator_invocation_failed(
     instance_id: &str,
     function: &str,
-    cause: Exception,
+    exception: &Exception,
 ) -> proto::OrchestratorResponse {
-    let exception = Exception::invocation_failed(function, cause);
     fail_orchestration(
         instance_id,
         &format!("Function '{function}' failed with an unhandled exception."),
@@ -83,22 +82,12 @@ pub(crate) fn orchestrator_invocation_failed(
     )
 }
 
-/// An activity invocation that failed: the task fails with the wrapped exception's details.
-pub(crate) fn activity_invocation_failed(
-    function: &str,
-    cause: Exception,
-) -> proto::TaskFailureDetails {
-    Exception::invocation_failed(function, cause).to_failure_details()
-}
-
 /// An entity invocation that failed: the whole batch fails, non-retriable, and the entity keeps its state.
 pub(crate) fn entity_invocation_failed(
     request: &proto::EntityBatchRequest,
     entity_name: &str,
-    function: &str,
-    cause: Exception,
+    exception: &Exception,
 ) -> proto::EntityBatchResult {
-    let inner = Exception::invocation_failed(function, cause).to_failure_details();
     batch_failure(
         request,
         proto::TaskFailureDetails {
@@ -106,7 +95,7 @@ pub(crate) fn entity_invocation_failed(
             error_message: format!(
                 "Invocation of function '{entity_name}' failed with an exception."
             ),
-            inner_failure: Some(Box::new(inner)),
+            inner_failure: Some(Box::new(exception.to_failure_details())),
             is_non_retriable: true,
             ..Default::default()
         },
@@ -157,7 +146,10 @@ mod tests {
         let response = orchestrator_invocation_failed(
             "i1",
             "Hello",
-            Exception::new("System.InvalidOperationException", "nope"),
+            &Exception::invocation_failed(
+                "Hello",
+                Exception::new("System.InvalidOperationException", "nope"),
+            ),
         );
         let Some(OrchestratorActionType::CompleteOrchestration(complete)) =
             &response.actions[0].orchestrator_action_type
@@ -189,8 +181,10 @@ mod tests {
         let result = entity_invocation_failed(
             &request,
             "counter",
-            "Counter",
-            Exception::new("System.Net.Http.HttpRequestException", "bad"),
+            &Exception::invocation_failed(
+                "Counter",
+                Exception::new("System.Net.Http.HttpRequestException", "bad"),
+            ),
         );
         assert_eq!(result.entity_state.as_deref(), Some("5"));
         assert!(result.results.is_empty());

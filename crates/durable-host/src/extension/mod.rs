@@ -27,7 +27,8 @@ use serde_json::{Map, Value};
 
 pub(crate) use catalog::Catalog;
 use dotnet::Exception;
-use failures::{ENTITY_FUNCTION_NOT_FOUND, function_not_found};
+use failures::ENTITY_FUNCTION_NOT_FOUND;
+pub(crate) use failures::function_not_found;
 pub(crate) use history::RequestSettings;
 use sessions::Sessions;
 
@@ -151,7 +152,6 @@ impl HttpExecutor {
         let instance_id = request.instance_id.clone();
         // DurableTask.Core rewinds a failed instance's history itself; the handler only ever replays the result.
         if let Some(rewind) = durable_core::rewind_response(&request) {
-            self.sessions.end(&instance_id);
             return Ok(rewind);
         }
         let name = orchestration_name(&request).unwrap_or_default().to_owned();
@@ -160,7 +160,19 @@ impl HttpExecutor {
             let message = function_not_found(&name, "orchestrator", &self.catalog.names().0);
             return Ok(failures::fail_orchestration(&instance_id, &message, None));
         };
-        let turn = self.sessions.turn(&instance_id);
+        // A session belongs to one execution; a new one (a start, a continue-as-new, a replacement) starts afresh.
+        let session = format!(
+            "{instance_id}\n{}",
+            request.execution_id.as_deref().unwrap_or_default()
+        );
+        let starts = request
+            .new_events
+            .iter()
+            .any(|e| matches!(e.event_type, Some(EventType::ExecutionStarted(_))));
+        if starts {
+            self.sessions.end(&session);
+        }
+        let turn = self.sessions.turn(&session);
         let built = history::orchestrator_request(&request, &self.settings, turn);
         let mut data = Map::new();
         data.insert(
@@ -171,29 +183,31 @@ impl HttpExecutor {
             .invoker
             .invoke(&target.function, "OrchestrationTrigger", data, Map::new())
             .await;
-        let fail = |cause: Exception| {
-            self.sessions.end(&instance_id);
+        // What goes wrong inside the invocation reaches the extension wrapped by the executor.
+        let fail = |exception: Exception| {
+            self.sessions.end(&session);
             Ok(failures::orchestrator_invocation_failed(
                 &instance_id,
                 &target.function,
-                cause,
+                &exception,
             ))
         };
+        let wrapped = |cause: Exception| Exception::invocation_failed(&target.function, cause);
         let reply = match reply {
             Ok(reply) => reply,
-            Err(e) if e.is_retried() => {
-                self.sessions.end(&instance_id);
+            Err(e) if e.is_retried(false) => {
+                self.sessions.end(&session);
                 return Err(retry(e));
             }
-            Err(e) => return fail(e.to_exception()),
+            Err(e) => return fail(e.to_exception(&target.function)),
         };
         let response: proto::OrchestratorResponse =
             match decode_return_value(reply.return_value, NULL_ORCHESTRATOR_RESPONSE) {
                 Ok(response) => response,
-                Err(cause) => return fail(cause),
+                Err(cause) => return fail(wrapped(cause)),
             };
         if response.requires_history {
-            self.sessions.end(&instance_id);
+            self.sessions.end(&session);
             return Err(retry(
                 "The worker has since ended the extended session and needs an orchestration history to execute \
                  the orchestration request.",
@@ -210,19 +224,19 @@ impl HttpExecutor {
                 _ => false,
             });
         if out_of_memory {
-            self.sessions.end(&instance_id);
+            self.sessions.end(&session);
             return Err(retry(
                 "the orchestrator ran out of memory; the extension runs it again",
             ));
         }
         let mut accepted = match actions::accept(response) {
             Ok(accepted) => accepted,
-            Err(cause) => return fail(cause),
+            Err(cause) => return fail(wrapped(cause)),
         };
         if completes(&accepted) {
-            self.sessions.end(&instance_id);
+            self.sessions.end(&session);
         } else {
-            self.sessions.continue_with(&instance_id);
+            self.sessions.continue_with(&session);
         }
         accepted.instance_id = instance_id;
         Ok(accepted)
@@ -274,12 +288,10 @@ impl HttpExecutor {
                 };
                 Ok(response)
             }
-            Err(e) if e.is_retried() => Err(retry(e)),
+            Err(e) if e.is_retried(false) => Err(retry(e)),
             Err(e) => {
-                response.failure_details = Some(failures::activity_invocation_failed(
-                    &target.function,
-                    e.to_exception(),
-                ));
+                response.failure_details =
+                    Some(e.to_exception(&target.function).to_failure_details());
                 Ok(response)
             }
         }
@@ -308,31 +320,29 @@ impl HttpExecutor {
             target.binding.clone(),
             host_string(&BASE64.encode(built.encode_to_vec())),
         );
-        let fail = |cause: Exception| {
+        let fail = |exception: Exception| {
             self.sessions.end(&request.instance_id);
             Ok(failures::entity_invocation_failed(
-                &request,
-                &name,
-                &target.function,
-                cause,
+                &request, &name, &exception,
             ))
         };
+        let wrapped = |cause: Exception| Exception::invocation_failed(&target.function, cause);
         let reply = match self
             .invoker
             .invoke(&target.function, "EntityTrigger", data, Map::new())
             .await
         {
             Ok(reply) => reply,
-            Err(e) if e.is_retried() => {
+            Err(e) if e.is_retried(true) => {
                 self.sessions.end(&request.instance_id);
                 return Err(retry(e));
             }
-            Err(e) => return fail(e.to_exception()),
+            Err(e) => return fail(e.to_exception(&target.function)),
         };
         let result: proto::EntityBatchResult =
             match decode_return_value(reply.return_value, NULL_ENTITY_RESPONSE) {
                 Ok(result) => result,
-                Err(cause) => return fail(cause),
+                Err(cause) => return fail(wrapped(cause)),
             };
         if result.requires_state {
             self.sessions.end(&request.instance_id);
@@ -345,7 +355,7 @@ impl HttpExecutor {
                 self.sessions.continue_with(&request.instance_id);
                 Ok(result)
             }
-            Err(cause) => fail(cause),
+            Err(cause) => fail(wrapped(cause)),
         }
     }
 }

@@ -154,7 +154,13 @@ async fn start(
         ));
     };
     let input = bad_request!(body_json(req));
-    let mut options = StartOptions::new();
+    // `StartNewAsync`: the host's default version and its rule for replacing an existing instance.
+    let replaceable = state.durable.overridable_states.replaceable();
+    let mut options =
+        StartOptions::new().with_reuse_policy(replaceable.into_iter().map(client_status));
+    if let Some(version) = &state.durable.default_version {
+        options = options.with_version(version.clone());
+    }
     if let Some(id) = instance_id {
         options = options.with_instance_id(id);
     }
@@ -182,6 +188,20 @@ async fn start(
         }
     }
     Ok(check_status(state, req, &id))
+}
+
+fn client_status(status: durable_proto::OrchestrationStatus) -> OrchestrationStatus {
+    use durable_proto::OrchestrationStatus as P;
+    match status {
+        P::Running => OrchestrationStatus::Running,
+        P::Completed => OrchestrationStatus::Completed,
+        P::ContinuedAsNew => OrchestrationStatus::ContinuedAsNew,
+        P::Failed => OrchestrationStatus::Failed,
+        P::Canceled => OrchestrationStatus::Canceled,
+        P::Terminated => OrchestrationStatus::Terminated,
+        P::Pending => OrchestrationStatus::Pending,
+        P::Suspended => OrchestrationStatus::Suspended,
+    }
 }
 
 fn is_running(status: OrchestrationStatus) -> bool {

@@ -52,6 +52,10 @@ pub(crate) struct DurableInfo {
     /// `extensions.durableTask.maxGrpcMessageSizeInBytes`.
     pub(crate) max_grpc_message_size: i64,
     pub(crate) orchestrators: Vec<String>,
+    /// `extensions.durableTask.defaultVersion` and `overridableExistingInstanceStates`, which the webhook's start
+    /// applies as the extension's `StartNewAsync` does.
+    pub(crate) default_version: Option<String>,
+    pub(crate) overridable_states: crate::config::OverridableStates,
 }
 
 /// The keys `function` and `admin` triggers accept.

@@ -296,7 +296,7 @@ async fn wrapped(
         .await
     {
         Ok(reply) => reply,
-        Err(InvokeError::Unavailable(_)) => {
+        Err(InvokeError::NotRunning(_)) => {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The function host is not ready.",

@@ -156,6 +156,12 @@ async fn invoke(
             return_value(json!(format!("Hello {city}!")))
         }
         "Counter" => return_value(encoded(&count(&body))),
+        "SlowEntity" => {
+            if recorder.first_time("slow-entity") {
+                std::future::pending::<()>().await;
+            }
+            return_value(encoded(&count(&body)))
+        }
         orchestrator => {
             let request = orchestrator_request(&body);
             return_value(encoded(&orchestrate(orchestrator, &request)))
@@ -261,6 +267,31 @@ fn orchestrate(name: &str, request: &proto::OrchestratorRequest) -> proto::Orche
             _ => None,
         });
     match name {
+        // Never finishes: no actions, ever.
+        "Forever" => respond(request, vec![]),
+        "SlowEntityCaller" => {
+            let answer = events(request).find_map(|e| match e {
+                EventType::EventRaised(r) if r.name == COUNTER_CALL => Some(
+                    serde_json::from_str::<Value>(r.input.as_deref().unwrap_or("null")).unwrap(),
+                ),
+                _ => None,
+            });
+            match answer {
+                Some(answer) => complete(request, answer),
+                None if events(request).any(|e| matches!(e, EventType::EventSent(_))) => {
+                    respond(request, vec![])
+                }
+                None => respond(
+                    request,
+                    vec![call_entity(
+                        0,
+                        COUNTER_CALL,
+                        "@slowentity@k",
+                        &request.instance_id,
+                    )],
+                ),
+            }
+        }
         "Terminator" => respond(
             request,
             vec![action(
