@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one verify command: what CI runs, and what a person runs before pushing.
-# Installs the pinned interop peers (Python SDKs in .venv, the JavaScript SDK, Azurite), checks formatting and
-# lints, then runs every test.
+# Installs the pinned interop peers (Python SDKs in .venv, the JavaScript SDK, Azurite), checks formatting, lints,
+# the crates' dependency trees, their docs and their packages, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,5 +13,8 @@ export DURABLE_AZURITE="$PWD/scripts/azurite/node_modules/.bin/azurite-queue"
 export DURABLE_REQUIRE_AZURITE=1
 
 cargo fmt --all -- --check
+bash scripts/check-deps.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+bash scripts/check-package.sh
 cargo test --workspace --locked

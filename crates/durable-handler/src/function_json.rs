@@ -19,31 +19,31 @@ struct Template {
 
 const ORCHESTRATOR: Template = Template {
     file: "orchestrator.json",
-    text: include_str!("../../../function-templates/orchestrator.json"),
+    text: include_str!("../function-templates/orchestrator.json"),
 };
 const ACTIVITY: Template = Template {
     file: "activity.json",
-    text: include_str!("../../../function-templates/activity.json"),
+    text: include_str!("../function-templates/activity.json"),
 };
 const ENTITY: Template = Template {
     file: "entity.json",
-    text: include_str!("../../../function-templates/entity.json"),
+    text: include_str!("../function-templates/entity.json"),
 };
 const HTTP: Template = Template {
     file: "http.json",
-    text: include_str!("../../../function-templates/http.json"),
+    text: include_str!("../function-templates/http.json"),
 };
 const HTTP_STARTER: Template = Template {
     file: "http-starter.json",
-    text: include_str!("../../../function-templates/http-starter.json"),
+    text: include_str!("../function-templates/http-starter.json"),
 };
 const QUEUE: Template = Template {
     file: "queue.json",
-    text: include_str!("../../../function-templates/queue.json"),
+    text: include_str!("../function-templates/queue.json"),
 };
 const TIMER: Template = Template {
     file: "timer.json",
-    text: include_str!("../../../function-templates/timer.json"),
+    text: include_str!("../function-templates/timer.json"),
 };
 
 impl Handler {

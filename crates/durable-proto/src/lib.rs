@@ -4,7 +4,10 @@
 //! and Microsoft's Durable Task SDKs. It has no `package`, so method paths are `/TaskHubSidecarService/<Method>`.
 //!
 //! `google.protobuf.StringValue` fields map to `Option<String>`: `None` is "absent", `Some("")` is "empty", and the
-//! two are different on the wire. Enable the `client` or `server` feature for the tonic stubs.
+//! two are different on the wire.
+//!
+//! The messages depend on prost alone. The tonic stubs come with features: `client` adds
+//! `task_hub_sidecar_service_client`, `server` adds `task_hub_sidecar_service_server`.
 
 #![allow(
     missing_docs,
