@@ -179,9 +179,14 @@ impl Invoker {
         // Binding data whose name ends in "trigger" never reaches a custom handler
         // (`ScriptInvocationContextExtensions.ToHttpScriptInvocationContext`).
         metadata.retain(|k, _| !k.to_ascii_lowercase().ends_with("trigger"));
-        // Serialized once, and the tree dropped before sending, so a large request body is not held three times.
-        let envelope = json!({ "Data": data, "Metadata": metadata });
-        let body = serde_json::to_vec(&envelope);
+        // Built by moving the maps in (`json!` would copy them), serialized once into a buffer of about the right
+        // size, and dropped before sending: a large request body is held as little as possible.
+        let mut envelope = Map::new();
+        envelope.insert("Data".into(), Value::Object(data));
+        envelope.insert("Metadata".into(), Value::Object(metadata));
+        let envelope = Value::Object(envelope);
+        let mut body = Vec::with_capacity(serialized_size_hint(&envelope));
+        let body = serde_json::to_writer(&mut body, &envelope).map(|()| body);
         drop(envelope);
         let log = InvocationLog::begin(function, &invocation_id, reason);
         let body = body
@@ -257,6 +262,25 @@ impl Invoker {
         tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
         InvokeError::Timeout(self.timeout)
     }
+}
+
+/// About how long a value's JSON text is: its strings' lengths with room for escapes, plus a little per node.
+/// Writing into a buffer of this size avoids growing (and copying) a large one on the way.
+fn serialized_size_hint(value: &Value) -> usize {
+    fn walk(value: &Value) -> usize {
+        match value {
+            Value::String(s) => s.len() + s.len() / 8 + 2,
+            Value::Array(items) => items.iter().map(walk).sum::<usize>() + 2 + items.len(),
+            Value::Object(map) => {
+                map.iter()
+                    .map(|(k, v)| k.len() + 4 + walk(v))
+                    .sum::<usize>()
+                    + 2
+            }
+            _ => 24,
+        }
+    }
+    walk(value).saturating_add(256)
 }
 
 /// Whether the reply's content type is one Web API's `JsonMediaTypeFormatter` reads (`application/json`,
