@@ -427,4 +427,27 @@ mod tests {
         assert_eq!(q["e"], "%zz");
         assert_eq!(q["f"], "%4");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_is_read(query in ".{0,60}") {
+            let _ = parse_query(&query);
+        }
+
+        #[test]
+        fn any_forwarded_body_keeps_its_bytes(body in proptest::prelude::any::<Vec<u8>>(), binary in proptest::prelude::any::<bool>()) {
+            let content_type = if binary { "application/octet-stream" } else { "text/plain" };
+            let parts = axum::http::Request::builder()
+                .method("POST")
+                .uri("/api/x")
+                .header("content-type", content_type)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let request = from_forwarded(&parts, BTreeMap::new(), Bytes::from(body.clone()));
+            let received = request.body_bytes().unwrap().into_owned();
+            proptest::prop_assert_eq!(received, body);
+        }
+    }
 }

@@ -176,7 +176,10 @@ async fn bodies_declared_past_the_limit_or_for_no_function_are_refused_unread() 
     let server = Server::start(handler(1024)).await;
     assert_eq!(status_without_body(&server, "/Act", 1 << 30).await, 413);
     assert_eq!(status_without_body(&server, "/Nope", 1 << 30).await, 404);
-    assert_eq!(status_without_body(&server, "/api/nowhere", 1 << 30).await, 404);
+    assert_eq!(
+        status_without_body(&server, "/api/nowhere", 1 << 30).await,
+        404
+    );
     still_serving(&server).await;
     server.stop().await;
 }
