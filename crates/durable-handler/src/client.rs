@@ -33,6 +33,10 @@ pub struct DurableFunctionsClient {
 
 type Result<T> = std::result::Result<T, Error>;
 
+/// The longest deadline a gRPC call can carry (`grpc-timeout` has eight digits of hours); a longer one would
+/// panic in the transport.
+const LONGEST_WAIT: Duration = Duration::from_secs(99_999_999 * 3600);
+
 impl DurableFunctionsClient {
     /// Connects (lazily) to the binding's gRPC endpoint.
     pub fn from_binding(binding: ClientBinding) -> Result<Self> {
@@ -83,7 +87,8 @@ impl DurableFunctionsClient {
         self.client.get_instance(instance_id, with_payloads).await
     }
 
-    /// Waits until the instance has started (it may not exist yet), for at most `timeout`.
+    /// Waits until the instance has started (it may not exist yet), for at most `timeout` (held to the longest
+    /// deadline gRPC can carry, about 11,400 years, so a timeout taken from a request cannot overflow).
     pub async fn wait_for_start(
         &self,
         instance_id: &str,
@@ -91,11 +96,12 @@ impl DurableFunctionsClient {
         timeout: Duration,
     ) -> Result<OrchestrationMetadata> {
         self.client
-            .wait_for_start(instance_id, with_payloads, timeout)
+            .wait_for_start(instance_id, with_payloads, timeout.min(LONGEST_WAIT))
             .await
     }
 
-    /// Waits until the instance has finished, for at most `timeout`.
+    /// Waits until the instance has finished, for at most `timeout` (held to the longest deadline gRPC can
+    /// carry, as for [`DurableFunctionsClient::wait_for_start`]).
     pub async fn wait_for_completion(
         &self,
         instance_id: &str,
@@ -103,7 +109,7 @@ impl DurableFunctionsClient {
         timeout: Duration,
     ) -> Result<OrchestrationMetadata> {
         self.client
-            .wait_for_completion(instance_id, with_payloads, timeout)
+            .wait_for_completion(instance_id, with_payloads, timeout.min(LONGEST_WAIT))
             .await
     }
 
@@ -242,6 +248,10 @@ fn connect(binding: &ClientBinding) -> Result<DurableClient> {
     DurableClient::new(&options)
 }
 
+/// How many clients the cache keeps. An app talks to one endpoint (a few hubs or connections at most); the bound
+/// only keeps a sender that varies `rpcBaseUrl` from growing the cache without end.
+const MAX_CACHED_CLIENTS: usize = 64;
+
 /// What a cached client is for: the endpoint, the hub and the connection name.
 type ClientKey = (String, String, Option<String>);
 
@@ -270,7 +280,53 @@ impl ClientCache {
             });
         }
         let created = DurableFunctionsClient::from_binding(binding)?;
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            // Endpoints past the bound get a client of their own, which goes with the invocation.
+            return Ok(created);
+        }
         clients.insert(key, created.client.clone());
         Ok(created)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable_binding(i: usize) -> ClientBinding {
+        // Port 1 refuses connections, so every call fails fast without a server.
+        ClientBinding::new(format!("http://127.0.0.1:1/{i}"), "hub")
+    }
+
+    #[tokio::test]
+    async fn waits_longer_than_grpc_can_carry_fail_like_any_other_call() {
+        let client = DurableFunctionsClient::from_binding(unreachable_binding(0)).unwrap();
+        for timeout in [Duration::MAX, Duration::from_secs(400_000_000_000)] {
+            assert!(
+                client
+                    .wait_for_completion("x", false, timeout)
+                    .await
+                    .is_err()
+            );
+            assert!(client.wait_for_start("x", false, timeout).await.is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_keeps_a_bounded_number_of_clients() {
+        let cache = ClientCache::default();
+        for i in 0..(MAX_CACHED_CLIENTS * 3) {
+            let client = cache.get(unreachable_binding(i)).unwrap();
+            assert_eq!(
+                client.binding().rpc_base_url,
+                format!("http://127.0.0.1:1/{i}")
+            );
+        }
+        let cached = cache.clients.lock().unwrap().len();
+        assert!(cached <= MAX_CACHED_CLIENTS, "{cached}");
+        // The usual case, one endpoint, is still shared.
+        let a = cache.get(unreachable_binding(0)).unwrap();
+        let b = cache.get(unreachable_binding(0)).unwrap();
+        assert_eq!(a.binding(), b.binding());
     }
 }

@@ -97,7 +97,7 @@ impl ClientBinding {
         binding: &str,
         value: &Value,
     ) -> Result<Self, InvocationError> {
-        let object = string_layers(value)
+        let object = string_layers(value.clone())
             .into_iter()
             .find(Value::is_object)
             .ok_or_else(|| {

@@ -8,7 +8,7 @@ use crate::app::{FunctionDef, FunctionKind, Handler, names};
 use crate::client_binding::ClientBinding;
 use crate::context::InvocationContext;
 use crate::envelope::{
-    InvocationRequest, activity_input, decode_layered, decode_proto_trigger, encode_proto,
+    InvocationRequest, activity_input, decode_layered_owned, decode_proto_trigger, encode_proto,
     metadata_string,
 };
 use crate::error::InvocationError;
@@ -25,7 +25,7 @@ pub(crate) struct Reply {
 pub(crate) async fn dispatch(
     handler: &Handler,
     def: &FunctionDef,
-    request: InvocationRequest,
+    mut request: InvocationRequest,
     invocation_id: Option<String>,
     sink: &LogSink,
 ) -> Result<Reply, InvocationError> {
@@ -45,7 +45,7 @@ pub(crate) async fn dispatch(
         FunctionKind::Entity => entity(handler, def, &request, sink).await,
         FunctionKind::Activity => activity(handler, def, &request, sink).await,
         FunctionKind::Http { handler: f, .. } => {
-            let req = http_request(&request)?;
+            let req = http_request(&mut request)?;
             let ctx = context(def, request, invocation_id, sink);
             let response = run_user(def, sink, f(req, ctx.clone())).await?;
             let mut reply = collect(&ctx);
@@ -56,7 +56,7 @@ pub(crate) async fn dispatch(
             Ok(reply)
         }
         FunctionKind::Starter { handler: f, .. } => {
-            let req = http_request(&request)?;
+            let req = http_request(&mut request)?;
             let value = request
                 .binding(names::DURABLE_CLIENT, false)
                 .ok_or_else(|| missing(names::DURABLE_CLIENT))?;
@@ -298,11 +298,12 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     format!("the function panicked: {text}")
 }
 
-fn http_request(request: &InvocationRequest) -> Result<HttpRequest, InvocationError> {
+/// The request, taken out of the invocation: its body (up to the host's limit) is moved, not copied.
+fn http_request(request: &mut InvocationRequest) -> Result<HttpRequest, InvocationError> {
     let value = request
-        .binding(names::HTTP_REQUEST, false)
+        .take_binding(names::HTTP_REQUEST, false)
         .ok_or_else(|| missing(names::HTTP_REQUEST))?;
-    decode_layered(names::HTTP_REQUEST, value)
+    decode_layered_owned(names::HTTP_REQUEST, value)
 }
 
 fn context(

@@ -81,6 +81,17 @@ impl InvocationRequest {
         None
     }
 
+    /// [`InvocationRequest::binding`], taken out of the request: a large value (an HTTP body) is then moved
+    /// into what the function gets instead of copied.
+    pub(crate) fn take_binding(&mut self, name: &str, only_input: bool) -> Option<Value> {
+        let key = match self.data.keys().find(|k| k.eq_ignore_ascii_case(name)) {
+            Some(key) => key.clone(),
+            None if only_input && self.data.len() == 1 => self.data.keys().next()?.clone(),
+            None => return None,
+        };
+        self.data.remove(&key)
+    }
+
     pub(crate) fn metadata_value(&self, key: &str) -> Option<&Value> {
         self.metadata
             .iter()
@@ -214,8 +225,8 @@ pub(crate) fn metadata_string(value: &Value) -> Option<String> {
 
 /// Peels JSON-string layers until something that is not a JSON-encoded string is left; returns every layer,
 /// outermost first, so a caller can pick the first one that deserialises into its type.
-pub(crate) fn string_layers(value: &Value) -> Vec<Value> {
-    let mut layers = vec![value.clone()];
+pub(crate) fn string_layers(value: Value) -> Vec<Value> {
+    let mut layers = vec![value];
     // Three layers is the most the host adds; more would only be a string that happens to look like JSON.
     while layers.len() < 4 {
         let Some(Value::String(s)) = layers.last() else {
@@ -234,6 +245,14 @@ pub(crate) fn string_layers(value: &Value) -> Vec<Value> {
 pub(crate) fn decode_layered<T: serde::de::DeserializeOwned>(
     binding: &str,
     value: &Value,
+) -> Result<T, InvocationError> {
+    decode_layered_owned(binding, value.clone())
+}
+
+/// [`decode_layered`] of a value the caller gives up, which is moved rather than copied.
+pub(crate) fn decode_layered_owned<T: serde::de::DeserializeOwned>(
+    binding: &str,
+    value: Value,
 ) -> Result<T, InvocationError> {
     let layers = string_layers(value);
     let mut first_error = None;

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse as _;
 use base64::Engine as _;
@@ -37,9 +38,9 @@ pub struct HttpRequest {
     /// gets the same text here.
     #[serde(deserialize_with = "body_text")]
     pub body: String,
-    /// The bytes of a forwarded request, exactly as received.
+    /// The bytes of a forwarded request, exactly as received (shared, not copied).
     #[serde(skip)]
-    raw_body: Option<Vec<u8>>,
+    raw_body: Option<Bytes>,
 }
 
 /// A binary request body that did not arrive as the base64 the Functions host writes.
@@ -276,7 +277,7 @@ impl HttpResponse {
 pub(crate) fn from_forwarded(
     parts: &axum::http::request::Parts,
     params: BTreeMap<String, String>,
-    body: &[u8],
+    body: Bytes,
 ) -> HttpRequest {
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in &parts.headers {
@@ -306,9 +307,9 @@ pub(crate) fn from_forwarded(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let text = if is_octet_or_multipart(content_type) {
-        BASE64.encode(body)
+        BASE64.encode(&body)
     } else {
-        String::from_utf8_lossy(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)).into_owned()
+        String::from_utf8_lossy(body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body)).into_owned()
     };
     HttpRequest {
         url,
@@ -317,7 +318,7 @@ pub(crate) fn from_forwarded(
         headers,
         params,
         body: text,
-        raw_body: Some(body.to_vec()),
+        raw_body: Some(body),
     }
 }
 
@@ -403,11 +404,15 @@ mod tests {
         let binary = from_forwarded(
             &request("application/octet-stream"),
             BTreeMap::new(),
-            &bytes,
+            Bytes::copy_from_slice(&bytes),
         );
         assert_eq!(binary.body, BASE64.encode(bytes));
         assert_eq!(binary.body_bytes().unwrap().as_ref(), bytes);
-        let text = from_forwarded(&request("text/plain"), BTreeMap::new(), &bytes);
+        let text = from_forwarded(
+            &request("text/plain"),
+            BTreeMap::new(),
+            Bytes::copy_from_slice(&bytes),
+        );
         assert_eq!(text.body, "\u{fffd}\u{fffd}a");
         assert_eq!(text.body_bytes().unwrap().as_ref(), bytes);
     }
@@ -421,5 +426,28 @@ mod tests {
         assert_eq!(q["d"], "");
         assert_eq!(q["e"], "%zz");
         assert_eq!(q["f"], "%4");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_is_read(query in ".{0,60}") {
+            let _ = parse_query(&query);
+        }
+
+        #[test]
+        fn any_forwarded_body_keeps_its_bytes(body in proptest::prelude::any::<Vec<u8>>(), binary in proptest::prelude::any::<bool>()) {
+            let content_type = if binary { "application/octet-stream" } else { "text/plain" };
+            let parts = axum::http::Request::builder()
+                .method("POST")
+                .uri("/api/x")
+                .header("content-type", content_type)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let request = from_forwarded(&parts, BTreeMap::new(), Bytes::from(body.clone()));
+            let received = request.body_bytes().unwrap().into_owned();
+            proptest::prop_assert_eq!(received, body);
+        }
     }
 }

@@ -220,4 +220,33 @@ mod tests {
         assert_eq!(decode_segment("%zz%41"), "%zzA");
         assert_eq!(decode_segment("%"), "%");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_template_parses_or_is_refused_and_matches_any_path(
+            template in "[a-zA-Z0-9{}/?*:=._-]{0,40}",
+            path in "[a-zA-Z0-9%{}/?*._-]{0,40}",
+            prefix in "[a-z/]{0,8}",
+        ) {
+            if let Ok(t) = RouteTemplate::parse(&template) {
+                let _ = t.shape();
+                if let Some(segments) = split_below_prefix(&path, &prefix) {
+                    let _ = t.matches(&segments);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_template_or_a_refusal(template in ".{0,60}", path in ".{0,40}") {
+            if let Ok(t) = RouteTemplate::parse(&template)
+                && let Some(segments) = split_below_prefix(&path, "api")
+            {
+                let _ = t.matches(&segments);
+            }
+            let _ = percent_decode(&path, true);
+            let _ = percent_decode(&template, false);
+        }
+    }
 }

@@ -143,6 +143,47 @@ async fn oversized_body_is_413() {
     server.stop().await;
 }
 
+/// The status of the answer to a request head that promises a body it never sends: the handler may not wait
+/// for a body it will refuse anyway.
+async fn status_without_body(server: &Server, path: &str, content_length: u64) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {content_length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 1024];
+        while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .unwrap_or_else(|_| panic!("no answer to POST {path} while its body was owed"));
+    let text = String::from_utf8_lossy(&received);
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn bodies_declared_past_the_limit_or_for_no_function_are_refused_unread() {
+    let server = Server::start(handler(1024)).await;
+    assert_eq!(status_without_body(&server, "/Act", 1 << 30).await, 413);
+    assert_eq!(status_without_body(&server, "/Nope", 1 << 30).await, 404);
+    assert_eq!(
+        status_without_body(&server, "/api/nowhere", 1 << 30).await,
+        404
+    );
+    still_serving(&server).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn failing_and_panicking_functions_are_500_without_internal_details() {
     let server = Server::start(handler(1 << 20)).await;

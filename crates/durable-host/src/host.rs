@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use durable_grpc::{ConnectionOptions, DurableClient, Worker, WorkerHandle};
 use tokio::sync::watch;
 
@@ -18,7 +17,8 @@ use crate::config::{
 use crate::error::{HostError, Result};
 use crate::extension::{Catalog, HttpExecutor, request_settings};
 use crate::http::{
-    DurableClientBinding, DurableInfo, HttpFunction, HttpState, Keys, RouteTemplate, router,
+    BODY_LIMIT_SETTING, DEFAULT_MAX_BODY, DurableClientBinding, DurableInfo, HttpFunction,
+    HttpState, Keys, RouteTemplate, router,
 };
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
@@ -100,6 +100,41 @@ impl HostHandle {
         &self.keys.master
     }
 
+    /// The `durabletask_extension` system key the Durable management webhooks take (as does the master key);
+    /// `None` when they check no keys (the host listens on loopback only and no checks were asked for).
+    pub fn system_key(&self) -> Option<&str> {
+        self.keys.system.as_deref()
+    }
+
+    /// What to tell the user about keys at start, as `func start` does: the keys this host generated (keys given
+    /// through options or settings are never shown), and whether the management webhooks check keys.
+    pub fn key_summary(&self) -> String {
+        let mut shown: Vec<String> = Vec::new();
+        let mut show = |name: &'static str, key: &str| {
+            if self.keys.generated.contains(&name) {
+                shown.push(format!("{name}: {key}"));
+            }
+        };
+        show("function key", &self.keys.function);
+        show("master key", &self.keys.master);
+        if let Some(system) = &self.keys.system {
+            show("durabletask_extension key", system);
+        }
+        let mut summary = if shown.is_empty() {
+            "keys: as configured".to_owned()
+        } else {
+            format!(
+                "{}   (send as ?code=... or the x-functions-key header)",
+                shown.join("   ")
+            )
+        };
+        summary.push_str(match self.keys.system {
+            Some(_) => "; the management webhooks take the durabletask_extension or master key",
+            None => "; the management webhooks are open (loopback only)",
+        });
+        summary
+    }
+
     /// The handler's current process id; 0 while it is being restarted.
     pub fn handler_pid(&self) -> u32 {
         self.handler.pid()
@@ -132,9 +167,31 @@ impl HostHandle {
 /// Storage queues hide a received message for at most seven days.
 const QUEUE_VISIBILITY_CAP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
-fn random_key() -> String {
-    let bytes: [u8; 30] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// The body size limit: the option, else `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` (a number of bytes, as the
+/// Functions host reads it), else the Functions host's default.
+fn max_request_body(
+    options: &HostOptions,
+    settings: &std::collections::BTreeMap<String, String>,
+) -> Result<usize> {
+    if let Some(limit) = options.max_request_body {
+        return Ok(limit);
+    }
+    let Some(text) = settings
+        .get(BODY_LIMIT_SETTING)
+        .cloned()
+        .or_else(|| std::env::var(BODY_LIMIT_SETTING).ok())
+    else {
+        return Ok(DEFAULT_MAX_BODY);
+    };
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| {
+            HostError::Options(format!(
+                "the {BODY_LIMIT_SETTING} setting is {text:?}; use a number of bytes"
+            ))
+        })
 }
 
 /// Runs the app's generator (`<handler> <args...> <dir>`) into a fresh temporary directory (so that several hosts
@@ -321,18 +378,8 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         .task_hub
         .clone()
         .unwrap_or(host_json.hub_name.clone());
-    let keys = Keys {
-        function: options
-            .function_key
-            .clone()
-            .or_else(|| settings.get("DURABLE_HOST_FUNCTION_KEY").cloned())
-            .unwrap_or_else(random_key),
-        master: options
-            .master_key
-            .clone()
-            .or_else(|| settings.get("DURABLE_HOST_MASTER_KEY").cloned())
-            .unwrap_or_else(random_key),
-    };
+    let keys = Keys::configure(&options, &settings)?;
+    let max_body = max_request_body(&options, &settings)?;
     let mut http_functions = Vec::new();
     for f in &functions {
         if let FunctionKind::Http(trigger) = &f.kind {
@@ -485,6 +532,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         forward_http: host_json.forward_http,
         route_prefix: host_json.route_prefix.clone(),
         keys: keys.clone(),
+        max_body,
         durable: DurableInfo {
             hub: hub.clone(),
             rpc_base_url: client_endpoint.url().to_owned(),

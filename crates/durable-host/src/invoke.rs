@@ -220,8 +220,19 @@ impl Invoker {
         // Binding data whose name ends in "trigger" never reaches a custom handler
         // (`ScriptInvocationContextExtensions.ToHttpScriptInvocationContext`).
         metadata.retain(|k, _| !k.to_ascii_lowercase().ends_with("trigger"));
-        let body = json!({ "Data": data, "Metadata": metadata });
+        // Built by moving the maps in (`json!` would copy them), serialized once into a buffer of about the right
+        // size, and dropped before sending: a large request body is held as little as possible.
+        let mut envelope = Map::new();
+        envelope.insert("Data".into(), Value::Object(data));
+        envelope.insert("Metadata".into(), Value::Object(metadata));
+        let envelope = Value::Object(envelope);
+        let mut body = Vec::with_capacity(serialized_size_hint(&envelope));
+        let body = serde_json::to_writer(&mut body, &envelope).map(|()| body);
+        drop(envelope);
         let log = InvocationLog::begin(function, &invocation_id, reason);
+        let body = body
+            .map_err(|e| InvokeError::BadReply(format!("the request could not be written ({e})")))
+            .inspect_err(|e| log.end_err(e))?;
         self.ready().await.inspect_err(|e| log.end_err(e))?;
         let exits = self.handler.exits();
         let started = Instant::now();
@@ -233,7 +244,7 @@ impl Invoker {
             .header("X-Azure-Functions-HostVersion", HOST_VERSION)
             .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
             .header("Content-Type", "application/json; charset=utf-8")
-            .body(body.to_string())
+            .body(body)
             .timeout(self.timeout)
             .send()
             .await;
@@ -307,6 +318,25 @@ impl Invoker {
         tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
         self.timeout_error(function)
     }
+}
+
+/// About how long a value's JSON text is: its strings' lengths with room for escapes, plus a little per node.
+/// Writing into a buffer of this size avoids growing (and copying) a large one on the way.
+fn serialized_size_hint(value: &Value) -> usize {
+    fn walk(value: &Value) -> usize {
+        match value {
+            Value::String(s) => s.len() + s.len() / 8 + 2,
+            Value::Array(items) => items.iter().map(walk).sum::<usize>() + 2 + items.len(),
+            Value::Object(map) => {
+                map.iter()
+                    .map(|(k, v)| k.len() + 4 + walk(v))
+                    .sum::<usize>()
+                    + 2
+            }
+            _ => 24,
+        }
+    }
+    walk(value).saturating_add(256)
 }
 
 /// Whether the reply's content type is one Web API's `JsonMediaTypeFormatter` reads (`application/json`,
@@ -450,6 +480,7 @@ impl<'a> InvocationLog<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn values_are_encoded_like_the_host() {
@@ -461,5 +492,54 @@ mod tests {
         let now = utc_now_text();
         assert_eq!(now.len(), "2026-11-25T17:41:21.1234567Z".len(), "{now}");
         assert!(now.ends_with('Z'));
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        let keys = prop_oneof![
+            Just("Outputs".to_owned()),
+            Just("outputs".to_owned()),
+            Just("Logs".to_owned()),
+            Just("ReturnValue".to_owned()),
+            Just("res".to_owned()),
+            "[a-zA-Z]{1,6}",
+        ];
+        leaf.prop_recursive(4, 40, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys.clone(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_reply_is_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..256), json_content in any::<bool>()) {
+            let log = InvocationLog::begin("F", "id", "test");
+            let _ = parse_reply(&bytes, json_content, &log);
+        }
+
+        #[test]
+        fn any_json_reply_is_read_or_refused(value in arb_json()) {
+            let log = InvocationLog::begin("F", "id", "test");
+            let _ = parse_reply(value.to_string().as_bytes(), true, &log);
+            let mut metadata = Map::new();
+            apply_binding_data(&value.to_string(), &mut metadata);
+        }
+
+        #[test]
+        fn any_trigger_text_becomes_binding_data_or_nothing(text in ".{0,40}") {
+            let mut metadata = Map::new();
+            apply_binding_data(&text, &mut metadata);
+            let _ = newtonsoft_date_text(&text);
+        }
     }
 }

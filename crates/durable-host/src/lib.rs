@@ -55,11 +55,7 @@ pub async fn run(options: HostOptions) -> Result<()> {
         .with_target(false)
         .try_init();
     let host = start(options).await?;
-    tracing::info!(
-        "function key: {}   master key: {}   (send as ?code=... or the x-functions-key header)",
-        host.function_key(),
-        host.master_key()
-    );
+    tracing::info!("{}", host.key_summary());
     tracing::info!("press Ctrl-C to stop");
     shutdown_signal().await;
     tracing::info!("stopping");

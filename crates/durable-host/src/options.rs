@@ -50,6 +50,11 @@ pub struct HostOptions {
     pub(crate) concurrency: Option<(usize, usize, usize)>,
     pub(crate) function_key: Option<String>,
     pub(crate) master_key: Option<String>,
+    pub(crate) system_key: Option<String>,
+    /// `None`: the `DURABLE_HOST_ENABLE_AUTH` setting, else off.
+    pub(crate) enable_auth: Option<bool>,
+    /// `None`: the `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` setting, else the Functions host's default.
+    pub(crate) max_request_body: Option<usize>,
     pub(crate) run_timers: bool,
 }
 
@@ -72,6 +77,9 @@ impl HostOptions {
             concurrency: None,
             function_key: None,
             master_key: None,
+            system_key: None,
+            enable_auth: None,
+            max_request_body: None,
             run_timers: true,
         }
     }
@@ -171,6 +179,30 @@ impl HostOptions {
     /// generated key printed at start). It also opens `function`-level triggers.
     pub fn with_master_key(mut self, key: impl Into<String>) -> Self {
         self.master_key = Some(key.into());
+        self
+    }
+
+    /// The `durabletask_extension` system key, which the Durable management webhooks take (with the master key)
+    /// when they check keys (default: the `DURABLE_HOST_SYSTEM_KEY` app setting, else a generated key printed at
+    /// start). The `durableClient` binding hands it to starters as `requiredQueryStringParameters`.
+    pub fn with_system_key(mut self, key: impl Into<String>) -> Self {
+        self.system_key = Some(key.into());
+        self
+    }
+
+    /// Whether the Durable management webhooks (`/runtime/webhooks/durabletask/...`) and the admin API check keys
+    /// when the host listens on loopback only, as `func start --enableAuth` does (default: the
+    /// `DURABLE_HOST_ENABLE_AUTH` app setting, else off). A host that listens beyond loopback (a `listen_ip` other
+    /// than `127.0.0.1` or `::1`) always checks them, whatever this says.
+    pub fn with_enable_auth(mut self, enabled: bool) -> Self {
+        self.enable_auth = Some(enabled);
+        self
+    }
+
+    /// The largest HTTP request body accepted; larger ones are answered 413 (default: the
+    /// `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` app setting, else 104857600 bytes, the Functions host's default).
+    pub fn with_max_request_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_body = Some(bytes);
         self
     }
 

@@ -1,8 +1,19 @@
 //! The `durable-host` command on folders that are not a custom-handler app: each gets a plain error naming what
-//! is missing and a failing exit code, before anything is started.
+//! is missing and a failing exit code, before anything is started. And on one that is: what it prints at start.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Not a test of its own: the host runs this binary with `--exact handler_process`.
+#[test]
+fn handler_process() {
+    if let Some(log) = std::env::var_os(support::LOG_ENV) {
+        support::serve(PathBuf::from(log));
+    }
+}
 
 fn durable_host(args: &[&str], app: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_durable-host"))
@@ -85,4 +96,66 @@ fn bad_settings_and_flags_are_refused() {
 
     let conflicting = durable_host(&["--in-memory", "--db", "x.db"], app);
     assert_fails_with(&conflicting, 2, "cannot be used with");
+}
+
+#[test]
+fn keys_given_by_the_user_are_never_printed_and_generated_ones_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+    let exe = std::env::current_exe().unwrap();
+    let host_json = serde_json::json!({
+        "version": "2.0",
+        "customHandler": {"description": {
+            "defaultExecutablePath": exe,
+            "arguments": ["--exact", "handler_process", "--nocapture", "--test-threads", "1"],
+        }},
+    });
+    std::fs::write(app.join("host.json"), host_json.to_string()).unwrap();
+    std::fs::create_dir(app.join("Hello")).unwrap();
+    std::fs::write(
+        app.join("Hello/function.json"),
+        r#"{"bindings":[{"name":"context","type":"orchestrationTrigger","direction":"in"}]}"#,
+    )
+    .unwrap();
+    let settings = serde_json::json!({"Values": {
+        support::LOG_ENV: app.join("requests.jsonl"),
+        "DURABLE_HOST_MASTER_KEY": "user-master-secret",
+        "DURABLE_HOST_ENABLE_AUTH": "true",
+    }});
+    std::fs::write(app.join("local.settings.json"), settings.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_durable-host"))
+        .arg("--app-dir")
+        .arg(app)
+        .args(["--in-memory", "-p", "0"])
+        .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
+        .env_remove("DURABLE_HOST_FUNCTION_KEY")
+        .env_remove("DURABLE_HOST_SYSTEM_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let listening = stdout
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("durable-host listening on http://localhost:"));
+    let stopped = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(listening, "{stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("user-master-secret"), "{stderr}");
+    assert!(stderr.contains("function key: "), "{stderr}");
+    assert!(stderr.contains("durabletask_extension key: "), "{stderr}");
+    assert!(!stderr.contains("master key: "), "{stderr}");
 }

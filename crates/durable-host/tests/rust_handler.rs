@@ -48,7 +48,27 @@ fn function_app() -> durable_handler::Handler {
                     Ok::<_, EntityError>(*total)
                 }),
         );
-    durable_handler::FunctionApp::new(registry).build().unwrap()
+    durable_handler::FunctionApp::new(registry)
+        .http_starter(
+            "Start",
+            durable_handler::HttpTrigger::new()
+                .route("start/{key}")
+                .methods(["post"])
+                .auth_level(durable_handler::AuthLevel::Anonymous),
+            |req, client, _ctx| async move {
+                let key = req.param("key").unwrap_or_default().to_owned();
+                let id = client
+                    .schedule_new_orchestration(
+                        "EntityWork",
+                        &key,
+                        durable_grpc::StartOptions::new().with_instance_id(format!("work-{key}")),
+                    )
+                    .await?;
+                Ok(client.create_check_status_response(&id))
+            },
+        )
+        .build()
+        .unwrap()
 }
 
 /// Not a test of its own: the host runs this binary with `--exact handler_process`.
@@ -149,5 +169,76 @@ async fn the_engine_asks_for_its_history_inside_an_extended_session() -> Result<
     let outcome = run_entity_work(app.path(), "session").await?;
     assert_eq!(outcome["status"]["runtimeStatus"], "Completed", "{outcome}");
     assert_eq!(outcome["status"]["output"], 16);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starters_check_status_urls_carry_the_system_key_and_work() -> Result<()> {
+    let app = app_dir(json!({}))?;
+    let host = durable_host::start(
+        HostOptions::new(app.path())
+            .with_port(0)
+            .with_handler(std::env::current_exe()?)
+            .with_handler_args([
+                "--exact",
+                "handler_process",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .with_handler_env(HANDLER_ENV, "1")
+            .with_backend(BackendChoice::EmbeddedInMemory)
+            .with_timers(false)
+            .with_enable_auth(true),
+    )
+    .await?;
+    let system = host.system_key().expect("checks are on").to_owned();
+    let http = reqwest::Client::new();
+    let started = http
+        .post(format!("http://{}/api/start/keyed", host.local_addr()))
+        .send()
+        .await?;
+    assert_eq!(started.status().as_u16(), 202);
+    let location = started
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("a Location header")
+        .to_owned();
+    let links: Value = started.json().await?;
+    assert_eq!(links["statusQueryGetUri"], location.as_str());
+    for name in [
+        "statusQueryGetUri",
+        "sendEventPostUri",
+        "terminatePostUri",
+        "purgeHistoryDeleteUri",
+    ] {
+        let url = links[name].as_str().unwrap_or_default();
+        assert!(url.contains(&format!("code={system}")), "{name}: {url}");
+    }
+    // The URL works as handed out; without its key it does not.
+    let unkeyed = location
+        .split("code=")
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(['?', '&']);
+    let refused = http.get(unkeyed).send().await?;
+    assert_eq!(refused.status().as_u16(), 401);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = http.get(&location).send().await?;
+        match status.status().as_u16() {
+            200 => {
+                let body: Value = status.json().await?;
+                assert_eq!(body["runtimeStatus"], "Completed", "{body}");
+                break;
+            }
+            202 if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => bail!("{location}: {other} {}", status.text().await?),
+        }
+    }
+    host.stop().await?;
     Ok(())
 }

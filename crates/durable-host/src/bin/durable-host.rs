@@ -41,6 +41,11 @@ struct Args {
     /// Task hub, instead of host.json extensions.durableTask.hubName.
     #[arg(long, value_name = "NAME")]
     task_hub: Option<String>,
+    /// Check keys on the Durable management webhooks and the admin API (the durabletask_extension system key or
+    /// the master key), as `func start --enableAuth` does; always on when listening beyond loopback
+    /// [default: the DURABLE_HOST_ENABLE_AUTH setting].
+    #[arg(long, visible_alias = "enableAuth")]
+    enable_auth: bool,
 }
 
 impl Args {
@@ -62,6 +67,9 @@ impl Args {
         }
         if let Some(hub) = self.task_hub {
             options = options.with_task_hub(hub);
+        }
+        if self.enable_auth {
+            options = options.with_enable_auth(true);
         }
         options
     }
@@ -110,11 +118,7 @@ async fn run(args: Args) -> Result<(), HostError> {
         () = stop_requested() => return Ok(()),
     };
     println!("durable-host listening on {}", host.base_url());
-    tracing::info!(
-        "function key: {}   master key: {}   (send as ?code=... or the x-functions-key header)",
-        host.function_key(),
-        host.master_key()
-    );
+    tracing::info!("{}", host.key_summary());
     tracing::info!("press Ctrl-C to stop");
     stop_requested().await;
     tracing::info!("stopping");

@@ -135,12 +135,16 @@ fn header<T>(request: &Request<T>, key: &str, display: &str) -> Result<Option<St
     Ok((!text.trim().is_empty()).then(|| text.to_owned()))
 }
 
-/// The caller's deadline (`grpc-timeout`), passed on so that the backend gives up when the caller does.
+/// The longest deadline `grpc-timeout` can carry (eight digits of hours); tonic refuses to write a longer one.
+const LONGEST_DEADLINE: Duration = Duration::from_secs(99_999_999 * 3600);
+
+/// The caller's deadline (`grpc-timeout`), passed on so that the backend gives up when the caller does. A longer
+/// value than the format allows (a caller may write more than its eight digits) is passed on as the longest one.
 pub(super) fn deadline<T>(request: &Request<T>) -> Option<Duration> {
     let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
+    let deadline = match unit {
         "H" => Duration::from_secs(amount.saturating_mul(3600)),
         "M" => Duration::from_secs(amount.saturating_mul(60)),
         "S" => Duration::from_secs(amount),
@@ -148,5 +152,41 @@ pub(super) fn deadline<T>(request: &Request<T>) -> Option<Duration> {
         "u" => Duration::from_micros(amount),
         "n" => Duration::from_nanos(amount),
         _ => return None,
-    })
+    };
+    Some(deadline.min(LONGEST_DEADLINE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_timeout(value: &str) -> Request<()> {
+        let mut request = Request::new(());
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", value.parse().unwrap());
+        request
+    }
+
+    #[test]
+    fn caller_deadlines_are_read_and_kept_representable() {
+        assert_eq!(
+            deadline(&with_timeout("250m")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(deadline(&with_timeout("3S")), Some(Duration::from_secs(3)));
+        assert_eq!(deadline(&with_timeout("")), None);
+        assert_eq!(deadline(&with_timeout("12x")), None);
+        // Longer than the gRPC format allows: passed on as the longest deadline it can carry.
+        for huge in [
+            "999999999999H",
+            "18446744073709551615M",
+            "99999999999999999S",
+        ] {
+            let d = deadline(&with_timeout(huge)).unwrap();
+            let mut onward = Request::new(());
+            onward.set_timeout(d);
+            assert!(d >= Duration::from_secs(99_999_999 * 3600), "{huge}");
+        }
+    }
 }

@@ -269,6 +269,7 @@ fn http_trigger(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn reads_durable_http_and_timer_functions() {
@@ -361,5 +362,75 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn arb_binding() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            ".{0,10}",
+            Just("httpTrigger".to_owned()),
+            Just("orchestrationTrigger".to_owned()),
+            Just("activityTrigger".to_owned()),
+            Just("entityTrigger".to_owned()),
+            Just("timerTrigger".to_owned()),
+            Just("queueTrigger".to_owned()),
+            Just("durableClient".to_owned()),
+            Just("http".to_owned()),
+            Just("in".to_owned()),
+            Just("out".to_owned()),
+            "[a-z{}/?*:]{0,16}",
+        ];
+        let value = prop_oneof![
+            text.clone().prop_map(Value::String),
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            proptest::collection::vec(text.clone().prop_map(Value::String), 0..3)
+                .prop_map(Value::Array),
+        ];
+        let key = prop_oneof![
+            Just("name"),
+            Just("type"),
+            Just("direction"),
+            Just("authLevel"),
+            Just("methods"),
+            Just("route"),
+            Just("schedule"),
+            Just("runOnStartup"),
+            Just("queueName"),
+            Just("connection"),
+            Just("taskHub"),
+            Just("connectionName"),
+        ];
+        proptest::collection::btree_map(key, value, 0..8)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_function_json_text_is_read_or_refused(text in ".{0,200}") {
+            let _ = parse_function("F", &text);
+        }
+
+        #[test]
+        fn any_function_json_shape_is_read_or_refused(
+            bindings in proptest::collection::vec(arb_binding(), 0..4),
+            disabled in proptest::option::of(any::<bool>()),
+        ) {
+            let mut root = serde_json::json!({ "bindings": bindings });
+            if let Some(disabled) = disabled {
+                root["disabled"] = Value::Bool(disabled);
+            }
+            if let Ok(Some(meta)) = parse_function("F", &root.to_string()) {
+                if let FunctionKind::Http(trigger) = &meta.kind {
+                    let _ = crate::http::RouteTemplate::parse(&trigger.route);
+                }
+                if let FunctionKind::Timer { schedule, .. } = &meta.kind {
+                    let _ = crate::timer::Schedule::parse(schedule);
+                }
+                let _ = meta.client_bindings().count();
+            }
+        }
     }
 }

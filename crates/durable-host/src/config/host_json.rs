@@ -315,7 +315,8 @@ pub(crate) fn substitute(raw: &str, settings: &BTreeMap<String, String>) -> Resu
     Ok(out)
 }
 
-/// .NET `TimeSpan` text: `hh:mm:ss`, optionally `d.hh:mm:ss`; `-1` means unlimited.
+/// .NET `TimeSpan` text: `hh:mm:ss`, optionally `d.hh:mm:ss`; `-1` means unlimited. `None` for text that is not a
+/// time span, or one too long to count in seconds.
 fn parse_timespan(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s == "-1" {
@@ -333,13 +334,17 @@ fn parse_timespan(s: &str) -> Option<Duration> {
     if !(0.0..60.0).contains(&secs) {
         return None;
     }
-    let total = days * 86_400 + h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60;
-    Some(Duration::from_secs(total) + Duration::from_secs_f64(secs))
+    let total = days
+        .checked_mul(86_400)?
+        .checked_add(h.parse::<u64>().ok()?.checked_mul(3600)?)?
+        .checked_add(m.parse::<u64>().ok()?.checked_mul(60)?)?;
+    Duration::from_secs(total).checked_add(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn reads_the_fields_the_host_uses() {
@@ -464,5 +469,87 @@ mod tests {
             Some(Duration::from_secs(86_401))
         );
         assert_eq!(parse_timespan("abc"), None);
+    }
+
+    #[test]
+    fn time_spans_that_do_not_fit_are_refused() {
+        for text in [
+            "99999999999999999.00:00:00",
+            "213503982334602.00:00:00",
+            "18446744073709551615:00:00",
+            "0:18446744073709551615:00",
+            "1.2:3:4.5e400",
+            "00:00:NaN",
+        ] {
+            assert_eq!(parse_timespan(text), None, "{text}");
+        }
+        let e = parse_host_json(
+            r#"{"functionTimeout":"99999999999999999.00:00:00"}"#,
+            Path::new("/a"),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(e.contains("functionTimeout"), "{e}");
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::String),
+            "%[A-Z_]{0,6}%?".prop_map(Value::String),
+            "[0-9]{1,20}(\\.[0-9]{1,20})?:[0-9]{1,20}:[0-9.]{1,20}".prop_map(Value::String),
+        ];
+        let keys = prop_oneof![
+            Just("customHandler".to_owned()),
+            Just("description".to_owned()),
+            Just("defaultExecutablePath".to_owned()),
+            Just("arguments".to_owned()),
+            Just("workingDirectory".to_owned()),
+            Just("enableForwardingHttpRequest".to_owned()),
+            Just("extensions".to_owned()),
+            Just("durableTask".to_owned()),
+            Just("hubName".to_owned()),
+            Just("http".to_owned()),
+            Just("routePrefix".to_owned()),
+            Just("functionTimeout".to_owned()),
+            Just("storageProvider".to_owned()),
+            Just("connectionStringName".to_owned()),
+            Just("maxGrpcMessageSizeInBytes".to_owned()),
+            Just("overridableExistingInstanceStates".to_owned()),
+            Just("defaultVersion".to_owned()),
+            Just("throwStatusExceptionsOnRaiseEvent".to_owned()),
+            "[a-zA-Z]{1,8}",
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_host_json_text_is_read_or_refused(text in ".{0,200}") {
+            let _ = parse_host_json(&text, Path::new("/nonexistent-app"), &BTreeMap::new());
+        }
+
+        #[test]
+        fn any_host_json_shape_is_read_or_refused(value in arb_json()) {
+            let settings = BTreeMap::from([("A".to_owned(), "x".to_owned())]);
+            let _ = parse_host_json(&value.to_string(), Path::new("/nonexistent-app"), &settings);
+        }
+
+        #[test]
+        fn any_time_span_is_read_or_refused(text in "[0-9.:eE+-]{0,40}") {
+            let _ = parse_timespan(&text);
+        }
     }
 }

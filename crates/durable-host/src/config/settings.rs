@@ -35,10 +35,10 @@ pub(crate) fn read_settings(app_dir: &Path) -> Result<BTreeMap<String, String>> 
     let Some((path, value)) = read_file(app_dir)? else {
         return Ok(BTreeMap::new());
     };
-    let config = |message: String| HostError::Config {
-        path: path.clone(),
-        message,
-    };
+    settings_from(&path, &value).map_err(|message| HostError::Config { path, message })
+}
+
+fn settings_from(path: &Path, value: &Value) -> Result<BTreeMap<String, String>, String> {
     let mut settings = BTreeMap::new();
     match value.get("Values") {
         None | Some(Value::Null) => {}
@@ -50,7 +50,7 @@ pub(crate) fn read_settings(app_dir: &Path) -> Result<BTreeMap<String, String>> 
                     Value::String(s) => s.clone(),
                     Value::Number(_) | Value::Bool(_) => value.to_string(),
                     Value::Null => String::new(),
-                    _ => return Err(config(format!("Values.{key} must be a string"))),
+                    _ => return Err(format!("Values.{key} must be a string")),
                 };
                 let text = match std::env::var(key) {
                     Ok(from_env) if !from_env.is_empty() => {
@@ -65,7 +65,7 @@ pub(crate) fn read_settings(app_dir: &Path) -> Result<BTreeMap<String, String>> 
                 settings.insert(key.clone(), text);
             }
         }
-        Some(_) => return Err(config("\"Values\" must be an object".into())),
+        Some(_) => return Err("\"Values\" must be an object".into()),
     }
     Ok(settings)
 }
@@ -76,6 +76,10 @@ pub(crate) fn read_local_http_port(app_dir: &Path) -> Result<Option<u16>> {
     let Some((path, value)) = read_file(app_dir)? else {
         return Ok(None);
     };
+    port_from(&value).map_err(|message| HostError::Config { path, message })
+}
+
+fn port_from(value: &Value) -> Result<Option<u16>, String> {
     let port = match value.get("Host").and_then(|h| h.get("LocalHttpPort")) {
         None | Some(Value::Null) => return Ok(None),
         // Read into an int by Newtonsoft, which also takes the number as text.
@@ -86,16 +90,14 @@ pub(crate) fn read_local_http_port(app_dir: &Path) -> Result<Option<u16>> {
     match port.map(u16::try_from) {
         Some(Ok(0)) => Ok(None),
         Some(Ok(port)) => Ok(Some(port)),
-        _ => Err(HostError::Config {
-            path,
-            message: "Host.LocalHttpPort must be a port number (1-65535)".into(),
-        }),
+        _ => Err("Host.LocalHttpPort must be a port number (1-65535)".into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn prefers_the_real_file_and_falls_back_to_the_sample() {
@@ -155,5 +157,41 @@ mod tests {
         let e = port(r#"{"Host":{"LocalHttpPort":70000}}"#).unwrap_err();
         assert!(e.to_string().contains("LocalHttpPort"), "{e}");
         assert!(port(r#"{"Host":{"LocalHttpPort":true}}"#).is_err());
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        let keys = prop_oneof![
+            Just("Values".to_owned()),
+            Just("Host".to_owned()),
+            Just("LocalHttpPort".to_owned()),
+            Just("IsEncrypted".to_owned()),
+            Just("PATH".to_owned()),
+            ".{0,8}",
+        ];
+        leaf.prop_recursive(3, 32, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_local_settings_are_read_or_refused(value in arb_json()) {
+            let _ = settings_from(Path::new("local.settings.json"), &value);
+            let _ = port_from(&value);
+        }
     }
 }

@@ -11,6 +11,8 @@ mod catalog;
 pub(crate) mod dotnet;
 mod entity_messages;
 mod failures;
+#[cfg(test)]
+mod fuzz_tests;
 mod history;
 mod sessions;
 

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use durable_grpc::{
     EntityQuery, InstanceQuery, OrchestrationMetadata, OrchestrationStatus, PurgeFilter,
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::history::history_json;
 use super::payload::{json_text, management_payload, parse_status, parse_time, status_payload};
+use super::wait::wait_for;
 use super::{HttpState, Incoming, error_response, json_response};
 
 const CONTINUATION: &str = "x-ms-continuation-token";
@@ -38,28 +40,81 @@ macro_rules! or_status {
     };
 }
 
-pub(super) async fn handle(state: &HttpState, req: &Incoming, path: &[String]) -> Response {
+/// What a management request asks for, known from its method and path alone.
+enum Route<'a> {
+    Start(&'a str, Option<&'a str>),
+    List,
+    PurgeMany,
+    Status(&'a str),
+    PurgeOne(&'a str),
+    RaiseEvent(&'a str, &'a str),
+    Operation(&'a str, String),
+    ListEntities(&'a str),
+    GetEntity(&'a str, &'a str),
+    SignalEntity(&'a str, &'a str),
+}
+
+impl<'a> Route<'a> {
+    fn of(method: &Method, route: &[&'a str]) -> Option<Route<'a>> {
+        let lower: Vec<String> = route.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+        Some(match (method, lower.as_slice()) {
+            (&Method::POST, ["orchestrators", _]) => Route::Start(route[1], None),
+            (&Method::POST, ["orchestrators", _, _]) => Route::Start(route[1], Some(route[2])),
+            (&Method::GET, ["instances"]) => Route::List,
+            (&Method::DELETE, ["instances"]) => Route::PurgeMany,
+            (&Method::GET, ["instances", _]) => Route::Status(route[1]),
+            (&Method::DELETE, ["instances", _]) => Route::PurgeOne(route[1]),
+            (&Method::POST, ["instances", _, "raiseevent", _]) => {
+                Route::RaiseEvent(route[1], route[3])
+            }
+            (&Method::POST, ["instances", _, op]) => Route::Operation(route[1], (*op).to_owned()),
+            (&Method::GET, ["entities", _]) => Route::ListEntities(route[1]),
+            (&Method::GET, ["entities", _, _]) => Route::GetEntity(route[1], route[2]),
+            (&Method::POST, ["entities", _, _]) => Route::SignalEntity(route[1], route[2]),
+            _ => return None,
+        })
+    }
+
+    /// Whether the operation reads a body (an input, event data or an operation's input).
+    fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Route::Start(..) | Route::RaiseEvent(..) | Route::SignalEntity(..)
+        )
+    }
+}
+
+pub(super) async fn handle(
+    state: &HttpState,
+    parts: http::request::Parts,
+    body: Body,
+    path: &[String],
+) -> Response {
     let route: Vec<&str> = path.iter().map(String::as_str).collect();
-    let lower: Vec<String> = route.iter().map(|s| s.to_ascii_lowercase()).collect();
-    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    let m = &req.method;
-    let result = match (m, lower.as_slice()) {
-        (&Method::POST, ["orchestrators", _]) => start(state, req, route[1], None).await,
-        (&Method::POST, ["orchestrators", _, _]) => {
-            start(state, req, route[1], Some(route[2])).await
+    let Some(route) = Route::of(&parts.method, &route) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let req = if route.takes_body() {
+        match Incoming::read(state, parts, body).await {
+            Ok(req) => req,
+            Err(refused) => return refused,
         }
-        (&Method::GET, ["instances"]) => list(state, req).await,
-        (&Method::DELETE, ["instances"]) => purge_many(state, req).await,
-        (&Method::GET, ["instances", _]) => status(state, req, route[1]).await,
-        (&Method::DELETE, ["instances", _]) => purge_one(state, route[1]).await,
-        (&Method::POST, ["instances", _, "raiseevent", _]) => {
-            raise_event(state, req, route[1], route[3]).await
-        }
-        (&Method::POST, ["instances", _, op]) => operation(state, req, route[1], op).await,
-        (&Method::GET, ["entities", _]) => list_entities(state, req, route[1]).await,
-        (&Method::GET, ["entities", _, _]) => get_entity(state, route[1], route[2]).await,
-        (&Method::POST, ["entities", _, _]) => signal_entity(state, req, route[1], route[2]).await,
-        _ => Ok(StatusCode::NOT_FOUND.into_response()),
+    } else {
+        Incoming::without_body(parts, Bytes::new())
+    };
+    let req = &req;
+    let result = match route {
+        Route::Start(function, id) => start(state, req, function, id).await,
+        Route::List => list(state, req).await,
+        Route::PurgeMany => purge_many(state, req).await,
+        Route::Status(id) => status(state, req, id).await,
+        Route::PurgeOne(id) => purge_one(state, id).await,
+        Route::RaiseEvent(id, event) => raise_event(state, req, id, event).await,
+        Route::Operation(id, op) => operation(state, req, id, &op).await,
+        Route::ListEntities(name) => list_entities(state, req, name).await,
+        Route::GetEntity(name, key) => get_entity(state, name, key).await,
+        Route::SignalEntity(name, key) => signal_entity(state, req, name, key).await,
     };
     result.unwrap_or_else(|e| e.into_response())
 }
@@ -110,11 +165,19 @@ fn body_json(req: &Incoming) -> Result<Value, String> {
     serde_json::from_slice(&req.body).map_err(|_| "The request body is not valid JSON.".to_owned())
 }
 
+/// The query of every management link: the hub, the connection and, when the webhooks check keys, the system
+/// key (the extension appends the webhook URL's own query, which carries `code=<system key>` in Azure).
 fn links_query(state: &HttpState) -> String {
-    format!(
+    let mut query = format!(
         "taskHub={}&connection=Storage",
         super::percent_encode(&state.durable.hub)
-    )
+    );
+    let key = state.keys.required_query();
+    if !key.is_empty() {
+        query.push('&');
+        query.push_str(&key);
+    }
+    query
 }
 
 fn check_status(state: &HttpState, req: &Incoming, instance_id: &str) -> Response {
@@ -154,6 +217,8 @@ async fn start(
         ));
     };
     let input = bad_request!(body_json(req));
+    // Checked before the start, so a bad value starts nothing.
+    let wait = bad_request!(wait_for(req));
     // `StartNewAsync`: the host's default version and its rule for replacing an existing instance.
     let replaceable = state.durable.overridable_states.replaceable();
     let mut options =
@@ -168,26 +233,29 @@ async fn start(
         .client
         .schedule_new_orchestration(name, &input, options)
         .await?;
-    let timeout = req
-        .query_value("timeout")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs);
-    if let Some(timeout) = timeout {
-        // Create-and-wait: the output when done in time, otherwise the usual 202.
-        if let Ok(done) = state.client.wait_for_completion(&id, true, timeout).await {
-            if done.status == OrchestrationStatus::Completed {
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &json_text(done.serialized_output.as_deref()),
-                ));
-            }
-            return Ok(json_response(
+    Ok(wait_or_check_status(state, req, &id, wait).await)
+}
+
+/// Create-and-wait: the output when the instance completes within `wait`, its status when it ends otherwise,
+/// else (or without a wait) the usual 202.
+async fn wait_or_check_status(
+    state: &HttpState,
+    req: &Incoming,
+    id: &str,
+    wait: Option<Duration>,
+) -> Response {
+    if let Some(timeout) = wait
+        && let Ok(done) = state.client.wait_for_completion(id, true, timeout).await
+    {
+        if done.status == OrchestrationStatus::Completed {
+            return json_response(
                 StatusCode::OK,
-                &status_payload(&done, true, None),
-            ));
+                &json_text(done.serialized_output.as_deref()),
+            );
         }
+        return json_response(StatusCode::OK, &status_payload(&done, true, None));
     }
-    Ok(check_status(state, req, &id))
+    check_status(state, req, id)
 }
 
 fn client_status(status: durable_proto::OrchestrationStatus) -> OrchestrationStatus {
@@ -384,10 +452,11 @@ async fn operation(state: &HttpState, req: &Incoming, instance_id: &str, op: &st
             state.client.rewind(instance_id, reason.as_deref()).await?;
         }
         "restart" => {
+            let wait = bad_request!(wait_for(req));
             or_status!(existing(state, instance_id, |_| true).await?);
             let new_id = flag(req, "restartWithNewInstanceId", true);
             let id = state.client.restart(instance_id, new_id).await?;
-            return Ok(check_status(state, req, &id));
+            return Ok(wait_or_check_status(state, req, &id, wait).await);
         }
         _ => return Ok(StatusCode::NOT_FOUND.into_response()),
     }

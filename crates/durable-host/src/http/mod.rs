@@ -1,10 +1,13 @@
 //! The host's HTTP front door: `/api/...` triggers, the Durable management API and the admin status route.
 
+mod body;
 mod history;
+mod keys;
 mod mgmt;
 mod payload;
 mod route;
 mod trigger;
+mod wait;
 
 use std::sync::Arc;
 
@@ -18,10 +21,9 @@ use serde_json::json;
 use crate::config::{FunctionMeta, HttpTrigger};
 use crate::invoke::Invoker;
 
+pub(crate) use body::{BODY_LIMIT_SETTING, DEFAULT_MAX_BODY};
+pub(crate) use keys::Keys;
 pub(crate) use route::RouteTemplate;
-
-/// The largest request body the host accepts (the Functions host's own limit is about 100 MB).
-const MAX_BODY: usize = 100 * 1024 * 1024;
 
 /// An HTTP-triggered function with its parsed route.
 #[derive(Debug, Clone)]
@@ -58,13 +60,6 @@ pub(crate) struct DurableInfo {
     pub(crate) overridable_states: crate::config::OverridableStates,
 }
 
-/// The keys `function` and `admin` triggers accept.
-#[derive(Debug, Clone)]
-pub(crate) struct Keys {
-    pub(crate) function: String,
-    pub(crate) master: String,
-}
-
 /// Everything the HTTP side shares.
 #[derive(Debug)]
 pub(crate) struct HttpState {
@@ -73,13 +68,15 @@ pub(crate) struct HttpState {
     pub(crate) forward_http: bool,
     pub(crate) route_prefix: String,
     pub(crate) keys: Keys,
+    /// The largest request body accepted.
+    pub(crate) max_body: usize,
     pub(crate) durable: DurableInfo,
     pub(crate) client: durable_grpc::DurableClient,
     /// `http://localhost:<port>`, what the host calls itself in URLs it hands out.
     pub(crate) base_url: String,
 }
 
-/// A request, read whole.
+/// A request, read whole (once routed and allowed).
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) method: Method,
@@ -89,6 +86,26 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
+    /// The request with its body, read up to the host's limit (413 past it).
+    pub(crate) async fn read(
+        state: &HttpState,
+        parts: http::request::Parts,
+        body: Body,
+    ) -> Result<Incoming, Response> {
+        let body = body::read_capped(&parts.headers, body, state.max_body).await?;
+        Ok(Incoming::without_body(parts, body))
+    }
+
+    /// The request, leaving its body unread (an operation that takes none).
+    pub(crate) fn without_body(parts: http::request::Parts, body: Bytes) -> Incoming {
+        Incoming {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        }
+    }
+
     /// Query parameters, percent-decoded, in order.
     pub(crate) fn query(&self) -> Vec<(String, String)> {
         self.uri
@@ -198,41 +215,36 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
+/// Routes first and checks keys second, both from the request line and headers alone: an unknown route, a
+/// wrong method or a missing key is answered without reading a byte of the body.
 async fn dispatch(State(state): State<Arc<HttpState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
-        Ok(body) => body,
-        Err(_) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The request body is too large.",
-            );
-        }
-    };
-    let incoming = Incoming {
-        method: parts.method,
-        uri: parts.uri,
-        headers: parts.headers,
-        body,
-    };
-    let path = incoming.uri.path().to_owned();
-    let segments: Vec<String> = path
+    let segments: Vec<String> = parts
+        .uri
+        .path()
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| percent_decode(s, false))
         .collect();
+    let presented = keys::presented_key(&parts.headers, parts.uri.query());
     if segments.len() >= 3
         && segments[0].eq_ignore_ascii_case("runtime")
         && segments[1].eq_ignore_ascii_case("webhooks")
         && segments[2].eq_ignore_ascii_case("durabletask")
     {
-        return mgmt::handle(&state, &incoming, &segments[3..]).await;
+        if !state.keys.allows_management(presented.as_deref()) {
+            return unauthorized();
+        }
+        return mgmt::handle(&state, parts, body, &segments[3..]).await;
     }
     if segments.len() == 3
         && segments[0].eq_ignore_ascii_case("admin")
         && segments[1].eq_ignore_ascii_case("host")
         && segments[2].eq_ignore_ascii_case("status")
     {
+        if !state.keys.allows_admin(presented.as_deref()) {
+            return unauthorized();
+        }
         return json_response(
             StatusCode::OK,
             &json!({ "state": "Running", "version": crate::invoke::HOST_VERSION }),
@@ -254,5 +266,17 @@ async fn dispatch(State(state): State<Arc<HttpState>>, request: Request) -> Resp
     if !under_prefix {
         return StatusCode::NOT_FOUND.into_response();
     }
-    trigger::handle(&state, incoming, &segments[prefix.len()..]).await
+    trigger::handle(
+        &state,
+        parts,
+        body,
+        presented.as_deref(),
+        &segments[prefix.len()..],
+    )
+    .await
+}
+
+/// 401, as the host answers a request without the key it needs (no body).
+pub(crate) fn unauthorized() -> Response {
+    StatusCode::UNAUTHORIZED.into_response()
 }

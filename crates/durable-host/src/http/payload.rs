@@ -169,4 +169,24 @@ mod tests {
         );
         assert_eq!(json_text(Some("[1]")), json!([1]));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_filter_text_is_a_time_a_status_or_nothing(text in ".{0,40}") {
+            if let Some(t) = parse_time(&text) {
+                let _ = format_time(t);
+            }
+            let _ = parse_status(&text);
+            let _ = json_text(Some(&text));
+            let _ = management_payload("http://localhost:7071", &text, "taskHub=x");
+        }
+
+        #[test]
+        fn any_query_string_is_read(query in ".{0,60}") {
+            for (k, v) in crate::http::form_urlencoded_pairs(&query) {
+                let _ = crate::http::percent_encode(&k);
+                let _ = crate::http::percent_encode(&v);
+            }
+        }
+    }
 }

@@ -154,6 +154,7 @@ impl Constraint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn path(p: &str) -> Vec<String> {
         p.split('/')
@@ -188,5 +189,29 @@ mod tests {
             RouteTemplate::parse("items/list").unwrap().specificity()
                 > RouteTemplate::parse("items/{id}").unwrap().specificity()
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_template_parses_or_is_refused_and_matches_any_path(
+            template in "[a-zA-Z0-9{}/?*:=._-]{0,40}",
+            path in proptest::collection::vec("[a-zA-Z0-9%._-]{0,8}", 0..6),
+        ) {
+            if let Ok(t) = RouteTemplate::parse(&template) {
+                let _ = t.specificity();
+                if let Some(params) = t.matches(&path) {
+                    prop_assert!(params.len() <= path.len() + 1);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_template_or_a_refusal(template in ".{0,60}", path in proptest::collection::vec(".{0,8}", 0..4)) {
+            if let Ok(t) = RouteTemplate::parse(&template) {
+                let _ = t.matches(&path);
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value};
@@ -9,17 +10,22 @@ use serde_json::{Map, Value};
 use base64::Engine as _;
 
 use super::{DurableClientBinding, HttpFunction, HttpState, Incoming, error_response};
-use crate::config::AuthLevel;
 use crate::invoke::{HOST_VERSION, InvokeError, host_string};
 
-pub(super) async fn handle(state: &HttpState, incoming: Incoming, path: &[String]) -> Response {
+pub(super) async fn handle(
+    state: &HttpState,
+    parts: http::request::Parts,
+    body: Body,
+    presented: Option<&str>,
+    path: &[String],
+) -> Response {
     let mut best: Option<(&HttpFunction, BTreeMap<String, String>)> = None;
     let mut wrong_method = false;
+    let method = parts.method.as_str().to_ascii_lowercase();
     for f in &state.functions {
         let Some(params) = f.template.matches(path) else {
             continue;
         };
-        let method = incoming.method.as_str().to_ascii_lowercase();
         if let Some(methods) = &f.trigger.methods
             && !methods.contains(&method)
         {
@@ -40,33 +46,22 @@ pub(super) async fn handle(state: &HttpState, incoming: Incoming, path: &[String
             StatusCode::NOT_FOUND.into_response()
         };
     };
-    if !authorized(state, function.trigger.auth, &incoming) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    if !state.keys.allows_trigger(function.trigger.auth, presented) {
+        return super::unauthorized();
     }
-    if state.forward_http && function.trigger.forwardable {
-        return forward(state, function, &incoming).await;
-    }
-    wrapped(state, function, &incoming, params).await
-}
-
-fn authorized(state: &HttpState, level: AuthLevel, incoming: &Incoming) -> bool {
-    let presented = incoming
-        .header("x-functions-key")
-        .map(str::to_owned)
-        .or_else(|| incoming.query_value("code"));
-    let Some(key) = presented else {
-        return level == AuthLevel::Anonymous;
+    let incoming = match Incoming::read(state, parts, body).await {
+        Ok(incoming) => incoming,
+        Err(refused) => return refused,
     };
-    match level {
-        AuthLevel::Anonymous => true,
-        AuthLevel::Function => key == state.keys.function || key == state.keys.master,
-        AuthLevel::Admin => key == state.keys.master,
+    if state.forward_http && function.trigger.forwardable {
+        return forward(state, function, incoming).await;
     }
+    wrapped(state, function, incoming, params).await
 }
 
 /// `enableForwardingHttpRequest` for a function with one HTTP input and one HTTP output: the request goes to the
 /// handler as is, on the same path, and its answer is the answer.
-async fn forward(state: &HttpState, function: &HttpFunction, incoming: &Incoming) -> Response {
+async fn forward(state: &HttpState, function: &HttpFunction, incoming: Incoming) -> Response {
     if let Err(e) = state.invoker.ready().await {
         tracing::warn!("[{}] {e}", function.meta.name);
         return error_response(
@@ -82,11 +77,12 @@ async fn forward(state: &HttpState, function: &HttpFunction, incoming: &Incoming
     let url = format!("{}{}", state.invoker.handler().base_url(), path_and_query);
     let invocation_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(target: "host", "[{} {invocation_id}] Executing 'Functions.{}' (Reason='This function was programmatically called via the host APIs.')", function.meta.name, function.meta.name);
+    // The bytes as received, moved rather than copied.
     let mut request = state
         .invoker
         .http()
         .request(incoming.method.clone(), url)
-        .body(incoming.body.clone());
+        .body(incoming.body);
     for (name, value) in &incoming.headers {
         if name == http::header::HOST || name == http::header::CONTENT_LENGTH {
             continue;
@@ -120,9 +116,10 @@ async fn forward(state: &HttpState, function: &HttpFunction, incoming: &Incoming
     }
 }
 
-/// The request as `GetRequestAsJObject` renders it.
+/// The request as `GetRequestAsJObject` renders it. It takes the request so that its body's bytes are dropped
+/// as soon as they are converted: a large body is then held as its text only.
 pub(crate) fn request_object(
-    incoming: &Incoming,
+    mut incoming: Incoming,
     base: &str,
     params: &BTreeMap<String, String>,
 ) -> Value {
@@ -164,7 +161,7 @@ pub(crate) fn request_object(
         ),
     );
     object.insert("Identities".into(), Value::Array(Vec::new()));
-    if let Some(body) = body_value(incoming) {
+    if let Some(body) = body_value(&mut incoming) {
         object.insert("Body".into(), Value::String(body));
     }
     Value::Object(object)
@@ -175,22 +172,20 @@ pub(crate) fn request_object(
 /// `Content-Length` (a chunked request has none, so its body is left out); the bytes as base64 (Newtonsoft's
 /// rendering of a `byte[]`) for `application/octet-stream` and `multipart/*`; otherwise the text, read as UTF-8
 /// with a byte order mark dropped and invalid bytes replaced, as .NET's `StreamReader` does.
-fn body_value(incoming: &Incoming) -> Option<String> {
+fn body_value(incoming: &mut Incoming) -> Option<String> {
     let declared = incoming
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    if declared == 0 || incoming.body.is_empty() {
+    let bytes = std::mem::take(&mut incoming.body);
+    if declared == 0 || bytes.is_empty() {
         return None;
     }
     if is_octet_or_multipart(incoming.header("content-type")) {
-        return Some(base64::engine::general_purpose::STANDARD.encode(&incoming.body));
+        return Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
     }
-    let bytes = incoming
-        .body
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(&incoming.body);
-    Some(String::from_utf8_lossy(bytes).into_owned())
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    Some(String::from_utf8_lossy(text).into_owned())
 }
 
 /// The host's `IsMediaTypeOctetOrMultipart`: the parsed media type is `application/octet-stream` or contains
@@ -247,8 +242,12 @@ pub(crate) fn client_binding(state: &HttpState, binding: &DurableClientBinding) 
         ("creationUrls", Value::Null),
         ("managementUrls", Value::Null),
         ("baseUrl", Value::Null),
-        // The system key's query string; empty locally, as under Core Tools.
-        ("requiredQueryStringParameters", text("")),
+        // The system key's query string (`code=...`) when the webhooks check keys; empty otherwise, as under
+        // Core Tools.
+        (
+            "requiredQueryStringParameters",
+            text(&state.keys.required_query()),
+        ),
         ("rpcBaseUrl", text(&state.durable.rpc_base_url)),
         (
             "httpBaseUrl",
@@ -269,21 +268,21 @@ pub(crate) fn client_binding(state: &HttpState, binding: &DurableClientBinding) 
 async fn wrapped(
     state: &HttpState,
     function: &HttpFunction,
-    incoming: &Incoming,
+    incoming: Incoming,
     params: BTreeMap<String, String>,
 ) -> Response {
     let request = request_object(incoming, &state.base_url, &params);
-    let mut data = Map::new();
-    data.insert(function.trigger.request_binding.clone(), request.clone());
-    for binding in &function.clients {
-        data.insert(binding.name.clone(), client_binding(state, binding));
-    }
     let mut metadata = Map::new();
     // The trigger's binding data: the query and headers objects and each route parameter.
     metadata.insert("Query".into(), request["Query"].clone());
     metadata.insert("Headers".into(), request["Headers"].clone());
     for (k, v) in &params {
         metadata.insert(k.clone(), host_string(v));
+    }
+    let mut data = Map::new();
+    data.insert(function.trigger.request_binding.clone(), request);
+    for binding in &function.clients {
+        data.insert(binding.name.clone(), client_binding(state, binding));
     }
     let reply = match state
         .invoker
@@ -397,7 +396,7 @@ mod tests {
 
     fn body_of(headers: &[(&str, &str)], body: &[u8]) -> Option<Value> {
         request_object(
-            &incoming(headers, body),
+            incoming(headers, body),
             "http://localhost:7071",
             &BTreeMap::new(),
         )

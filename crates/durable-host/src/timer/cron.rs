@@ -81,7 +81,11 @@ fn field(text: &str, min: u32, max: u32, names: &[&str], what: &str) -> Result<u
                 v
             };
             bits |= 1 << bit;
-            v += step;
+            // A step past the range ends it (and must not overflow: `59/4294967295`).
+            let Some(next) = v.checked_add(step) else {
+                break;
+            };
+            v = next;
         }
     }
     Ok(bits)
@@ -102,7 +106,12 @@ impl Schedule {
             let [h, m, s] = parts.as_slice() else {
                 return Err(format!("{text:?} is not hh:mm:ss"));
             };
-            let every = Duration::from_secs(h * 3600 + m * 60 + s);
+            let every = h
+                .checked_mul(3600)
+                .and_then(|hs| m.checked_mul(60)?.checked_add(hs))
+                .and_then(|ms| ms.checked_add(*s))
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("{text:?} is longer than any interval a timer can wait"))?;
             if every.is_zero() {
                 return Err("a timer interval must be positive".into());
             }
@@ -127,7 +136,8 @@ impl Schedule {
     /// (`0 0 0 31 2 *`).
     pub(crate) fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
         match self {
-            Schedule::Every(every) => Some(after + *every),
+            // An interval that ends past the last date there is never fires.
+            Schedule::Every(every) => after.checked_add(time::Duration::try_from(*every).ok()?),
             Schedule::Cron(cron) => cron.next_after(after),
         }
     }
@@ -139,7 +149,7 @@ impl Cron {
         let mut t = PrimitiveDateTime::new(after.date(), after.time())
             .replace_nanosecond(0)
             .ok()?
-            + time::Duration::seconds(1);
+            .checked_add(time::Duration::SECOND)?;
         let limit = t.year() + 5;
         while t.year() <= limit {
             if self.months & (1 << u8::from(t.month())) == 0 {
@@ -157,15 +167,23 @@ impl Cron {
                 continue;
             }
             if self.hours & (1 << t.hour()) == 0 {
-                t = t.replace_minute(0).ok()?.replace_second(0).ok()? + time::Duration::hours(1);
+                t = t
+                    .replace_minute(0)
+                    .ok()?
+                    .replace_second(0)
+                    .ok()?
+                    .checked_add(time::Duration::HOUR)?;
                 continue;
             }
             if self.minutes & (1 << t.minute()) == 0 {
-                t = t.replace_second(0).ok()? + time::Duration::minutes(1);
+                t = t
+                    .replace_second(0)
+                    .ok()?
+                    .checked_add(time::Duration::MINUTE)?;
                 continue;
             }
             if self.seconds & (1 << t.second()) == 0 {
-                t += time::Duration::seconds(1);
+                t = t.checked_add(time::Duration::SECOND)?;
                 continue;
             }
             return Some(t.assume_utc());
@@ -177,6 +195,7 @@ impl Cron {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use time::macros::datetime;
 
     fn next(s: &str, after: OffsetDateTime) -> OffsetDateTime {
@@ -215,5 +234,80 @@ mod tests {
         assert!(Schedule::parse("* * * * *").is_err());
         assert!(Schedule::parse("61 * * * * *").is_err());
         assert!(Schedule::parse("*/0 * * * * *").is_err());
+    }
+
+    #[test]
+    fn schedules_that_do_not_fit_are_refused_or_never_fire() {
+        let t = datetime!(2026-11-25 18:51:28 UTC);
+        // Steps and intervals past what the arithmetic holds are errors, not panics.
+        assert!(Schedule::parse("*/4294967295 * * * * *").is_ok());
+        assert!(Schedule::parse("59/4294967295 * * * * *").is_ok());
+        assert!(Schedule::parse("* * * * * 6/4294967295").is_ok());
+        assert!(Schedule::parse("99999999999999999:00:00").is_err());
+        assert!(Schedule::parse("0:18446744073709551615:0").is_err());
+        // An interval that ends past the last representable date never fires.
+        for far in ["99999999:00:00", "0:0:18446744073709551615"] {
+            assert_eq!(Schedule::parse(far).unwrap().next_after(t), None, "{far}");
+        }
+        assert!(
+            Schedule::parse("* * * * * *")
+                .unwrap()
+                .next_after(datetime!(9999-12-31 23:59:59 UTC))
+                .is_none()
+        );
+    }
+
+    fn field_text() -> impl Strategy<Value = String> {
+        let atom = prop_oneof![
+            Just("*".to_owned()),
+            any::<u32>().prop_map(|n| n.to_string()),
+            (0u32..70).prop_map(|n| n.to_string()),
+            "[a-zA-Z]{1,4}",
+        ];
+        let part = (
+            atom.clone(),
+            proptest::option::of(atom.clone()),
+            proptest::option::of(any::<u32>()),
+        )
+            .prop_map(|(a, b, step)| {
+                let mut text = a;
+                if let Some(b) = b {
+                    text = format!("{text}-{b}");
+                }
+                if let Some(step) = step {
+                    text = format!("{text}/{step}");
+                }
+                text
+            });
+        proptest::collection::vec(part, 1..3).prop_map(|parts| parts.join(","))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_schedule_text_parses_or_is_refused(text in ".{0,60}") {
+            if let Ok(schedule) = Schedule::parse(&text) {
+                let _ = schedule.next_after(datetime!(2026-11-25 18:51:28 UTC));
+            }
+        }
+
+        #[test]
+        fn any_six_fields_parse_or_are_refused(fields in proptest::collection::vec(field_text(), 6), at in 0i64..4_102_444_800) {
+            if let Ok(schedule) = Schedule::parse(&fields.join(" ")) {
+                let after = OffsetDateTime::from_unix_timestamp(at).unwrap();
+                if let Some(next) = schedule.next_after(after) {
+                    prop_assert!(next > after);
+                }
+            }
+        }
+
+        #[test]
+        fn any_interval_parses_or_is_refused(h in any::<u64>(), m in any::<u64>(), s in any::<u64>(), at in 0i64..4_102_444_800) {
+            if let Ok(schedule) = Schedule::parse(&format!("{h}:{m}:{s}")) {
+                let after = OffsetDateTime::from_unix_timestamp(at).unwrap();
+                let _ = schedule.next_after(after);
+            }
+        }
     }
 }
