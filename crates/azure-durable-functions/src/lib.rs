@@ -131,7 +131,8 @@
 //!     .operation("get", |total: &mut i64, _ctx, _: ()| Ok::<_, EntityError>(*total));
 //! let mut registry = Registry::new();
 //! registry.add_entity("Counter", counter);
-//! assert_eq!(registry.entity_names(), ["Counter"]);
+//! // Entity names are case-insensitive; the registry keeps them in lower case, as entity IDs spell them.
+//! assert_eq!(registry.entity_names(), ["counter"]);
 //! ```
 //!
 //! ## HTTP starters and other triggers
@@ -231,7 +232,7 @@
 //!   deploys can do without it (`default-features = false`): its `start` command then says so.
 //! - `embedded-backend` (default, through `local-host`): the embedded backend, re-exported as [`backend`].
 //!
-//! The building blocks are re-exported whole as [`core`], [`handler`] and [`client`] for what the top level leaves
+//! The building blocks are re-exported whole as [`engine`], [`handler`] and [`client`] for what the top level leaves
 //! out.
 #![warn(missing_docs)]
 
@@ -243,8 +244,8 @@ pub mod package;
 pub use cli::{RunError, run, run_with_args};
 pub use error::Error;
 
-/// The replay engine and authoring API (`durable-core`).
-pub use durable_core as core;
+/// The replay engine and authoring API (`durable-core`); not called `core`, which would shadow the language's.
+pub use durable_core as engine;
 /// The gRPC client and worker (`durable-grpc`).
 pub use durable_grpc as client;
 /// The custom handler (`durable-handler`).
