@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 async fn a_new_app_builds_starts_and_completes_an_orchestration() -> Result<()> {
     let clock = Instant::now();
     let tmp = tempfile::tempdir()?;
-    let dir = new_app(tmp.path(), "hello-durable")?;
+    let dir = new_app(&common::apps_dir("new_app")?, "hello-durable")?;
 
     for file in [
         "Cargo.toml",

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 async fn a_packaged_app_unzips_and_serves() -> Result<()> {
     let clock = Instant::now();
     let tmp = tempfile::tempdir()?;
-    let dir = new_app(tmp.path(), "ship-it")?;
+    let dir = new_app(&common::apps_dir("package")?, "ship-it")?;
     // Local secrets next to the app must stay where they are.
     std::fs::write(
         dir.join("local.settings.json"),

@@ -50,6 +50,19 @@ pub(crate) fn cargo() -> Command {
     command
 }
 
+/// A folder for the apps of one test, emptied first. It lives at the same path in every run, so cargo sees the same
+/// package each time and replaces its outputs instead of adding another copy of an executable to the target dir.
+pub(crate) fn apps_dir(test: &str) -> Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("apps")
+        .join(test);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// `azure-durable-functions new <parent>/<name> --facade-path <this crate>`, plus this workspace's lock file so
 /// that the app resolves to the versions already built (and needs no registry).
 pub(crate) fn new_app(parent: &Path, name: &str) -> Result<PathBuf> {
