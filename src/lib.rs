@@ -26,8 +26,7 @@ mod orchestrations;
 
 pub use entities::COUNTER;
 
-use durable_core::Registry;
-use durable_handler::{BuildError, FunctionApp, Handler};
+use azure_durable_functions::{FunctionApp, Registry};
 
 /// The orchestrators, activities and entities of the sample.
 pub fn registry() -> Registry {
@@ -39,6 +38,6 @@ pub fn registry() -> Registry {
 }
 
 /// The whole Functions app: the durable functions plus the HTTP functions.
-pub fn function_app() -> Result<Handler, BuildError> {
-    http::register(FunctionApp::new(registry())).build()
+pub fn function_app() -> FunctionApp {
+    http::register(FunctionApp::new(registry()))
 }

@@ -1,6 +1,6 @@
 //! Activities: where the I/O and the non-deterministic work go.
 
-use durable_core::{ActivityContext, ActivityError, Registry};
+use azure_durable_functions::{ActivityContext, ActivityError, Registry, tracing};
 
 pub(super) fn register(registry: &mut Registry) {
     registry

@@ -1,6 +1,6 @@
 //! Entities: a counter, used from orchestrations and from HTTP.
 
-use durable_core::{Entity, EntityError, Registry};
+use azure_durable_functions::{Entity, EntityError, Registry};
 
 /// The counter entity's name (entity IDs are `@counter@<key>`).
 pub const COUNTER: &str = "Counter";

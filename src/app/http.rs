@@ -1,13 +1,10 @@
 //! HTTP functions: an orchestration starter, the counter's HTTP face and one ordinary (non-durable) function.
 
-use axum::http::StatusCode;
-use durable_core::EntityId;
-use durable_grpc::StartOptions;
-use durable_handler::{
-    AuthLevel, DurableFunctionsClient, FunctionApp, FunctionError, HttpRequest, HttpResponse,
-    HttpTrigger, InvocationContext,
+use azure_durable_functions::serde_json::{self, Value, json};
+use azure_durable_functions::{
+    AuthLevel, DurableFunctionsClient, EntityId, FunctionApp, FunctionError, HttpRequest,
+    HttpResponse, HttpTrigger, InvocationContext, StartOptions, StatusCode, tracing,
 };
-use serde_json::{Value, json};
 
 use super::entities::COUNTER;
 

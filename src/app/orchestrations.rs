@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use durable_core::{
+use azure_durable_functions::{
     EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all,
 };
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use durable_host::{BackendChoice, HostHandle, HostOptions};
+use azure_durable_functions::host::{self, BackendChoice, HostHandle, HostOptions};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -23,7 +23,7 @@ pub(crate) async fn start_app() -> Result<HostHandle> {
         .with_function_generator(["functions", "write", "--dir"])
         .with_backend(BackendChoice::EmbeddedInMemory)
         .with_timers(false);
-    Ok(durable_host::start(options).await?)
+    Ok(host::start(options).await?)
 }
 
 /// One HTTP response.

@@ -310,6 +310,11 @@ impl std::fmt::Debug for Handler {
 }
 
 impl Handler {
+    /// The orchestrators, activities and entities, to run them elsewhere too (a gRPC worker, for one).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
     /// Every function the app serves, in registration order (durable functions first).
     pub fn function_names(&self) -> Vec<String> {
         self.inner
