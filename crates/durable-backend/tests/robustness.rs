@@ -274,3 +274,46 @@ async fn a_database_that_holds_a_cycle_opens_and_serves() {
     fresh_orchestration_completes(&mut client, "after-reopen").await;
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn absurd_grpc_timeouts_are_refused_and_the_longest_valid_one_is_honoured() {
+    let backend = common::backend(common::memory()).await;
+    let mut client = raw::connect(&backend.endpoint()).await;
+    fresh_orchestration_completes(&mut client, "done").await;
+    let wait = |timeout: &str| {
+        let mut request = tonic::Request::new(GetInstanceRequest {
+            instance_id: "done".into(),
+            get_inputs_and_outputs: false,
+        });
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", timeout.parse().unwrap());
+        request
+    };
+    for absurd in ["18446744073709551615S", "999999999H", "12x", "S"] {
+        let refused = client
+            .wait_for_instance_completion(wait(absurd))
+            .await
+            .expect_err(absurd);
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{absurd}");
+        assert!(
+            refused.message().contains("grpc-timeout"),
+            "{absurd}: {}",
+            refused.message()
+        );
+        let refused = client
+            .wait_for_instance_start(wait(absurd))
+            .await
+            .expect_err(absurd);
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{absurd}");
+    }
+    // The gRPC maximum, 99,999,999 hours: accepted, and the finished instance is returned at once.
+    let done = client
+        .wait_for_instance_completion(wait("99999999H"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.exists);
+    client.hello(()).await.unwrap();
+    backend.shutdown().await.unwrap();
+}
