@@ -75,6 +75,7 @@ pub struct Options {
     pub(crate) entity_format: EntityFormat,
     pub(crate) default_max_concurrency: usize,
     pub(crate) max_commit_batch: usize,
+    pub(crate) max_chunked_turn_bytes: usize,
 }
 
 impl Default for Options {
@@ -103,6 +104,7 @@ impl Options {
             entity_format: EntityFormat::Batch,
             default_max_concurrency: 100,
             max_commit_batch: 256,
+            max_chunked_turn_bytes: crate::server::MAX_MESSAGE_BYTES,
         }
     }
 
@@ -218,6 +220,15 @@ impl Options {
         self
     }
 
+    /// The most bytes of actions one orchestrator turn may send in chunks (`isPartial` completions) before its
+    /// last chunk (default 64 MiB, the largest gRPC message the backend accepts, so a chunked turn can be as large as
+    /// a whole one and no larger). A turn whose chunks add up to more fails the orchestration with
+    /// `PayloadTooLarge`, and the chunk that crossed the bound is refused with `RESOURCE_EXHAUSTED`.
+    pub fn with_max_chunked_turn_bytes(mut self, bytes: usize) -> Self {
+        self.max_chunked_turn_bytes = bytes;
+        self
+    }
+
     /// Where data is kept.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -257,6 +268,9 @@ impl Options {
         {
             return bad("lease durations must be above zero and at most 365 days");
         }
+        if self.max_chunked_turn_bytes == 0 {
+            return bad("the chunked turn limit must be above zero");
+        }
         if self.max_entity_batch == 0
             || self.default_max_concurrency == 0
             || self.max_commit_batch == 0
@@ -286,6 +300,7 @@ mod tests {
             Options::new().with_activity_lease(MAX_DURATION + Duration::from_secs(1)),
             Options::new().with_entity_lease(Duration::MAX),
             Options::new().with_entity_lease(Duration::ZERO),
+            Options::new().with_max_chunked_turn_bytes(0),
         ];
         for options in too_long {
             let refused = options.validate().unwrap_err();

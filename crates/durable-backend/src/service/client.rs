@@ -197,6 +197,11 @@ pub(super) async fn rewind_instance(
     let (hub, _) = shared.hub(&request).await?;
     let r = request.into_inner();
     validate::instance_id(&r.instance_id)?;
+    validate::payload(
+        "rewind reason",
+        r.reason.as_ref(),
+        shared.options.max_payload_bytes,
+    )?;
     shared.store.rewind(hub, r).await?;
     Ok(Response::new(RewindInstanceResponse {}))
 }
@@ -266,6 +271,14 @@ pub(super) async fn skip_graceful_terminations(
             "at most 500 instances can be terminated per call",
         ));
     }
+    for id in &ids {
+        validate::instance_id(id)?;
+    }
+    validate::payload(
+        "termination reason",
+        r.reason.as_ref(),
+        shared.options.max_payload_bytes,
+    )?;
     let mut unterminated = Vec::new();
     for id in ids {
         let result = shared
