@@ -305,7 +305,7 @@ async fn chunks_past_the_per_lease_bound_fail_the_turn_and_nothing_of_it_is_appl
 #[tokio::test]
 #[allow(deprecated)]
 async fn a_lapsed_lease_frees_its_slot_and_its_chunks() {
-    let options = common::memory().with_orchestration_lease(Duration::from_millis(300));
+    let options = common::memory().with_orchestration_lease(Duration::from_secs(1));
     let backend = common::backend(options).await;
     let mut client = raw::connect(&backend.endpoint()).await;
     client
