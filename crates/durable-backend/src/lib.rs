@@ -29,6 +29,6 @@ mod service;
 mod store;
 
 pub use error::{Error, StoreError};
-pub use options::{EntityFormat, Options, Storage, Synchronous};
+pub use options::{EntityFormat, MAX_DURATION, Options, Storage, Synchronous};
 pub use server::{Handle, start, start_with_store};
 pub use store::{Changes, LeaseRequest, LeasedWork, SqliteStore, Store, StoreFuture, WorkKind};

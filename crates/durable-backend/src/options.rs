@@ -4,6 +4,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The longest lease or ping interval accepted: longer ones are refused when the backend starts.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Where the store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,6 +75,7 @@ pub struct Options {
     pub(crate) entity_format: EntityFormat,
     pub(crate) default_max_concurrency: usize,
     pub(crate) max_commit_batch: usize,
+    pub(crate) max_chunked_turn_bytes: usize,
 }
 
 impl Default for Options {
@@ -100,6 +104,7 @@ impl Options {
             entity_format: EntityFormat::Batch,
             default_max_concurrency: 100,
             max_commit_batch: 256,
+            max_chunked_turn_bytes: crate::server::MAX_MESSAGE_BYTES,
         }
     }
 
@@ -155,25 +160,29 @@ impl Options {
         self
     }
 
-    /// How long a worker may hold an orchestration work item before it is handed out again.
+    /// How long a worker may hold an orchestration work item before it is handed out again (above zero, at most
+    /// [`MAX_DURATION`]).
     pub fn with_orchestration_lease(mut self, lease: Duration) -> Self {
         self.orchestration_lease = lease;
         self
     }
 
-    /// How long a worker may hold an activity work item before it is handed out again.
+    /// How long a worker may hold an activity work item before it is handed out again (above zero, at most
+    /// [`MAX_DURATION`]).
     pub fn with_activity_lease(mut self, lease: Duration) -> Self {
         self.activity_lease = lease;
         self
     }
 
-    /// How long a worker may hold an entity work item before it is handed out again.
+    /// How long a worker may hold an entity work item before it is handed out again (above zero, at most
+    /// [`MAX_DURATION`]).
     pub fn with_entity_lease(mut self, lease: Duration) -> Self {
         self.entity_lease = lease;
         self
     }
 
-    /// How often an idle work-item stream gets a health ping (default 30 s; SDKs reconnect after 120 s of silence).
+    /// How often an idle work-item stream gets a health ping (default 30 s; SDKs reconnect after 120 s of silence;
+    /// at most [`MAX_DURATION`]).
     pub fn with_ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval;
         self
@@ -211,6 +220,15 @@ impl Options {
         self
     }
 
+    /// The most bytes of actions one orchestrator turn may send in chunks (`isPartial` completions) before its
+    /// last chunk (default 64 MiB, the largest gRPC message the backend accepts, so a chunked turn can be as large as
+    /// a whole one and no larger). A turn whose chunks add up to more fails the orchestration with
+    /// `PayloadTooLarge`, and the chunk that crossed the bound is refused with `RESOURCE_EXHAUSTED`.
+    pub fn with_max_chunked_turn_bytes(mut self, bytes: usize) -> Self {
+        self.max_chunked_turn_bytes = bytes;
+        self
+    }
+
     /// Where data is kept.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -237,8 +255,8 @@ impl Options {
         if self.max_payload_bytes == 0 {
             return bad("the payload limit must be above zero");
         }
-        if self.ping_interval.is_zero() {
-            return bad("the ping interval must be above zero");
+        if self.ping_interval.is_zero() || self.ping_interval > MAX_DURATION {
+            return bad("the ping interval must be above zero and at most 365 days");
         }
         if [
             self.orchestration_lease,
@@ -246,9 +264,12 @@ impl Options {
             self.entity_lease,
         ]
         .iter()
-        .any(|d| d.is_zero())
+        .any(|d| d.is_zero() || *d > MAX_DURATION)
         {
-            return bad("lease durations must be above zero");
+            return bad("lease durations must be above zero and at most 365 days");
+        }
+        if self.max_chunked_turn_bytes == 0 {
+            return bad("the chunked turn limit must be above zero");
         }
         if self.max_entity_batch == 0
             || self.default_max_concurrency == 0
@@ -257,5 +278,36 @@ impl Options {
             return bad("batch sizes and concurrency limits must be above zero");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_past_the_maximum_are_refused() {
+        assert!(Options::new().validate().is_ok());
+        let longest = Options::new()
+            .with_ping_interval(MAX_DURATION)
+            .with_orchestration_lease(MAX_DURATION)
+            .with_activity_lease(MAX_DURATION)
+            .with_entity_lease(MAX_DURATION);
+        assert!(longest.validate().is_ok());
+        let too_long = [
+            Options::new().with_ping_interval(Duration::MAX),
+            Options::new().with_orchestration_lease(Duration::MAX),
+            Options::new().with_activity_lease(MAX_DURATION + Duration::from_secs(1)),
+            Options::new().with_entity_lease(Duration::MAX),
+            Options::new().with_entity_lease(Duration::ZERO),
+            Options::new().with_max_chunked_turn_bytes(0),
+        ];
+        for options in too_long {
+            let refused = options.validate().unwrap_err();
+            assert!(
+                matches!(refused, crate::Error::InvalidOption(_)),
+                "{refused}"
+            );
+        }
     }
 }

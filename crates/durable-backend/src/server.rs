@@ -15,7 +15,7 @@ use crate::service::{Service, Shared};
 use crate::store::{SqliteStore, Store};
 
 /// gRPC messages up to this size are accepted and sent (histories and .NET's 3.9 MB chunks fit).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A running backend. Dropping it without [`Handle::shutdown`] leaves the server running until the runtime ends.
 #[derive(Debug)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
+use durable_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -19,6 +20,15 @@ pub const FUNCTIONS_TASK_HUB_HEADER: &str = "durable-taskhub";
 /// The header the Functions host's local gRPC endpoint reads the connection (app setting) name from.
 pub const FUNCTIONS_CONNECTION_NAME_HEADER: &str = "durable-connectionname";
 
+/// The default limit on one gRPC message, in either direction: 64 MiB, the largest message the embedded backend
+/// accepts or sends. (Microsoft's SDKs keep gRPC's default of 4 MiB for what they receive and send without a
+/// limit; this worker takes whole histories inline unless it announces history streaming, so it allows more.)
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The longest timeout a call can carry: gRPC's `grpc-timeout` holds at most 8 digits, so 99,999,999 hours
+/// (about 11,400 years). Longer timeouts, `Duration::MAX` included, are treated as this one: no practical limit.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(99_999_999 * 3600);
+
 /// How to reach a `TaskHubSidecarService`: DTS, its emulator, the embedded backend or the Functions host.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -31,6 +41,7 @@ pub struct ConnectionOptions {
     user_agent: String,
     connect_timeout: Duration,
     extra_headers: Vec<(String, String)>,
+    max_message_bytes: usize,
 }
 
 impl fmt::Debug for ConnectionOptions {
@@ -43,6 +54,7 @@ impl fmt::Debug for ConnectionOptions {
             .field("scope", &self.scope)
             .field("user_agent", &self.user_agent)
             .field("extra_headers", &self.extra_headers)
+            .field("max_message_bytes", &self.max_message_bytes)
             .finish()
     }
 }
@@ -70,6 +82,7 @@ impl ConnectionOptions {
             user_agent: format!("durable-rust/{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(30),
             extra_headers: Vec::new(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 
@@ -113,10 +126,23 @@ impl ConnectionOptions {
         self
     }
 
-    /// Bounds how long establishing the connection may take (default 30 s).
+    /// Bounds how long establishing the connection may take (default 30 s; at most [`MAX_TIMEOUT`]).
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = timeout.min(MAX_TIMEOUT);
         self
+    }
+
+    /// The largest gRPC message the client or worker sends or accepts, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`]). A larger message fails its call with `OUT_OF_RANGE` rather than being read
+    /// into memory; zero is refused when the client or worker is built.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The message size limit (see [`ConnectionOptions::with_max_message_bytes`]).
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
     }
 
     /// The endpoint URL.
@@ -131,6 +157,11 @@ impl ConnectionOptions {
 
     /// Builds the channel and header set. The channel connects lazily, so this succeeds without a server.
     pub(crate) fn connect(&self, worker_id: Option<&str>) -> Result<Connection> {
+        if self.max_message_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "the gRPC message size limit must be above zero".into(),
+            ));
+        }
         let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
             .map_err(|e| Error::Transport(format!("invalid endpoint {:?}: {e}", self.endpoint)))?
             .connect_timeout(self.connect_timeout)
@@ -157,6 +188,7 @@ impl ConnectionOptions {
         }
         Ok(Connection {
             channel,
+            max_message_bytes: self.max_message_bytes,
             task_hub_header: header_name(&self.task_hub_header)?,
             headers: Arc::new(headers),
             tokens: self
@@ -190,6 +222,7 @@ fn header(name: &str, value: &str) -> Result<(AsciiMetadataKey, AsciiMetadataVal
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
     pub(crate) channel: Channel,
+    max_message_bytes: usize,
     task_hub_header: AsciiMetadataKey,
     headers: Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>,
     tokens: Option<Arc<TokenCache>>,
@@ -208,14 +241,38 @@ impl Connection {
         headers.insert(0, (key, value));
         Ok(Connection {
             channel: self.channel.clone(),
+            max_message_bytes: self.max_message_bytes,
             task_hub_header: self.task_hub_header.clone(),
             headers: Arc::new(headers),
             tokens: self.tokens.clone(),
         })
     }
 
-    /// Wraps a message with the headers (and a current token).
-    pub(crate) async fn request<T>(&self, message: T) -> Result<tonic::Request<T>> {
+    /// The generated stub on this channel, with the message size limit in both directions.
+    pub(crate) fn stub(&self) -> TaskHubSidecarServiceClient<Channel> {
+        TaskHubSidecarServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_bytes)
+            .max_encoding_message_size(self.max_message_bytes)
+    }
+
+    /// Wraps a message with the headers (and a current token). A message over the size limit is refused here,
+    /// with its size, rather than half sent (tonic then reports only a broken HTTP/2 stream).
+    pub(crate) async fn request<T: durable_proto::prost::Message>(
+        &self,
+        message: T,
+    ) -> Result<tonic::Request<T>> {
+        let bytes = message.encoded_len();
+        if bytes > self.max_message_bytes {
+            return Err(Error::MessageTooLarge {
+                bytes,
+                limit: self.max_message_bytes,
+            });
+        }
+        self.wrap(message).await
+    }
+
+    /// Wraps any message with the headers (and a current token), without the size check.
+    pub(crate) async fn wrap<T>(&self, message: T) -> Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
         let metadata = request.metadata_mut();
         for (key, value) in self.headers.iter() {
@@ -231,14 +288,15 @@ impl Connection {
         Ok(request)
     }
 
-    pub(crate) async fn request_with_timeout<T>(
+    pub(crate) async fn request_with_timeout<T: durable_proto::prost::Message>(
         &self,
         message: T,
         timeout: Option<Duration>,
     ) -> Result<tonic::Request<T>> {
         let mut request = self.request(message).await?;
         if let Some(timeout) = timeout {
-            request.set_timeout(timeout);
+            // Longer than the wire format can say means "no practical limit".
+            request.set_timeout(timeout.min(MAX_TIMEOUT));
         }
         Ok(request)
     }

@@ -227,6 +227,43 @@ impl ConnectionString {
     }
 }
 
+/// Writes the connection string back in the syntax [`ConnectionString::parse`] reads, every value quoted, so that
+/// parsing the text gives the same value again.
+impl fmt::Display for ConnectionString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint={}", Quoted(&self.endpoint))?;
+        if let Some(hub) = &self.task_hub {
+            write!(f, ";TaskHub={}", Quoted(hub))?;
+        }
+        write!(f, ";Authentication={}", self.authentication)?;
+        let optional = [
+            ("ClientID", &self.client_id),
+            ("TenantId", &self.tenant_id),
+            ("TokenFilePath", &self.token_file_path),
+            ("ResourceId", &self.resource_id),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                write!(f, ";{key}={}", Quoted(value))?;
+            }
+        }
+        if !self.additionally_allowed_tenants.is_empty() {
+            let tenants = self.additionally_allowed_tenants.join(",");
+            write!(f, ";AdditionallyAllowedTenants={}", Quoted(&tenants))?;
+        }
+        Ok(())
+    }
+}
+
+/// A value in double quotes, its own double quotes doubled.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0.replace('"', "\"\""))
+    }
+}
+
 impl FromStr for ConnectionString {
     type Err = Error;
 

@@ -58,6 +58,16 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A request is larger than the connection's message size limit
+    /// ([`ConnectionOptions::with_max_message_bytes`](crate::ConnectionOptions::with_max_message_bytes)); nothing
+    /// was sent. (A response over the limit fails with [`Error::Rpc`] and `OUT_OF_RANGE`.)
+    #[error("the request is {bytes} bytes; the message size limit is {limit} bytes")]
+    MessageTooLarge {
+        /// The encoded size of the request.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The server sent something the protocol does not allow.
     #[error("protocol: {0}")]
     Protocol(String),
@@ -89,6 +99,7 @@ impl Error {
             Self::Unavailable(_) => Code::Unavailable,
             Self::Timeout(_) => Code::DeadlineExceeded,
             Self::Rpc { code, .. } => *code,
+            Self::MessageTooLarge { .. } => Code::OutOfRange,
             _ => return None,
         })
     }

@@ -1,7 +1,6 @@
 //! Reading an instance's history through `StreamInstanceHistory`.
 
 use durable_proto as proto;
-use proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 
 use crate::connection::Connection;
 use crate::error::Result;
@@ -11,8 +10,7 @@ pub(crate) async fn fetch(
     connection: &Connection,
     request: proto::StreamInstanceHistoryRequest,
 ) -> Result<Vec<proto::HistoryEvent>> {
-    let mut stub = TaskHubSidecarServiceClient::new(connection.channel.clone())
-        .max_decoding_message_size(usize::MAX);
+    let mut stub = connection.stub();
     let mut stream = stub
         .stream_instance_history(connection.request(request).await?)
         .await?

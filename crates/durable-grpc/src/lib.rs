@@ -54,7 +54,8 @@ pub use client::{
     PurgeResult, StartOptions,
 };
 pub use connection::{
-    ConnectionOptions, FUNCTIONS_CONNECTION_NAME_HEADER, FUNCTIONS_TASK_HUB_HEADER, TASK_HUB_HEADER,
+    ConnectionOptions, DEFAULT_MAX_MESSAGE_BYTES, FUNCTIONS_CONNECTION_NAME_HEADER,
+    FUNCTIONS_TASK_HUB_HEADER, MAX_TIMEOUT, TASK_HUB_HEADER,
 };
 pub use connection_string::{Authentication, ConnectionString};
 pub use worker::{

@@ -51,20 +51,39 @@ pub(super) async fn get_instance(
     }))
 }
 
-/// The call's deadline from the `grpc-timeout` header, if the client set one.
-fn deadline<T>(request: &Request<T>) -> Option<Duration> {
-    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount.saturating_mul(3600)),
-        "M" => Duration::from_secs(amount.saturating_mul(60)),
+/// The call's deadline from the `grpc-timeout` header, if the client set one. The gRPC protocol allows at most 8
+/// digits and one unit (`H`, `M`, `S`, `m`, `u`, `n`), so the longest deadline is 99,999,999 hours; anything else
+/// is refused rather than guessed at.
+fn deadline<T>(request: &Request<T>) -> Result<Option<Duration>, Status> {
+    let Some(value) = request.metadata().get("grpc-timeout") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        let shown: String = String::from_utf8_lossy(value.as_bytes())
+            .chars()
+            .take(32)
+            .collect();
+        Status::invalid_argument(format!(
+            "the grpc-timeout header {shown:?} is not a gRPC timeout (1 to 8 digits and a unit: H, M, S, m, u or n)"
+        ))
+    };
+    let value = value.to_str().map_err(|_| invalid())?;
+    let Some((digits, unit)) = value.len().checked_sub(1).map(|n| value.split_at(n)) else {
+        return Err(invalid());
+    };
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let amount: u64 = digits.parse().map_err(|_| invalid())?;
+    Ok(Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
         "S" => Duration::from_secs(amount),
         "m" => Duration::from_millis(amount),
         "u" => Duration::from_micros(amount),
         "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
+        _ => return Err(invalid()),
+    }))
 }
 
 /// Long-polls until the instance has started (`completion = false`) or finished, woken by the instance's own
@@ -75,7 +94,8 @@ pub(super) async fn wait_for_instance(
     completion: bool,
 ) -> Result<Response<GetInstanceResponse>, Status> {
     let (hub, _) = shared.hub(&request).await?;
-    let until = deadline(&request).map(|d| tokio::time::Instant::now() + d);
+    // Eight digits of hours fit any clock, but an instant that cannot be represented means "no deadline" anyway.
+    let until = deadline(&request)?.and_then(|d| tokio::time::Instant::now().checked_add(d));
     let r = request.into_inner();
     let mut watch = shared.watch_instance(&hub, &r.instance_id);
     let changed = watch.receiver();
@@ -177,6 +197,11 @@ pub(super) async fn rewind_instance(
     let (hub, _) = shared.hub(&request).await?;
     let r = request.into_inner();
     validate::instance_id(&r.instance_id)?;
+    validate::payload(
+        "rewind reason",
+        r.reason.as_ref(),
+        shared.options.max_payload_bytes,
+    )?;
     shared.store.rewind(hub, r).await?;
     Ok(Response::new(RewindInstanceResponse {}))
 }
@@ -246,6 +271,14 @@ pub(super) async fn skip_graceful_terminations(
             "at most 500 instances can be terminated per call",
         ));
     }
+    for id in &ids {
+        validate::instance_id(id)?;
+    }
+    validate::payload(
+        "termination reason",
+        r.reason.as_ref(),
+        shared.options.max_payload_bytes,
+    )?;
     let mut unterminated = Vec::new();
     for id in ids {
         let result = shared
@@ -279,7 +312,7 @@ mod tests {
         let with = |v: &str| {
             let mut r = Request::new(());
             r.metadata_mut().insert("grpc-timeout", v.parse().unwrap());
-            deadline(&r)
+            deadline(&r).ok().flatten()
         };
         assert_eq!(with("5S"), Some(Duration::from_secs(5)));
         assert_eq!(with("250m"), Some(Duration::from_millis(250)));
@@ -287,7 +320,33 @@ mod tests {
         assert_eq!(with("1H"), Some(Duration::from_secs(3600)));
         assert_eq!(with("7u"), Some(Duration::from_micros(7)));
         assert_eq!(with("9n"), Some(Duration::from_nanos(9)));
-        assert_eq!(with("x"), None);
-        assert_eq!(deadline(&Request::new(())), None);
+        assert_eq!(
+            with("99999999H"),
+            Some(Duration::from_secs(99_999_999 * 3600))
+        );
+        assert_eq!(deadline(&Request::new(())).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_grpc_timeouts_are_refused() {
+        for bad in [
+            "x",
+            "S",
+            "5",
+            "123456789S",
+            "18446744073709551615S",
+            "-1S",
+            "+1S",
+            "1 S",
+            "5s",
+            "5Z",
+        ] {
+            let mut r = Request::new(());
+            r.metadata_mut()
+                .insert("grpc-timeout", bad.parse().unwrap());
+            let refused = deadline(&r).unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{bad}");
+            assert!(refused.message().contains("grpc-timeout"), "{bad}");
+        }
     }
 }

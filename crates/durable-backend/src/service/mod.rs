@@ -1,5 +1,8 @@
 //! The `TaskHubSidecarService` gRPC service: request checks and hub selection in front of the store.
 
+mod checks;
+#[cfg(test)]
+mod chunk_tests;
 mod client;
 mod validate;
 mod worker;
@@ -15,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::options::Options;
 use crate::store::{Changes, Store};
 
-pub(crate) use worker::StreamSlots;
+pub(crate) use worker::{Lease, PartialTurn};
 
 /// Headers that name the task hub, in order of precedence (gRPC metadata keys are lower case).
 const HUB_HEADERS: [&str; 2] = ["taskhub", "durable-taskhub"];
@@ -34,10 +37,11 @@ pub(crate) struct Shared {
     hubs: Mutex<HashMap<String, Arc<HubSignal>>>,
     /// Instance waiters (`WaitForInstance*`), keyed by (hub, instance id).
     waiters: Mutex<HashMap<(String, String), watch::Sender<u64>>>,
-    /// Which stream holds each lease, to free its slot on completion.
-    pub(crate) leases: Mutex<HashMap<String, Arc<StreamSlots>>>,
-    /// Chunks of orchestrator completions received so far, by completion token.
-    pub(crate) partial: Mutex<HashMap<String, Vec<OrchestratorAction>>>,
+    /// The live leases this process handed out, by token: which stream holds each (to free its slot on
+    /// completion) and what it is for. Locked before `partial` wherever both are.
+    pub(crate) leases: Mutex<HashMap<String, Lease>>,
+    /// Chunks of orchestrator completions received so far, by completion token of a live lease.
+    pub(crate) partial: Mutex<HashMap<String, PartialTurn>>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -277,6 +281,11 @@ impl TaskHubSidecarService for Service {
         let (hub, _) = self.shared.hub(&request).await?;
         let r = request.into_inner();
         validate::instance_id(&r.instance_id)?;
+        validate::payload(
+            "suspension reason",
+            r.reason.as_ref(),
+            self.shared.options.max_payload_bytes,
+        )?;
         self.shared
             .store
             .suspend_resume(hub, r.instance_id, r.reason, true)
@@ -291,6 +300,11 @@ impl TaskHubSidecarService for Service {
         let (hub, _) = self.shared.hub(&request).await?;
         let r = request.into_inner();
         validate::instance_id(&r.instance_id)?;
+        validate::payload(
+            "resume reason",
+            r.reason.as_ref(),
+            self.shared.options.max_payload_bytes,
+        )?;
         self.shared
             .store
             .suspend_resume(hub, r.instance_id, r.reason, false)

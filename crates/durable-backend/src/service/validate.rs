@@ -1,5 +1,7 @@
 //! Input limits, checked before anything is stored so a bad request never damages an instance.
 
+use durable_proto::TaskFailureDetails;
+use prost::Message;
 use tonic::Status;
 
 /// The longest accepted instance ID, like the scheduler.
@@ -15,24 +17,29 @@ fn printable_ascii(s: &str) -> bool {
 
 /// An orchestration instance ID: 1 to 100 printable ASCII characters, not starting with '@' (entity IDs do).
 pub(crate) fn instance_id(id: &str) -> Result<(), Status> {
+    instance_id_of("instance ID", id)
+}
+
+/// [`instance_id`] for an ID with a role (`what`, e.g. "sub-orchestration instance ID"), named in the message.
+pub(crate) fn instance_id_of(what: &str, id: &str) -> Result<(), Status> {
     if id.is_empty() {
-        return Err(Status::invalid_argument("the instance ID is empty"));
+        return Err(Status::invalid_argument(format!("the {what} is empty")));
     }
     if id.len() > MAX_INSTANCE_ID {
         return Err(Status::invalid_argument(format!(
-            "the instance ID is {} characters long; the limit is {MAX_INSTANCE_ID}",
+            "the {what} is {} characters long; the limit is {MAX_INSTANCE_ID}",
             id.len()
         )));
     }
     if !printable_ascii(id) {
-        return Err(Status::invalid_argument(
-            "the instance ID may only contain printable ASCII characters",
-        ));
+        return Err(Status::invalid_argument(format!(
+            "the {what} may only contain printable ASCII characters"
+        )));
     }
     if id.starts_with('@') {
-        return Err(Status::invalid_argument(
-            "orchestration instance IDs may not start with '@' (reserved for entity IDs)",
-        ));
+        return Err(Status::invalid_argument(format!(
+            "the {what} may not start with '@' (reserved for entity IDs)"
+        )));
     }
     Ok(())
 }
@@ -41,8 +48,9 @@ pub(crate) fn instance_id(id: &str) -> Result<(), Status> {
 pub(crate) fn entity_id(id: &str) -> Result<(), Status> {
     let parts = id.strip_prefix('@').and_then(|rest| rest.split_once('@'));
     let Some((name, key)) = parts.filter(|(name, _)| !name.is_empty()) else {
+        let shown: String = id.chars().take(MAX_INSTANCE_ID).collect();
         return Err(Status::invalid_argument(format!(
-            "'{id}' is not an entity ID of the form @name@key"
+            "{shown:?} is not an entity ID of the form @name@key"
         )));
     };
     if name.len() > MAX_ENTITY_NAME {
@@ -71,6 +79,20 @@ pub(crate) fn payload(what: &str, value: Option<&String>, limit: usize) -> Resul
         Some(v) if v.len() > limit => Err(Status::invalid_argument(format!(
             "the {what} is {} bytes; the payload limit is {limit} bytes",
             v.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Failure details (message, stack trace, inner failures) within the configured size, measured as stored.
+pub(crate) fn failure_details(
+    what: &str,
+    value: Option<&TaskFailureDetails>,
+    limit: usize,
+) -> Result<(), Status> {
+    match value.map(Message::encoded_len) {
+        Some(size) if size > limit => Err(Status::invalid_argument(format!(
+            "the {what} is {size} bytes; the payload limit is {limit} bytes"
         ))),
         _ => Ok(()),
     }

@@ -12,19 +12,43 @@ use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, lock, validate};
+use super::{Shared, checks, lock};
 use crate::codec::now_ms;
 use crate::store::{LeaseRequest, WorkKind};
+
+/// The most names a work-item filter may list per kind (they become one SQL parameter each).
+const MAX_FILTER_NAMES: usize = 1000;
+
+/// How far in the future "never" is for a lease deadline that cannot be represented (options cap leases anyway).
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The stream of `GetWorkItems`.
 pub(crate) type WorkItemStream = Pin<Box<dyn Stream<Item = Result<WorkItem, Status>> + Send>>;
 
-/// In-flight work of one stream, to honour its `maxConcurrent*` and to give its leases back when it ends.
+/// In-flight work of one stream, to honour its `maxConcurrent*`, to give its leases back when it ends and to let
+/// go of the ones that lapse: token -> (kind, when the lease runs out).
 #[derive(Debug)]
 pub(crate) struct StreamSlots {
     limits: [usize; 3],
-    in_flight: Mutex<HashMap<String, WorkKind>>,
+    in_flight: Mutex<HashMap<String, (WorkKind, tokio::time::Instant)>>,
     freed: Notify,
+}
+
+/// A lease this process handed out and that is still live: who holds it and what it is for.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    slots: Arc<StreamSlots>,
+    kind: WorkKind,
+    hub: String,
+    /// The leased orchestration instance (empty for other kinds).
+    instance_id: String,
+}
+
+/// The chunks of an orchestrator turn received so far (`isPartial` completions), with their encoded size.
+#[derive(Debug, Default)]
+pub(crate) struct PartialTurn {
+    actions: Vec<OrchestratorAction>,
+    bytes: usize,
 }
 
 fn slot(kind: WorkKind) -> usize {
@@ -38,7 +62,7 @@ fn slot(kind: WorkKind) -> usize {
 impl StreamSlots {
     fn free(&self) -> [usize; 3] {
         let mut used = [0usize; 3];
-        for kind in lock(&self.in_flight).values() {
+        for (kind, _) in lock(&self.in_flight).values() {
             used[slot(*kind)] += 1;
         }
         [0, 1, 2].map(|i| self.limits[i].saturating_sub(used[i]))
@@ -49,13 +73,33 @@ impl StreamSlots {
             self.freed.notify_one();
         }
     }
+
+    /// When the first of the stream's leases runs out.
+    fn next_expiry(&self) -> Option<tokio::time::Instant> {
+        lock(&self.in_flight).values().map(|(_, at)| *at).min()
+    }
 }
 
 /// Frees the slot a lease occupied in its stream (the work item is done, abandoned or stale).
 fn finish_lease(shared: &Shared, token: &str) {
-    if let Some(slots) = lock(&shared.leases).remove(token) {
-        slots.finish(token);
+    if let Some(lease) = lock(&shared.leases).remove(token) {
+        lease.slots.finish(token);
     }
+}
+
+/// Forgets leases (and their buffered chunks) that are over: the stream closed or the leases ran out. Both maps
+/// are locked together, leases first as everywhere, so a chunk never lands in the buffer of a lease that is gone.
+fn forget_leases<'a>(shared: &Shared, tokens: impl IntoIterator<Item = &'a String>) {
+    let mut leases = lock(&shared.leases);
+    let mut partial = lock(&shared.partial);
+    for token in tokens {
+        leases.remove(token);
+        partial.remove(token);
+    }
+}
+
+fn stale(token: &str) -> Status {
+    Status::not_found(crate::error::StoreError::StaleLease(token.to_owned()).to_string())
 }
 
 pub(super) async fn get_work_items(
@@ -64,6 +108,18 @@ pub(super) async fn get_work_items(
 ) -> Result<Response<WorkItemStream>, Status> {
     let (hub, signal) = shared.hub(&request).await?;
     let r = request.into_inner();
+    if let Some(filters) = &r.work_item_filters {
+        let names = [
+            filters.orchestrations.len(),
+            filters.activities.len(),
+            filters.entities.len(),
+        ];
+        if names.iter().any(|n| *n > MAX_FILTER_NAMES) {
+            return Err(Status::invalid_argument(format!(
+                "work-item filters may name at most {MAX_FILTER_NAMES} orchestrations, activities and entities each"
+            )));
+        }
+    }
     let limit = |n: i32| match usize::try_from(n) {
         Ok(n) if n > 0 => n,
         _ => shared.options.default_max_concurrency,
@@ -107,12 +163,17 @@ impl StreamTask {
     async fn run(mut self) {
         tracing::debug!(hub = %self.hub, "work-item stream opened");
         let ping_every = self.shared.options.ping_interval;
-        let mut next_ping = tokio::time::Instant::now() + ping_every;
+        let later = |after: Duration| {
+            let now = tokio::time::Instant::now();
+            now.checked_add(after).unwrap_or_else(|| now + FAR_FUTURE)
+        };
+        let mut next_ping = later(ping_every);
         let mut shutdown = self.shared.shutdown.clone();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            self.expire_lapsed().await;
             // Mark the current version seen before looking, so a change made while we look still wakes us.
             self.work.borrow_and_update();
             match self.lease_and_send().await {
@@ -129,10 +190,13 @@ impl StreamTask {
             };
             let wake_at = due
                 .map(|at| {
-                    let delay = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
-                    tokio::time::Instant::now() + Duration::from_millis(delay)
+                    later(Duration::from_millis(
+                        u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0),
+                    ))
                 })
-                .map_or(next_ping, |t| t.min(next_ping));
+                .into_iter()
+                .chain(self.slots.next_expiry())
+                .fold(next_ping, tokio::time::Instant::min);
             let mut hub_gone = false;
             tokio::select! {
                 changed = self.work.changed() => hub_gone = changed.is_err(),
@@ -149,7 +213,7 @@ impl StreamTask {
                 }
             }
             if tokio::time::Instant::now() >= next_ping {
-                next_ping = tokio::time::Instant::now() + ping_every;
+                next_ping = later(ping_every);
                 let ping = WorkItem {
                     request: Some(work_item::Request::HealthPing(HealthPing {})),
                     completion_token: String::new(),
@@ -195,8 +259,27 @@ impl StreamTask {
         };
         let sent = !leased.is_empty();
         for work in leased {
-            lock(&self.slots.in_flight).insert(work.token.clone(), work.kind);
-            lock(&self.shared.leases).insert(work.token.clone(), self.slots.clone());
+            let length = match work.kind {
+                WorkKind::Orchestration => options.orchestration_lease,
+                WorkKind::Activity => options.activity_lease,
+                WorkKind::Entity => options.entity_lease,
+            };
+            let now = tokio::time::Instant::now();
+            let ends = now.checked_add(length).unwrap_or_else(|| now + FAR_FUTURE);
+            let instance_id = match &work.item.request {
+                Some(work_item::Request::OrchestratorRequest(r)) => r.instance_id.clone(),
+                _ => String::new(),
+            };
+            lock(&self.slots.in_flight).insert(work.token.clone(), (work.kind, ends));
+            lock(&self.shared.leases).insert(
+                work.token.clone(),
+                Lease {
+                    slots: self.slots.clone(),
+                    kind: work.kind,
+                    hub: self.hub.clone(),
+                    instance_id,
+                },
+            );
             if self.tx.send(Ok(work.item)).await.is_err() {
                 return Err(());
             }
@@ -204,23 +287,43 @@ impl StreamTask {
         Ok(sent)
     }
 
+    /// Lets go of the leases that ran out: their slots take new work, their buffered chunks are dropped, and the
+    /// store hands the work out again at once, so a late completion under such a token finds nothing (`NOT_FOUND`)
+    /// instead of the remains of a turn.
+    async fn expire_lapsed(&self) {
+        let now = tokio::time::Instant::now();
+        let lapsed: Vec<(WorkKind, String)> = {
+            let mut in_flight = lock(&self.slots.in_flight);
+            let tokens: Vec<String> = in_flight
+                .iter()
+                .filter(|(_, (_, ends))| *ends <= now)
+                .map(|(token, _)| token.clone())
+                .collect();
+            tokens
+                .into_iter()
+                .filter_map(|token| in_flight.remove(&token).map(|(kind, _)| (kind, token)))
+                .collect()
+        };
+        if lapsed.is_empty() {
+            return;
+        }
+        tracing::debug!(hub = %self.hub, leases = lapsed.len(), "work-item leases ran out");
+        forget_leases(&self.shared, lapsed.iter().map(|(_, token)| token));
+        if let Err(e) = self.shared.store.release(self.hub.clone(), lapsed).await {
+            tracing::warn!(error = %e, "cannot release lapsed leases; they will be handed out when seen as expired");
+        }
+    }
+
     /// The worker is gone: everything it held is handed out again at once.
     async fn give_back(&self) {
         let held: Vec<(WorkKind, String)> = lock(&self.slots.in_flight)
             .drain()
-            .map(|(token, kind)| (kind, token))
+            .map(|(token, (kind, _))| (kind, token))
             .collect();
         if held.is_empty() {
             return;
         }
-        {
-            let mut leases = lock(&self.shared.leases);
-            let mut partial = lock(&self.shared.partial);
-            for (_, token) in &held {
-                leases.remove(token);
-                partial.remove(token);
-            }
-        }
+        forget_leases(&self.shared, held.iter().map(|(_, token)| token));
         if let Err(e) = self.shared.store.release(self.hub.clone(), held).await {
             tracing::warn!(error = %e, "cannot release the leases of a closed stream; they will expire");
         }
@@ -234,16 +337,10 @@ pub(super) async fn complete_activity(
     let (hub, _) = shared.hub(&request).await?;
     let mut r = request.into_inner();
     let token = r.completion_token.clone();
-    let limit = shared.options.max_payload_bytes;
-    if let Err(too_big) = validate::payload("activity result", r.result.as_ref(), limit) {
+    if let Err(rejected) = checks::activity(&r, shared.options.max_payload_bytes) {
         // Failing the task keeps the orchestration alive and tells its author why.
         r.result = None;
-        r.failure_details = Some(TaskFailureDetails {
-            error_type: "PayloadTooLarge".to_owned(),
-            error_message: too_big.message().to_owned(),
-            is_non_retriable: true,
-            ..TaskFailureDetails::default()
-        });
+        r.failure_details = Some(rejected.failure());
     }
     let result = shared.store.complete_activity(hub, r).await;
     finish_lease(shared, &token);
@@ -259,71 +356,94 @@ pub(super) async fn complete_orchestrator(
     let (hub, _) = shared.hub(&request).await?;
     let mut r = request.into_inner();
     let token = r.completion_token.clone();
-    if r.is_partial {
-        // Chunked completions (older .NET workers): keep the work item open until the last chunk.
-        lock(&shared.partial)
-            .entry(token)
-            .or_default()
-            .append(&mut r.actions);
-        return Ok(Response::new(CompleteTaskResponse {}));
-    }
-    if let Some(mut earlier) = lock(&shared.partial).remove(&token) {
+    let bound = shared.options.max_chunked_turn_bytes;
+    let added: usize = r.actions.iter().map(prost::Message::encoded_len).sum();
+    // Chunked completions (older .NET workers) are kept until the last chunk, only for a live orchestrator lease
+    // of this hub, and only up to the bound.
+    let (instance_id, chunks) = {
+        let leases = lock(&shared.leases);
+        let lease = leases
+            .get(&token)
+            .filter(|l| l.kind == WorkKind::Orchestration && l.hub == hub)
+            .ok_or_else(|| stale(&token))?;
+        let mut partial = lock(&shared.partial);
+        let bytes = partial
+            .get(&token)
+            .map_or(0, |p| p.bytes)
+            .saturating_add(added);
+        if r.is_partial && bytes <= bound {
+            let turn = partial.entry(token.clone()).or_default();
+            turn.bytes = bytes;
+            turn.actions.append(&mut r.actions);
+            return Ok(Response::new(CompleteTaskResponse {}));
+        }
+        let chunks = partial.remove(&token);
+        (
+            lease.instance_id.clone(),
+            chunks.map(|c| (c.actions, bytes)),
+        )
+    };
+    let mut too_large = None;
+    if let Some((mut earlier, bytes)) = chunks {
         earlier.append(&mut r.actions);
         r.actions = earlier;
+        if bytes > bound {
+            too_large = Some(format!(
+                "the chunks of this orchestrator turn add up to {bytes} bytes; the limit is {bound} bytes"
+            ));
+        }
+    } else if r.is_partial {
+        // A single chunk over the bound.
+        too_large = Some(format!(
+            "the chunks of this orchestrator turn add up to {added} bytes; the limit is {bound} bytes"
+        ));
     }
-    if let Err(too_big) = check_actions(&r, shared.options.max_payload_bytes) {
-        tracing::warn!(instance = %r.instance_id, "{}", too_big.message());
-        let id = r
-            .actions
-            .iter()
-            .map(|a| a.id)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        r.custom_status = None;
-        r.actions = vec![OrchestratorAction {
-            id,
-            orchestrator_action_type: Some(OrchestratorActionType::CompleteOrchestration(
-                CompleteOrchestrationAction {
-                    orchestration_status: OrchestrationStatus::Failed as i32,
-                    failure_details: Some(TaskFailureDetails {
-                        error_type: "PayloadTooLarge".to_owned(),
-                        error_message: too_big.message().to_owned(),
-                        is_non_retriable: true,
-                        ..TaskFailureDetails::default()
-                    }),
-                    ..CompleteOrchestrationAction::default()
-                },
-            )),
-        }];
+    if let Some(message) = &too_large {
+        fail_turn(
+            &mut r,
+            &checks::Rejection {
+                error_type: checks::PAYLOAD_TOO_LARGE,
+                message: message.clone(),
+            },
+        );
+    } else if let Err(rejected) =
+        checks::orchestrator_turn(&mut r, &instance_id, shared.options.max_payload_bytes)
+    {
+        tracing::warn!(instance = %instance_id, "{}", rejected.message);
+        fail_turn(&mut r, &rejected);
     }
     let result = shared.store.complete_orchestration(hub, r).await;
     finish_lease(shared, &token);
     result?;
-    Ok(Response::new(CompleteTaskResponse {}))
+    match too_large {
+        Some(message) => Err(Status::resource_exhausted(message)),
+        None => Ok(Response::new(CompleteTaskResponse {})),
+    }
 }
 
-/// Every payload an orchestrator turn wants to store, against the limit.
-fn check_actions(r: &OrchestratorResponse, limit: usize) -> Result<(), Status> {
-    validate::payload("custom status", r.custom_status.as_ref(), limit)?;
-    for action in &r.actions {
-        match &action.orchestrator_action_type {
-            Some(OrchestratorActionType::ScheduleTask(a)) => {
-                validate::payload("activity input", a.input.as_ref(), limit)?
-            }
-            Some(OrchestratorActionType::CreateSubOrchestration(a)) => {
-                validate::payload("sub-orchestration input", a.input.as_ref(), limit)?
-            }
-            Some(OrchestratorActionType::SendEvent(a)) => {
-                validate::payload("event data", a.data.as_ref(), limit)?
-            }
-            Some(OrchestratorActionType::CompleteOrchestration(a)) => {
-                validate::payload("orchestration output", a.result.as_ref(), limit)?
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+/// Replaces a turn that cannot be applied by one that fails the orchestration with the reason: none of the
+/// turn's actions happen.
+#[allow(deprecated)]
+fn fail_turn(r: &mut OrchestratorResponse, rejected: &checks::Rejection) {
+    let id = r
+        .actions
+        .iter()
+        .map(|a| a.id)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
+    r.is_partial = false;
+    r.custom_status = None;
+    r.actions = vec![OrchestratorAction {
+        id,
+        orchestrator_action_type: Some(OrchestratorActionType::CompleteOrchestration(
+            CompleteOrchestrationAction {
+                orchestration_status: OrchestrationStatus::Failed as i32,
+                failure_details: Some(rejected.failure()),
+                ..CompleteOrchestrationAction::default()
+            },
+        )),
+    }];
 }
 
 pub(super) async fn complete_entity(
@@ -333,17 +453,13 @@ pub(super) async fn complete_entity(
     let (hub, _) = shared.hub(&request).await?;
     let mut r = request.into_inner();
     let token = r.completion_token.clone();
-    let limit = shared.options.max_payload_bytes;
-    if let Err(too_big) = validate::payload("entity state", r.entity_state.as_ref(), limit) {
-        // The new state cannot be kept: fail the whole batch and leave the old state in place.
+    if let Err(rejected) = checks::entity_batch(&r, shared.options.max_payload_bytes) {
+        // The batch cannot be kept: fail it as a whole and leave the old state in place.
+        tracing::warn!(lease = %r.completion_token, "{}", rejected.message);
         r.results.clear();
         r.actions.clear();
-        r.failure_details = Some(TaskFailureDetails {
-            error_type: "PayloadTooLarge".to_owned(),
-            error_message: too_big.message().to_owned(),
-            is_non_retriable: true,
-            ..TaskFailureDetails::default()
-        });
+        r.entity_state = None;
+        r.failure_details = Some(rejected.failure());
     }
     let result = shared.store.complete_entity(hub, r).await;
     finish_lease(shared, &token);

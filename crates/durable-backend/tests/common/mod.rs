@@ -86,3 +86,4 @@ pub async fn run_python(
     serde_json::from_str(line).expect("RESULT is JSON")
 }
 pub mod raw;
+pub mod work;

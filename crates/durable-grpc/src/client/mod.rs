@@ -75,8 +75,8 @@ impl DurableClient {
         })
     }
 
-    /// The generated gRPC stub on this client's channel, message sizes unlimited, for calls the typed methods do
-    /// not cover (a proxy that forwards requests as they come, for instance). Wrap every message with
+    /// The generated gRPC stub on this client's channel, with the connection's message size limit
+    /// ([`ConnectionOptions::with_max_message_bytes`]), for calls the typed methods do not cover (a proxy that forwards requests as they come, for instance). Wrap every message with
     /// [`DurableClient::request`], so that it carries the task hub, the user agent, the extra headers and a current
     /// token.
     pub fn raw_stub(&self) -> TaskHubSidecarServiceClient<Channel> {
@@ -84,15 +84,14 @@ impl DurableClient {
     }
 
     /// Wraps a message for [`DurableClient::raw_stub`] with this client's headers and a current token (fetched or
-    /// renewed here when the connection has a credential).
+    /// renewed here when the connection has a credential). Its size is not checked here; the stub refuses a
+    /// message over the limit when it sends it.
     pub async fn request<T>(&self, message: T) -> Result<tonic::Request<T>> {
-        self.connection.request(message).await
+        self.connection.wrap(message).await
     }
 
     fn stub(&self) -> TaskHubSidecarServiceClient<Channel> {
-        TaskHubSidecarServiceClient::new(self.connection.channel.clone())
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+        self.connection.stub()
     }
 
     /// Starts an orchestration and returns its instance ID.
@@ -151,7 +150,8 @@ impl DurableClient {
         }
     }
 
-    /// Waits (server-side) until the instance has started, for at most `timeout`.
+    /// Waits (server-side) until the instance has started, for at most `timeout` (timeouts beyond
+    /// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT), `Duration::MAX` included, mean no practical limit).
     pub async fn wait_for_start(
         &self,
         instance_id: &str,
@@ -161,7 +161,8 @@ impl DurableClient {
         self.wait(instance_id, with_payloads, timeout, false).await
     }
 
-    /// Waits (server-side) until the instance has finished, for at most `timeout`.
+    /// Waits (server-side) until the instance has finished, for at most `timeout` (timeouts beyond
+    /// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT), `Duration::MAX` included, mean no practical limit).
     pub async fn wait_for_completion(
         &self,
         instance_id: &str,
@@ -179,6 +180,7 @@ impl DurableClient {
         completion: bool,
     ) -> Result<OrchestrationMetadata> {
         non_empty("the instance ID", instance_id)?;
+        let timeout = timeout.min(crate::MAX_TIMEOUT);
         let message = proto::GetInstanceRequest {
             instance_id: instance_id.to_owned(),
             get_inputs_and_outputs: with_payloads,
@@ -201,7 +203,12 @@ impl DurableClient {
                 "instance {instance_id:?} did not reach {what} within {timeout:?}"
             ))
         };
-        let response = match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+        let response = match tokio::time::timeout(
+            timeout.saturating_add(Duration::from_secs(1)),
+            call,
+        )
+        .await
+        {
             Err(_) => return Err(timed_out()),
             Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {
                 return Err(timed_out());

@@ -26,9 +26,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn stub(&self) -> TaskHubSidecarServiceClient<Channel> {
-        TaskHubSidecarServiceClient::new(self.connection.channel.clone())
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+        self.connection.stub()
     }
 }
 

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use durable_proto as proto;
-use proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
@@ -320,8 +319,7 @@ async fn session(
 ) -> SessionEnd {
     let failed = |reason: String, received| SessionEnd::Failed { reason, received };
     let connection: &Connection = &shared.connection;
-    let mut stub = TaskHubSidecarServiceClient::new(connection.channel.clone())
-        .max_decoding_message_size(usize::MAX);
+    let mut stub = connection.stub();
     let open = async {
         let hello = connection
             .request_with_timeout((), Some(HELLO_TIMEOUT))

@@ -89,15 +89,17 @@ impl WorkerOptions {
         self
     }
 
-    /// How long shutdown waits for work in hand before abandoning it (default 30 s).
+    /// How long shutdown waits for work in hand before abandoning it (default 30 s; at most
+    /// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT)).
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
+        self.shutdown_grace = grace.min(crate::MAX_TIMEOUT);
         self
     }
 
-    /// How long the stream may stay silent (no work, no health ping) before the worker reconnects (default 120 s).
+    /// How long the stream may stay silent (no work, no health ping) before the worker reconnects (default 120 s;
+    /// at most [`MAX_TIMEOUT`](crate::MAX_TIMEOUT)).
     pub fn with_silence_timeout(mut self, timeout: Duration) -> Self {
-        self.silence_timeout = timeout;
+        self.silence_timeout = timeout.min(crate::MAX_TIMEOUT);
         self
     }
 

@@ -9,7 +9,7 @@ use durable_proto::{
 use rusqlite::Connection;
 
 use super::instances::{
-    InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, create, enqueue, load, load_many,
+    InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, create, enqueue, load,
 };
 use crate::codec::{event, new_id};
 use crate::error::StoreError;
@@ -61,7 +61,7 @@ pub(super) fn terminate(
 pub(super) fn terminate_row(
     c: &Connection,
     hub: &str,
-    mut row: InstanceRow,
+    row: InstanceRow,
     output: Option<String>,
     recursive: bool,
     now: i64,
@@ -69,15 +69,34 @@ pub(super) fn terminate_row(
     if row.is_terminal() {
         return Ok(());
     }
-    if recursive {
-        let children = load_many(
-            c,
-            "hub = ?1 AND parent_instance_id = ?2 AND status NOT IN (1, 3, 4, 5)",
-            &[&hub, &row.instance_id],
-        )?;
-        for child in children {
-            terminate_row(c, hub, child, output.clone(), true, now)?;
-        }
+    let mut targets = if recursive {
+        super::relations::descendants(c, hub, &row.instance_id, super::relations::Children::Live)?
+    } else {
+        Vec::new()
+    };
+    // Deepest first, as the recursion used to: children end before the parents they report to.
+    targets.reverse();
+    targets.push(row);
+    for target in targets {
+        // An earlier step of this walk (a never-run child reporting to its parent) may have changed the row.
+        let Some(current) = load(c, hub, &target.instance_id)? else {
+            continue;
+        };
+        terminate_one(c, hub, current, output.clone(), recursive, now)?;
+    }
+    Ok(())
+}
+
+fn terminate_one(
+    c: &Connection,
+    hub: &str,
+    mut row: InstanceRow,
+    output: Option<String>,
+    recursive: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    if row.is_terminal() {
+        return Ok(());
     }
     let never_ran = row.status == OrchestrationStatus::Pending as i32 && row.lease_token.is_none();
     if never_ran {

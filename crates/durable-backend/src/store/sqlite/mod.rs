@@ -11,6 +11,7 @@ mod instances;
 mod orchestration;
 mod query;
 mod reader;
+mod relations;
 mod schema;
 mod writer;
 

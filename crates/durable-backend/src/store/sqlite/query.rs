@@ -159,11 +159,12 @@ pub(super) fn purge(
     request: PurgeInstancesRequest,
 ) -> Result<PurgeInstancesResponse, StoreError> {
     let recursive = request.recursive;
-    let mut deleted = 0;
+    let mut deleted: i32 = 0;
     match request.request {
         Some(purge_instances_request::Request::InstanceId(id)) => {
             if id.starts_with('@') && !request.is_orchestration {
-                deleted += i32::from(super::entity_query::purge(c, hub, &id)?);
+                deleted =
+                    deleted.saturating_add(i32::from(super::entity_query::purge(c, hub, &id)?));
             } else if let Some(row) = instances::load(c, hub, &id)? {
                 if !row.is_terminal() {
                     return Err(StoreError::FailedPrecondition(format!(
@@ -171,13 +172,13 @@ pub(super) fn purge(
                          terminated instances can be purged"
                     )));
                 }
-                deleted += purge_row(c, hub, &row, recursive)?;
+                deleted = deleted.saturating_add(purge_row(c, hub, &row, recursive)?);
             }
         }
         Some(purge_instances_request::Request::InstanceBatch(batch)) => {
             for id in batch.instance_ids {
                 if let Some(row) = instances::load(c, hub, &id)?.filter(InstanceRow::is_terminal) {
-                    deleted += purge_row(c, hub, &row, recursive)?;
+                    deleted = deleted.saturating_add(purge_row(c, hub, &row, recursive)?);
                 }
             }
         }
@@ -206,7 +207,7 @@ pub(super) fn purge(
                 for row in instances::load_many(c, &sql, &[&hub, &from, &to])? {
                     // A recursive purge of an earlier row may have removed this one already.
                     if instances::load(c, hub, &row.instance_id)?.is_some() {
-                        deleted += purge_row(c, hub, &row, recursive)?;
+                        deleted = deleted.saturating_add(purge_row(c, hub, &row, recursive)?);
                     }
                 }
             }
@@ -223,25 +224,26 @@ pub(super) fn purge(
     })
 }
 
+/// Deletes a finished instance and, when recursive, its finished descendants; returns how many went.
 fn purge_row(
     c: &Connection,
     hub: &str,
     row: &InstanceRow,
     recursive: bool,
 ) -> Result<i32, StoreError> {
-    let mut deleted = 0;
+    let mut doomed = vec![row.instance_id.clone()];
     if recursive {
-        let children = instances::load_many(
-            c,
-            "hub = ?1 AND parent_instance_id = ?2 AND status IN (1, 3, 4, 5)",
-            &[&hub, &row.instance_id],
-        )?;
-        for child in children {
-            deleted += purge_row(c, hub, &child, true)?;
-        }
+        let finished = super::relations::Children::Finished;
+        doomed.extend(
+            super::relations::descendants(c, hub, &row.instance_id, finished)?
+                .into_iter()
+                .map(|child| child.instance_id),
+        );
     }
-    instances::delete_data(c, hub, &row.instance_id)?;
-    Ok(deleted + 1)
+    for id in &doomed {
+        instances::delete_data(c, hub, id)?;
+    }
+    Ok(i32::try_from(doomed.len()).unwrap_or(i32::MAX))
 }
 
 /// The earliest future time something becomes runnable: a timer or delayed message, or an expiring lease.
