@@ -344,6 +344,68 @@ async fn replacing_a_running_instance_gives_its_entity_locks_back() {
 }
 
 #[tokio::test]
+async fn a_lock_request_of_a_replaced_execution_is_not_granted_to_the_new_one() {
+    let s = memory();
+    let lock = |section: &str| {
+        EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
+            critical_section_id: section.into(),
+            lock_set: vec!["@counter@busy".into()],
+            position: 0,
+            parent_instance_id: None,
+        })
+    };
+    // `other` holds the entity, so `holder`'s request waits in the entity's queue.
+    s.start_instance(HUB.into(), start("other", None))
+        .await
+        .unwrap();
+    let work = lease_one(&s, WorkKind::Orchestration).await;
+    turn(&s, &work, vec![entity_message(0, lock("cs-other"))]).await;
+    let other = lease_after_locks(&s).await;
+    s.start_instance(HUB.into(), start("holder", None))
+        .await
+        .unwrap();
+    let work = lease_one(&s, WorkKind::Orchestration).await;
+    turn(&s, &work, vec![entity_message(0, lock("cs-holder"))]).await;
+    // `holder` is replaced while its request is on its way; then `other` lets go.
+    let mut replace = start("holder", None);
+    replace.orchestration_id_reuse_policy = Some(OrchestrationIdReusePolicy {
+        replaceable_status: vec![
+            OrchestrationStatus::Running as i32,
+            OrchestrationStatus::Terminated as i32,
+        ],
+    });
+    s.start_instance(HUB.into(), replace).await.unwrap();
+    let unlock = EntityMessageType::EntityUnlockSent(EntityUnlockSentEvent {
+        critical_section_id: "cs-other".into(),
+        parent_instance_id: None,
+        target_instance_id: Some("@counter@busy".into()),
+    });
+    turn(&s, &other, vec![entity_message(1, unlock), complete(2)]).await;
+    for _ in 0..5 {
+        for work in lease(&s, WorkKind::Orchestration, None).await {
+            if let Some(work_item::Request::OrchestratorRequest(r)) = &work.item.request {
+                assert!(
+                    !r.new_events
+                        .iter()
+                        .any(|e| matches!(e.event_type, Some(EventType::EntityLockGranted(_)))),
+                    "the new execution was granted a lock it never asked for: {:?}",
+                    kinds(&r.new_events)
+                );
+            }
+            turn(&s, &work, vec![]).await;
+        }
+    }
+    let entity = s
+        .get_entity(HUB.into(), "@counter@busy".into(), false)
+        .await
+        .unwrap();
+    assert!(
+        entity.is_none_or(|e| e.locked_by.is_none()),
+        "the entity is still locked"
+    );
+}
+
+#[tokio::test]
 async fn a_reuse_policy_replacing_live_but_not_terminated_instances_is_refused() {
     let s = memory();
     s.start_instance(HUB.into(), start("r", None))
@@ -433,10 +495,15 @@ async fn an_activity_without_a_version_is_dispatched_as_its_orchestrations_versi
             }),
         )
     };
+    // An empty version (what some SDKs send for none) inherits too.
     turn(
         &s,
         &work[0],
-        vec![schedule(0, None), schedule(1, Some("1.0"))],
+        vec![
+            schedule(0, None),
+            schedule(1, Some("1.0")),
+            schedule(2, Some("")),
+        ],
     )
     .await;
     let task_ids = |leased: Vec<LeasedWork>| -> Vec<i32> {
@@ -459,7 +526,9 @@ async fn an_activity_without_a_version_is_dispatched_as_its_orchestrations_versi
         Some(work_item::Request::ActivityRequest(a)) => assert_eq!(a.version, None),
         other => panic!("{other:?}"),
     }
-    assert_eq!(task_ids(inherited), [0]);
+    let mut ids = task_ids(inherited);
+    ids.sort();
+    assert_eq!(ids, [0, 2]);
     // An activity's own version wins over its orchestration's.
     assert_eq!(
         task_ids(lease(&s, WorkKind::Activity, filters(&[], &["1.0"])).await),

@@ -86,9 +86,11 @@ pub(super) fn lease(
             let activity = ActivityRequest::decode(row.get::<_, Vec<u8>>(2)?.as_slice())?;
             // Like the scheduler: an activity without a version of its own runs as its orchestration's version, so a
             // worker filtering both at one version gets the activities its orchestrations schedule.
+            // An empty version (what some SDKs send for "none") is no version of its own.
             let version = activity
                 .version
                 .clone()
+                .filter(|v| !v.is_empty())
                 .or(row.get::<_, Option<String>>(3)?);
             let accepted = filters.is_empty()
                 || filters.iter().any(|f| {

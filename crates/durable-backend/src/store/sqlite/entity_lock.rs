@@ -93,3 +93,25 @@ pub(super) fn release_locks_of(
     )?
     .execute(rusqlite::params![hub, instance_id, now])?)
 }
+
+/// Drops the lock requests `owner` has on their way to entities (not yet taken by a worker).
+pub(super) fn drop_lock_requests_of(
+    c: &Connection,
+    hub: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
+    let rows: Vec<(i64, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT id, event FROM entity_inbox WHERE hub = ?1 AND sender = ?2 AND lease_token IS NULL",
+        )?
+        .query_map((hub, owner), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (row_id, blob) in rows {
+        let message = crate::codec::decode_event(&blob)?;
+        if matches!(message.event_type, Some(EventType::EntityLockRequested(_))) {
+            c.prepare_cached("DELETE FROM entity_inbox WHERE id = ?1")?
+                .execute([row_id])?;
+        }
+    }
+    Ok(())
+}

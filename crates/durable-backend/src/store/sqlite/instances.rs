@@ -394,6 +394,9 @@ pub(super) fn start(
             // The replaced execution never finishes, so nothing else would give its entity locks back.
             super::entity_lock::release_locks_of(c, hub, &id, now)?;
         }
+        // Its lock requests still on their way would otherwise be granted to the new execution, for a critical
+        // section that execution never asked for.
+        super::entity_lock::drop_lock_requests_of(c, hub, &id)?;
     }
     create(
         c,
