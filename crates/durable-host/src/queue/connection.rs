@@ -194,10 +194,11 @@ fn parse_url(text: &str) -> Result<Url, String> {
     if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?} is not an http(s) URL"));
     }
-    // Queue clients add the queue name as a path segment, so the service URL must end with a slash.
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
+    // Queue clients append the queue name as a path segment: a trailing slash (other than the root's) would
+    // leave an empty segment before it.
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    if !trimmed.is_empty() {
+        url.set_path(&trimmed);
     }
     Ok(url)
 }
