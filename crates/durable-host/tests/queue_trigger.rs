@@ -194,6 +194,8 @@ async fn defaults_metadata_poison_and_outputs_of_every_trigger_kind() -> Result<
     azurite.create_queue("fanout-in").await?;
     azurite.put("orders", &b64(r#"{"order":7}"#)).await?;
     azurite.put("orders", &b64("fail")).await?;
+    // Not base64, as the default encoding requires: poisoned without an invocation.
+    azurite.put("orders", "not base64!").await?;
     azurite.put("fanout-in", &b64("go")).await?;
     let app = app(&azurite, Value::Null)?;
     let host = start_host(&app).await?;
@@ -230,8 +232,11 @@ async fn defaults_metadata_poison_and_outputs_of_every_trigger_kind() -> Result<
         .map(|r| &r["metadata"]["DequeueCount"])
         .collect();
     assert_eq!(counts, ["1", "2", "3", "4", "5"]);
-    azurite.wait_for("orders-poison", &[b64("fail")]).await?;
+    azurite
+        .wait_for("orders-poison", &["not base64!".into(), b64("fail")])
+        .await?;
     azurite.wait_for("orders", &[]).await?;
+    assert!(records(&app.log, "Orders", "not base64!").is_empty());
     assert_eq!(
         records(&app.log, "Orders", "fail").len(),
         5,
