@@ -93,39 +93,64 @@ impl InvocationContext {
 
     /// Sets an output binding declared on the trigger (or `$return`); a later call replaces the value.
     ///
-    /// The host tries to base64-decode *string* output values (unless the binding says `dataType: binary`) and
-    /// sends the bytes when that works, so a string like `"test"` would arrive as three bytes. Send objects, or
-    /// strings that cannot be base64, when that matters.
+    /// For a queue output, an array is sent as one message per element. The host tries to base64-decode
+    /// *string* output values unless the binding says `dataType: binary` (which [`crate::OutputBinding::queue`]
+    /// does) and sends the bytes when that works, so on other bindings a string like `"test"` would arrive as
+    /// three bytes.
     pub fn set_output(&self, name: &str, value: impl Serialize) -> Result<(), FunctionError> {
         let value = serde_json::to_value(value)?;
-        let mut outputs = match self.inner.outputs.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut outputs = self.outputs();
         if name == "$return" {
             outputs.return_value = Some(value);
             return Ok(());
         }
-        let declared = self
-            .inner
+        let declared = self.declared(name)?;
+        outputs.bindings.insert(declared, value);
+        Ok(())
+    }
+
+    /// Adds one value to an output binding: each call on a queue output is one more message. A value set before
+    /// with [`InvocationContext::set_output`] becomes the first element (an array set before is extended).
+    pub fn push_output(&self, name: &str, value: impl Serialize) -> Result<(), FunctionError> {
+        let value = serde_json::to_value(value)?;
+        let declared = self.declared(name)?;
+        let mut outputs = self.outputs();
+        match outputs.bindings.get_mut(&declared) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => {
+                let first = std::mem::take(existing);
+                *existing = Value::Array(vec![first, value]);
+            }
+            None => {
+                outputs.bindings.insert(declared, Value::Array(vec![value]));
+            }
+        }
+        Ok(())
+    }
+
+    fn outputs(&self) -> std::sync::MutexGuard<'_, Outputs> {
+        match self.inner.outputs.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The declared output binding's own spelling of `name` (the host matches names case-sensitively).
+    fn declared(&self, name: &str) -> Result<String, FunctionError> {
+        self.inner
             .declared_outputs
             .iter()
             .find(|d| d.eq_ignore_ascii_case(name))
+            .cloned()
             .ok_or_else(|| {
                 FunctionError::msg(format!(
                     "function '{}' has no output binding named '{name}'",
                     self.inner.function_name
                 ))
-            })?;
-        outputs.bindings.insert(declared.clone(), value);
-        Ok(())
+            })
     }
 
     pub(crate) fn take_outputs(&self) -> Outputs {
-        let mut outputs = match self.inner.outputs.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        std::mem::take(&mut *outputs)
+        std::mem::take(&mut *self.outputs())
     }
 }

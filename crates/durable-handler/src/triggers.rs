@@ -148,11 +148,23 @@ pub struct OutputBinding {
 }
 
 impl OutputBinding {
-    /// A Storage queue output on the `AzureWebJobsStorage` connection.
+    /// A Storage queue output on the `AzureWebJobsStorage` connection (see [`OutputBinding::connection`]).
+    ///
+    /// Its value is sent after the function succeeds: one message, or one per element when it is an array
+    /// (use [`crate::InvocationContext::push_output`] to add messages one at a time). A string is sent as its
+    /// text and any other value as its JSON text (indented, as the host writes it). The binding declares
+    /// `dataType: binary`, so the host sends strings as they are rather than first trying to base64-decode them.
     pub fn queue(name: impl Into<String>, queue_name: impl Into<String>) -> Self {
         Self::custom(name, "queue")
             .property("queueName", queue_name.into())
             .property("connection", "AzureWebJobsStorage")
+            .property("dataType", "binary")
+    }
+
+    /// The app setting (or setting prefix, for an identity-based connection like
+    /// `MyStorage__queueServiceUri`) that holds the binding's connection.
+    pub fn connection(self, setting: impl Into<String>) -> Self {
+        self.property("connection", setting.into())
     }
 
     /// Any binding type the extension bundle offers (`blob`, `table`, `serviceBus`, ...).

@@ -42,7 +42,7 @@ fn handler() -> Handler {
             "OnWork",
             QueueTrigger::new("work")
                 .connection("Storage2")
-                .output(OutputBinding::queue("done", "work-done")),
+                .output(OutputBinding::queue("done", "work-done").connection("Storage3")),
             |_m: Value, _ctx| async move { Ok(()) },
         )
         .timer(
@@ -98,7 +98,7 @@ fn writes_one_folder_per_function_with_the_right_bindings() {
         read(dir.path(), "OnWork")["bindings"],
         json!([
             { "name": "message", "type": "queueTrigger", "direction": "in", "queueName": "work", "connection": "Storage2" },
-            { "name": "done", "type": "queue", "direction": "out", "queueName": "work-done", "connection": "AzureWebJobsStorage" }
+            { "name": "done", "type": "queue", "direction": "out", "queueName": "work-done", "connection": "Storage3", "dataType": "binary" }
         ])
     );
     assert_eq!(

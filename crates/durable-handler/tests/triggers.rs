@@ -76,9 +76,14 @@ pub fn handler() -> Handler {
         )
         .queue(
             "OnWork",
-            QueueTrigger::new("work-items").output(OutputBinding::queue("done", "work-done")),
+            QueueTrigger::new("work-items")
+                .output(OutputBinding::queue("done", "work-done"))
+                .output(OutputBinding::queue("Audit", "audit").connection("AuditStorage")),
             |item: WorkItem, ctx: InvocationContext| async move {
                 ctx.set_output("done", json!({ "id": item.id, "ok": true }))?;
+                // Several messages, one call each; the declared spelling of the name is kept.
+                ctx.push_output("audit", format!("seen {}", item.id))?;
+                ctx.push_output("audit", json!({ "id": item.id }))?;
                 Ok(())
             },
         )
@@ -345,6 +350,7 @@ async fn queue_trigger_decodes_the_message_and_sets_outputs() {
         .await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["Outputs"]["done"], json!({ "id": 7, "ok": true }));
+    assert_eq!(reply["Outputs"]["Audit"], json!(["seen 7", { "id": 7 }]));
 
     // A message that does not fit the function's type is a 400, not a panic.
     let (status, reply) = server

@@ -23,7 +23,7 @@ use crate::http::{
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
 use crate::process::{Handler, Launch};
-use crate::queue::Queues;
+use crate::queue::{Queues, Setup as QueueSetup};
 use crate::timer::{Timers, check_schedules};
 
 /// A running local host. Stop it with [`HostHandle::stop`]; dropping it without stopping stops the handler process
@@ -163,9 +163,6 @@ impl HostHandle {
         worker.map_err(|e| HostError::Backend(format!("worker: {e}")))
     }
 }
-
-/// Storage queues hide a received message for at most seven days.
-const QUEUE_VISIBILITY_CAP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// The body size limit: the option, else `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` (a number of bytes, as the
 /// Functions host reads it), else the Functions host's default.
@@ -414,6 +411,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     }
 
     check_schedules(&functions)?;
+    let queue_setup = QueueSetup::new(&app_dir, &functions, &settings, &host_json.queues)?;
 
     let port = match options.port {
         Some(port) => port,
@@ -487,7 +485,8 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         }
     };
     let invoker = Invoker::new(Arc::clone(&handler), timeout, options.ready_timeout)
-        .map_err(HostError::Handler)?;
+        .map_err(HostError::Handler)?
+        .with_queue_outputs(queue_setup.outputs());
 
     let catalog = Arc::new(Catalog::new(&functions));
     let mut builder = Worker::builder()
@@ -506,15 +505,7 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let built = builder
         .build()
         .map_err(|e| HostError::Backend(format!("worker: {e}")))
-        .and_then(|worker| {
-            let queues = Queues::start(
-                &functions,
-                &settings,
-                &invoker,
-                timeout.min(QUEUE_VISIBILITY_CAP),
-            )?;
-            Ok((worker, queues))
-        });
+        .map(|worker| (worker, Queues::start(queue_setup, &invoker)));
     let (worker, queues) = match built {
         Ok(parts) => parts,
         Err(e) => {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use crate::process::Handler;
+use crate::queue::QueueOutputs;
 
 /// The host version the local host reports; the protocol it speaks is that of Functions host 4.x.
 pub(crate) const HOST_VERSION: &str = "4.1040.0.0";
@@ -68,6 +69,9 @@ pub(crate) enum InvokeError {
     /// The handler's process is alive but the request failed (a refused or dropped connection).
     #[error("An error occurred while sending the request. ({0})")]
     Connection(String),
+    /// The function succeeded, but an output binding could not be written (a queue output failed to send).
+    #[error("{0}")]
+    Output(String),
 }
 
 /// A .NET `TimeSpan` as it prints: `[d.]hh:mm:ss[.fffffff]`.
@@ -121,6 +125,9 @@ impl InvokeError {
             InvokeError::Status(_) => {
                 Exception::new("System.Net.Http.HttpRequestException", self.to_string())
             }
+            InvokeError::Output(_) => {
+                Exception::new("System.InvalidOperationException", self.to_string())
+            }
             InvokeError::NotRunning(detail)
             | InvokeError::Exited(detail)
             | InvokeError::Connection(detail) => Exception::new(
@@ -142,6 +149,8 @@ pub(crate) struct Invoker {
     handler: Arc<Handler>,
     timeout: Duration,
     ready_timeout: Duration,
+    /// Where queue output bindings go after a successful invocation.
+    queue_outputs: Option<Arc<QueueOutputs>>,
 }
 
 impl Invoker {
@@ -160,7 +169,14 @@ impl Invoker {
             // `functionTimeout: -1` (no limit) must not overflow a deadline.
             timeout: timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)),
             ready_timeout,
+            queue_outputs: None,
         })
+    }
+
+    /// Sends the functions' queue output bindings after each successful invocation.
+    pub(crate) fn with_queue_outputs(mut self, outputs: Arc<QueueOutputs>) -> Self {
+        self.queue_outputs = Some(outputs);
+        self
     }
 
     pub(crate) fn handler(&self) -> &Handler {
@@ -258,7 +274,7 @@ impl Invoker {
                 match response.bytes().await {
                     Err(e) => Err(self.failed_request(e, exits, function).await),
                     Ok(bytes) => match parse_reply(&bytes, json_content, &log) {
-                        Ok(Some(reply)) => Ok(reply),
+                        Ok(Some(reply)) => self.send_outputs(function, reply).await,
                         Ok(None) => Err(self.never_completes(function, started).await),
                         Err(e) => Err(e),
                     },
@@ -279,6 +295,22 @@ impl Invoker {
             );
         }
         result
+    }
+
+    /// The output bindings the host writes itself, after the function returned.
+    async fn send_outputs(
+        &self,
+        function: &str,
+        reply: InvokeReply,
+    ) -> Result<InvokeReply, InvokeError> {
+        match &self.queue_outputs {
+            Some(outputs) => outputs
+                .deliver(function, &reply)
+                .await
+                .map(|()| reply)
+                .map_err(InvokeError::Output),
+            None => Ok(reply),
+        }
     }
 
     /// A request that failed without an answer: a timeout, a process that went away, or a connection the

@@ -35,6 +35,8 @@ pub(crate) struct HostJson {
     pub(crate) durable_task: Value,
     /// What the Durable extension's client endpoint takes from `extensions.durableTask`.
     pub(crate) durable_client: DurableClientSettings,
+    /// `extensions.queues`, for the queue trigger and output bindings (`Null` when absent).
+    pub(crate) queues: Value,
 }
 
 /// `extensions.durableTask.overridableExistingInstanceStates`: which existing instances a start with the same ID
@@ -228,6 +230,9 @@ fn parse_host_json(
         route_prefix,
         function_timeout,
         durable_task: durable.cloned().unwrap_or(Value::Null),
+        queues: key(root.get("extensions"), "queues")
+            .cloned()
+            .unwrap_or(Value::Null),
     })
 }
 
@@ -317,7 +322,7 @@ pub(crate) fn substitute(raw: &str, settings: &BTreeMap<String, String>) -> Resu
 
 /// .NET `TimeSpan` text: `hh:mm:ss`, optionally `d.hh:mm:ss`; `-1` means unlimited. `None` for text that is not a
 /// time span, or one too long to count in seconds.
-fn parse_timespan(s: &str) -> Option<Duration> {
+pub(crate) fn parse_timespan(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s == "-1" {
         return Some(Duration::MAX);
