@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keeps the dependency trees as lean as the layering: the replay engine does no I/O, so it must not compile a
 # runtime, a transport, a web server, a database or an HTTP client; the protocol's messages come without tonic; the
-# worker and the handler stay free of the backend's SQLite and (for the worker) the web framework.
+# worker, the handler and the dashboard stay free of the backend's SQLite and (for the worker) the web framework.
 # Looks at every target platform's normal dependencies, as `cargo tree` resolves them for that crate alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,5 +43,7 @@ check durable-proto "${transport[@]}"
 check durable-core "${transport[@]}"
 check durable-grpc rusqlite axum
 check durable-handler rusqlite
+# The dashboard is a client of any endpoint: it reaches the store through the protocol only.
+check durable-dashboard rusqlite
 
 exit $failed

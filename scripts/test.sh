@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one verify command: what CI runs, and what a person runs before pushing.
-# Installs the pinned interop peers (Python SDKs in .venv, the JavaScript SDK, Azurite), checks formatting, lints,
+# Installs the pinned interop peers (Python SDKs in .venv, the JavaScript SDK, Azurite) and the browser of the
+# dashboard's tests (Debian's chromium), checks formatting, lints,
 # the crates' dependency trees, their docs and their packages, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-python.sh
 bash scripts/setup-node.sh
 bash scripts/setup-azurite.sh
+bash scripts/setup-chromium.sh
 export DURABLE_PYTHON="$PWD/.venv/bin/python"
 export DURABLE_AZURITE="$PWD/scripts/azurite/node_modules/.bin/azurite-queue"
 export DURABLE_REQUIRE_AZURITE=1

@@ -17,8 +17,8 @@ use crate::config::{
 use crate::error::{HostError, Result};
 use crate::extension::{Catalog, HttpExecutor, request_settings};
 use crate::http::{
-    BODY_LIMIT_SETTING, DEFAULT_MAX_BODY, DurableClientBinding, DurableInfo, HttpFunction,
-    HttpState, Keys, RouteTemplate, router,
+    BODY_LIMIT_SETTING, DASHBOARD_PATH, DEFAULT_MAX_BODY, DurableClientBinding, DurableInfo,
+    HttpFunction, HttpState, Keys, RouteTemplate, router,
 };
 use crate::invoke::Invoker;
 use crate::options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
@@ -77,6 +77,12 @@ impl HostHandle {
     /// The task hub in use.
     pub fn task_hub(&self) -> &str {
         &self.task_hub
+    }
+
+    /// The web dashboard, `http://localhost:<port>/dashboard/`: instances, histories, entities and the management
+    /// actions, over the host's own client. Its API takes the management webhooks' keys when they check keys.
+    pub fn dashboard_url(&self) -> String {
+        format!("{}{DASHBOARD_PATH}/", self.base_url)
     }
 
     /// The gRPC endpoint of the backend, which the host's worker and management API use.
@@ -554,9 +560,15 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
         .iter()
         .map(|f| describe(f, &base_url, &host_json.route_prefix))
         .collect();
+    let dashboard_url = format!("{base_url}{DASHBOARD_PATH}/");
+    let dashboard_keys = if keys.system.is_some() {
+        " (asks for the master or durabletask_extension key)"
+    } else {
+        ""
+    };
     tracing::info!(
         target: "host",
-        "Functions host listening on {base_url} (task hub {hub:?}, backend {})\n\nFunctions:\n\n        {}\n",
+        "Functions host listening on {base_url} (task hub {hub:?}, backend {})\n\nDashboard: {dashboard_url}{dashboard_keys}\n\nFunctions:\n\n        {}\n",
         backend.rpc_base_url,
         listing.join("\n        ")
     );

@@ -38,6 +38,10 @@ struct Args {
     /// Send entity work in the scheduler's newer `entityRequestV2` format instead of `entityRequest`.
     #[arg(long)]
     entity_v2: bool,
+    /// Serve the web dashboard on this port too, on the same address (0 picks a free port).
+    #[cfg(feature = "dashboard")]
+    #[arg(long, env = "DURABLE_BACKEND_DASHBOARD_PORT")]
+    dashboard_port: Option<u16>,
 }
 
 #[tokio::main]
@@ -50,6 +54,11 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    #[cfg(feature = "dashboard")]
+    let dashboard_hubs: Vec<String> = std::iter::once(args.default_hub.clone())
+        .chain(args.task_hubs.iter().cloned())
+        .filter(|h| !h.trim().is_empty())
+        .collect();
     let mut options = durable_backend::Options::new()
         .with_bind(SocketAddr::new(args.host, args.port))
         .with_default_hub(args.default_hub)
@@ -67,10 +76,68 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot start the backend")?;
     println!("durable-backend listening on {}", backend.endpoint());
+    #[cfg(feature = "dashboard")]
+    let dashboard = match args.dashboard_port {
+        Some(port) => {
+            let dashboard =
+                dashboard::start(&backend, SocketAddr::new(args.host, port), dashboard_hubs).await;
+            match dashboard {
+                Ok(dashboard) => Some(dashboard),
+                Err(e) => {
+                    let _ = backend.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
     stop_requested().await?;
     tracing::info!("shutting down");
+    #[cfg(feature = "dashboard")]
+    if let Some(dashboard) = dashboard {
+        dashboard.shutdown().await;
+    }
     backend.shutdown().await.context("shutdown failed")?;
     Ok(())
+}
+
+#[cfg(feature = "dashboard")]
+mod dashboard {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    use anyhow::Context;
+    use durable_dashboard::{DashboardOptions, DashboardServer};
+    use durable_grpc::{ConnectionOptions, DurableClient};
+
+    /// The dashboard on its own port, talking to this backend through the client API like any other client.
+    pub(super) async fn start(
+        backend: &durable_backend::Handle,
+        bind: SocketAddr,
+        hubs: Vec<String>,
+    ) -> anyhow::Result<DashboardServer> {
+        // A backend bound to every address is reached through loopback.
+        let mut target = backend.local_addr();
+        if target.ip().is_unspecified() {
+            target.set_ip(match target.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        let mut connection = ConnectionOptions::new(format!("http://{target}"));
+        if let Some(hub) = hubs.first() {
+            connection = connection.with_task_hub(hub);
+        }
+        let client =
+            DurableClient::new(&connection).context("cannot create the dashboard's client")?;
+        let options = DashboardOptions::new()
+            .with_title("Durable Dashboard · durable-backend")
+            .with_task_hubs(hubs);
+        let server = durable_dashboard::start(bind, client, options)
+            .await
+            .context("cannot start the dashboard")?;
+        println!("durable-backend dashboard on {}", server.url());
+        Ok(server)
+    }
 }
 
 /// Ctrl-C, or SIGTERM where there is one (container and service managers stop processes with it).

@@ -211,8 +211,25 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     json_response(status, &json!({ "Message": message }))
 }
 
+/// Where the dashboard is served.
+pub(crate) const DASHBOARD_PATH: &str = "/dashboard";
+
 pub(crate) fn router(state: Arc<HttpState>) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    // The dashboard's API follows the management webhooks' key rules; its pages hold no data and stay open.
+    let keys = state.keys.clone();
+    let dashboard = durable_dashboard::router(
+        state.client.clone(),
+        durable_dashboard::DashboardOptions::new()
+            .with_title("Durable Dashboard")
+            .with_task_hubs([state.durable.hub.clone()])
+            .with_api_guard(move |headers, uri| {
+                keys.allows_management(keys::presented_key(headers, uri.query()).as_deref())
+            }),
+    );
+    Router::new()
+        .nest_service(DASHBOARD_PATH, dashboard)
+        .fallback(dispatch)
+        .with_state(state)
 }
 
 /// Routes first and checks keys second, both from the request line and headers alone: an unknown route, a

@@ -77,15 +77,18 @@ pub(super) fn query(
     let after = q.continuation_token.unwrap_or_default();
     let from = q.last_modified_from.as_ref().map(ms).unwrap_or(i64::MIN);
     let to = q.last_modified_to.as_ref().map(ms).unwrap_or(i64::MAX);
-    let mut stmt = c.prepare_cached(
-        "SELECT entity_id, state, locked_by, last_modified_at FROM entities \
-         WHERE hub = ?1 AND entity_id > ?2 AND substr(entity_id, 1, length(?3)) = ?3 \
-           AND last_modified_at >= ?4 AND last_modified_at <= ?5 AND (?6 OR state IS NOT NULL) \
-         ORDER BY entity_id LIMIT ?7",
-    )?;
+    // A prefix is a range of the primary key: the search starts at the tighter of the token and the prefix and
+    // stops where the prefix ends, instead of reading every entity of the hub after the token.
+    let (lower, op) = if prefix.as_str() > after.as_str() {
+        (prefix.clone(), ">=")
+    } else {
+        (after, ">")
+    };
+    let end = super::query::prefix_end(&prefix).filter(|_| !prefix.is_empty());
+    let mut stmt = c.prepare_cached(&page_sql(op, end.is_some()))?;
     let rows = stmt
         .query_map(
-            rusqlite::params![hub, after, prefix, from, to, q.include_transient, page],
+            rusqlite::params![hub, lower, prefix, from, to, q.include_transient, page, end],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -118,6 +121,22 @@ pub(super) fn query(
         entities,
         continuation_token: continuation,
     })
+}
+
+/// One page of `QueryEntities`: `?2` is the lower bound (`op` is `>` or `>=`), `?8` the end of the prefix's range
+/// when `bounded` (else `NULL`, so the parameters stay the same).
+pub(super) fn page_sql(op: &str, bounded: bool) -> String {
+    format!(
+        "SELECT entity_id, state, locked_by, last_modified_at FROM entities \
+         WHERE hub = ?1 AND entity_id {op} ?2 AND substr(entity_id, 1, length(?3)) = ?3 \
+           AND last_modified_at >= ?4 AND last_modified_at <= ?5 AND (?6 OR state IS NOT NULL) {} \
+         ORDER BY entity_id LIMIT ?7",
+        if bounded {
+            "AND entity_id < ?8"
+        } else {
+            "AND ?8 IS NULL"
+        }
+    )
 }
 
 /// Like the scheduler, this store keeps nothing for `CleanEntityStorage` to do: an entity is dropped as soon as it

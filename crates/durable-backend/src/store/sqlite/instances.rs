@@ -17,7 +17,7 @@ use crate::error::StoreError;
 pub(super) const PRIORITY_FIRST: i64 = 0;
 pub(super) const PRIORITY_NORMAL: i64 = 1;
 
-const COLUMNS: &str = "instance_id, execution_id, name, version, status, created_at, updated_at, completed_at, \
+pub(super) const COLUMNS: &str = "instance_id, execution_id, name, version, status, created_at, updated_at, completed_at, \
     scheduled_start_at, input, output, custom_status, failure, parent_instance_id, parent_execution_id, \
     parent_task_id, parent_name, parent_version, tags, lease_token, lease_expires_at, lease_started_at";
 
@@ -208,6 +208,17 @@ pub(super) fn load_many(
         "SELECT {COLUMNS} FROM instances WHERE {sql_where}"
     ))?;
     let rows = stmt.query_map(params, InstanceRow::from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Rows of a whole `SELECT` over [`COLUMNS`], for queries that are more than a `WHERE` clause.
+pub(super) fn load_sql(
+    c: &Connection,
+    sql: &str,
+    params: &[rusqlite::types::Value],
+) -> Result<Vec<InstanceRow>, StoreError> {
+    let mut stmt = c.prepare(sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), InstanceRow::from_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 

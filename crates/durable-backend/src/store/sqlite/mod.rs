@@ -10,6 +10,8 @@ mod entity_query;
 mod instances;
 mod orchestration;
 mod query;
+#[cfg(test)]
+mod query_plans;
 mod reader;
 mod relations;
 mod schema;

@@ -42,24 +42,9 @@ pub(super) fn query_instances(
     } else {
         DEFAULT_PAGE
     };
-    let mut sql = String::from(
-        "hub = ?1 AND instance_id > ?2 AND substr(instance_id, 1, length(?3)) = ?3 \
-         AND created_at >= ?4 AND created_at <= ?5",
-    );
-    if !q.runtime_status.is_empty() {
-        sql.push_str(&format!(
-            " AND status IN ({})",
-            status_list(&q.runtime_status)
-        ));
-    }
-    sql.push_str(" ORDER BY instance_id LIMIT ?6");
-    let after = q.continuation_token.clone().unwrap_or_default();
-    let prefix = q.instance_id_prefix.clone().unwrap_or_default();
-    let from = q.created_time_from.as_ref().map(ms).unwrap_or(i64::MIN);
-    let to = q.created_time_to.as_ref().map(ms).unwrap_or(i64::MAX);
     // One extra row tells whether another page exists.
-    let limit = page + 1;
-    let mut rows = instances::load_many(c, &sql, &[&hub, &after, &prefix, &from, &to, &limit])?;
+    let (sql, params) = instance_page(hub, &q, page + 1);
+    let mut rows = instances::load_sql(c, &sql, &params)?;
     let more = rows.len() > usize::try_from(page).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(page).unwrap_or(usize::MAX));
     Ok(QueryInstancesResponse {
@@ -73,6 +58,121 @@ pub(super) fn query_instances(
             .map(|r| r.to_state(q.fetch_inputs_and_outputs))
             .collect(),
     })
+}
+
+/// The smallest string greater than every string that starts with `prefix` (`None` when there is none), so that a
+/// prefix becomes a range of the primary key. Text compares as UTF-8 bytes, which order as code points do.
+pub(super) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => 0xE000,
+            n => n,
+        };
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The `SELECT` for one page of `QueryInstances` (`limit` rows, ordered by instance ID), written so that each
+/// filter is served by an index rather than by reading the hub (dashboards list from stores of 100,000 instances):
+///
+/// - an ID prefix is a range of the primary key;
+/// - otherwise a creation-time window reads `instances_by_created` over the window, then keeps the first IDs;
+/// - otherwise statuses read `instances_by_status` (hub, status, instance ID) once per status, each already in
+///   ID order, and merge;
+/// - with no filter, the primary key from the continuation token on.
+///
+/// The remaining filters are checked on the rows so found. `query_plans::list_queries_use_their_indexes` holds the
+/// plans.
+pub(super) fn instance_page(
+    hub: &str,
+    q: &InstanceQuery,
+    limit: i64,
+) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let columns = instances::COLUMNS;
+    let after = q.continuation_token.clone().unwrap_or_default();
+    let prefix = q.instance_id_prefix.clone().unwrap_or_default();
+    let mut params: Vec<Value> = vec![hub.to_owned().into(), limit.into()];
+    let mut bind = |value: Value| {
+        params.push(value);
+        format!("?{}", params.len())
+    };
+    let mut conditions = vec!["hub = ?1".to_owned()];
+    // One lower bound on the key, the tighter of the token and the prefix, so the search starts there.
+    if !prefix.is_empty() && prefix.as_str() > after.as_str() {
+        let p = bind(prefix.clone().into());
+        conditions.push(format!(
+            "instance_id >= {p} AND substr(instance_id, 1, length({p})) = {p}"
+        ));
+    } else {
+        let a = bind(after.into());
+        conditions.push(format!("instance_id > {a}"));
+        if !prefix.is_empty() {
+            let p = bind(prefix.clone().into());
+            conditions.push(format!("substr(instance_id, 1, length({p})) = {p}"));
+        }
+    }
+    if let Some(end) = (!prefix.is_empty()).then(|| prefix_end(&prefix)).flatten() {
+        let e = bind(end.into());
+        conditions.push(format!("instance_id < {e}"));
+    }
+    let from = q.created_time_from.as_ref().map(ms);
+    let to = q.created_time_to.as_ref().map(ms);
+    if let Some(from) = from {
+        let f = bind(from.into());
+        conditions.push(format!("created_at >= {f}"));
+    }
+    if let Some(to) = to {
+        let t = bind(to.into());
+        conditions.push(format!("created_at <= {t}"));
+    }
+    let mut statuses = q.runtime_status.clone();
+    statuses.sort_unstable();
+    statuses.dedup();
+    let filter = conditions.join(" AND ");
+    let sql = if !prefix.is_empty() || statuses.is_empty() || from.is_some() || to.is_some() {
+        let index = if prefix.is_empty() && (from.is_some() || to.is_some()) {
+            " INDEXED BY instances_by_created"
+        } else {
+            ""
+        };
+        let status = if statuses.is_empty() {
+            String::new()
+        } else {
+            format!(" AND status IN ({})", status_list(&statuses))
+        };
+        format!(
+            "SELECT {columns} FROM instances{index} WHERE {filter}{status} ORDER BY instance_id LIMIT ?2"
+        )
+    } else {
+        // Without statistics SQLite would rather walk the primary key in order and test each status than read the
+        // status index, which costs a walk of the hub for a rare status; the hint keeps it on the index.
+        let branch = |s: &i32| {
+            format!(
+                "SELECT {columns} FROM instances INDEXED BY instances_by_status \
+                 WHERE {filter} AND status = {s} ORDER BY instance_id LIMIT ?2"
+            )
+        };
+        match statuses.as_slice() {
+            [one] => branch(one),
+            many => {
+                let branches: Vec<String> = many
+                    .iter()
+                    .map(|s| format!("SELECT * FROM ({})", branch(s)))
+                    .collect();
+                format!(
+                    "{} ORDER BY instance_id LIMIT ?2",
+                    branches.join(" UNION ALL ")
+                )
+            }
+        }
+    };
+    (sql, params)
 }
 
 /// Finished instances in completion order (like the scheduler), paged by a `completed_ms:instance_id` key.

@@ -129,6 +129,11 @@ UPDATE entities SET locked_by = NULL, lock_section = NULL
 DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL
     AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id);
 "#,
+    // Instance lists filtered by creation time (`QueryInstances` with a time window, as dashboards ask) read the
+    // window from this index instead of every instance of the hub.
+    r#"
+CREATE INDEX instances_by_created ON instances (hub, created_at);
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -326,6 +331,39 @@ mod tests {
             .map(|(id, lock)| ((*id).to_owned(), lock.map(str::to_owned)))
             .collect();
         assert_eq!(entities, expected);
+    }
+
+    #[test]
+    fn a_version_5_file_gains_the_creation_time_index_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} {} {} PRAGMA user_version = 5;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                     VALUES ('h', 'old', 'e', 'o', 1, 1000, 1000), ('h', 'new', 'e', 'o', 0, 9000, 9000);",
+                MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 6);
+        let recent: Vec<String> = conn
+            .prepare(
+                "SELECT instance_id FROM instances INDEXED BY instances_by_created \
+                 WHERE hub = 'h' AND created_at >= 5000",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(recent, ["new"]);
     }
 
     #[test]
