@@ -109,6 +109,14 @@ macro_rules! entity {
             type State = $state;
         }
 
+        impl $ty {
+            /// The id of the entity of this type with `key`.
+            #[allow(dead_code)]
+            $vis fn id(key: impl ::core::convert::Into<::std::string::String>) -> $crate::EntityId {
+                <Self as $crate::EntityType>::id(key)
+            }
+        }
+
         $(
             $(#[$op_meta])*
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
