@@ -60,6 +60,42 @@
 //! assert!(registry.has_entity("counter"));
 //! ```
 //!
+//! What the compiler refuses (each of these fails to build):
+//!
+//! ```compile_fail
+//! # use durable_core::{OrchestrationContext, OrchestrationError};
+//! durable_core::activity! { pub SayHello: String => String; }
+//! async fn wrong_input(ctx: OrchestrationContext) -> Result<String, OrchestrationError> {
+//!     Ok(ctx.call(SayHello, 42u32).await?)
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use durable_core::{OrchestrationContext, OrchestrationError};
+//! durable_core::activity! { pub SayHello: String => String; }
+//! async fn wrong_output(ctx: OrchestrationContext) -> Result<u64, OrchestrationError> {
+//!     let n: u64 = ctx.call(SayHello, "Oslo".to_string()).await?;
+//!     Ok(n)
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use durable_core::{OrchestrationContext, OrchestrationError};
+//! durable_core::entity! { pub Counter: i64 { pub Add: i64 => i64; } }
+//! durable_core::entity! { pub Account: u64 { pub Withdraw: u64 => u64; } }
+//! async fn wrong_entity(ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+//!     ctx.entity(Counter, "c").signal(Withdraw, 5u64)?; // an operation of another entity
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use durable_core::{ActivityContext, ActivityError, Registry};
+//! durable_core::activity! { pub SayHello: String => String; }
+//! async fn say_hello(_ctx: ActivityContext, city: String) -> Result<u32, ActivityError> { Ok(1) }
+//! Registry::new().register_activity(SayHello, say_hello); // returns u32, declared String
+//! ```
+//!
 //! Calls by string name ([`OrchestrationContext::call_activity`](crate::OrchestrationContext::call_activity) and
 //! the others) stay, for functions written in other languages; a declaration can also name such a function
 //! (`pub Remote = "remote_fn": Input => Output;`) and so type calls to it.
