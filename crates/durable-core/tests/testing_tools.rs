@@ -477,3 +477,46 @@ fn runtime_reports_failed_activities_and_entities_to_the_orchestration() {
     assert_eq!(activity, "ActivityError");
     assert_eq!(entity, "EntityOperationNotFound");
 }
+
+durable_core::activity! { pub SayHello: String => String; }
+durable_core::orchestrator! { pub GreetAll: Vec<String> => Vec<String>; }
+
+/// The example of the crate README, as written there.
+#[test]
+fn readme_example() -> Result<(), TestingError> {
+    async fn greet_all(
+        ctx: OrchestrationContext,
+        cities: Vec<String>,
+    ) -> Result<Vec<String>, OrchestrationError> {
+        let mut greetings = Vec::new();
+        for city in cities {
+            greetings.push(ctx.call(SayHello, city).await?);
+        }
+        ctx.entity(Counter, "greetings")
+            .signal(Add, greetings.len() as i64)?;
+        Ok(greetings)
+    }
+    let mut registry = Registry::new();
+    registry
+        .register_orchestrator(GreetAll, greet_all)
+        .register_activity(SayHello, |_ctx: ActivityContext, city: String| async move {
+            Ok::<_, ActivityError>(format!("Hello {city}!"))
+        });
+
+    let mut harness = OrchestrationHarness::new(&registry);
+    harness.start(GreetAll, vec!["Oslo".to_string()])?;
+    assert_eq!(
+        harness.actions(),
+        [Action::activity(SayHello, "Oslo".to_string())]
+    );
+    harness
+        .complete(SayHello, "Hei Oslo!".to_string())?
+        .turn()?;
+    assert_eq!(harness.output_of(GreetAll)?, ["Hei Oslo!"]);
+
+    let mut runtime = InProcessRuntime::new(&registry);
+    let id = runtime.start(GreetAll, vec!["Oslo".to_string()])?;
+    block_on(runtime.run_to_completion(&id))?; // the README awaits it in an async test
+    assert_eq!(runtime.output_of(GreetAll, &id)?, ["Hello Oslo!"]);
+    Ok(())
+}

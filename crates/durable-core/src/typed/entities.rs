@@ -116,8 +116,66 @@ impl OrchestrationContext {
 ///
 /// Entities do not call each other and wait for a result, as in Durable Functions: a call from inside an operation
 /// would block the calling entity for as long as the other one takes. An entity signals another, and the other
-/// answers, if it must, with a signal back (see the crate's `docs/` for the pattern), or an entity starts an
-/// orchestration ([`EntityContext::start_orchestration`]) that calls as many entities as it needs.
+/// answers, if it must, with a signal back; or an entity starts an orchestration
+/// ([`EntityContext::start_orchestration`]) that calls as many entities as it needs, and locks them if the calls
+/// must be atomic.
+///
+/// A request and its answer between two entities, run with the in-process runtime:
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use durable_core::testing::InProcessRuntime;
+/// use durable_core::{Entity, EntityError, Registry};
+///
+/// durable_core::entity! {
+///     /// A shopping cart: the items reserved for it.
+///     pub Cart: Vec<String> {
+///         /// Asks the inventory for an item; the answer comes back as `Reserved`.
+///         pub Add = "add": String => ();
+///         /// The inventory's answer.
+///         pub Reserved = "reserved": String => ();
+///     }
+/// }
+/// durable_core::entity! {
+///     /// Items left in stock.
+///     pub Inventory: BTreeMap<String, u32> {
+///         /// Reserves one item for the cart with the given key, and tells that cart.
+///         pub Reserve = "reserve": (String, String) => ();
+///     }
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry
+///     .register_entity(
+///         Cart,
+///         Entity::new()
+///             .on(Add, |_items, ctx, item| {
+///                 let cart = ctx.entity_id().key.clone();
+///                 ctx.entity(Inventory, "main").signal(Reserve, (cart, item))
+///             })
+///             .on(Reserved, |items, _ctx, item| {
+///                 items.push(item);
+///                 Ok(())
+///             }),
+///     )
+///     .register_entity(
+///         Inventory,
+///         Entity::new().on(Reserve, |stock, ctx, (cart, item)| {
+///             let left = stock.entry(item.clone()).or_insert(3);
+///             if *left == 0 {
+///                 return Err(EntityError::msg(format!("{item} is sold out")));
+///             }
+///             *left -= 1;
+///             ctx.entity(Cart, cart).signal(Reserved, item)
+///         }),
+///     );
+///
+/// let mut runtime = InProcessRuntime::new(&registry);
+/// runtime.signal("alice", Add, "lamp".to_string()).unwrap();
+/// futures::executor::block_on(runtime.run_until_idle()).unwrap();
+/// assert_eq!(runtime.state_of(Cart, "alice").unwrap(), Some(vec!["lamp".to_string()]));
+/// assert_eq!(runtime.state_of(Inventory, "main").unwrap().unwrap()["lamp"], 2);
+/// ```
 pub struct EntitySignaler<'a, E> {
     ctx: &'a mut EntityContext,
     id: EntityId,
