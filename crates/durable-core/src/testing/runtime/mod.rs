@@ -2,7 +2,13 @@
 //! entities, with a virtual clock.
 
 mod entities;
+mod instance;
 mod join;
+mod orchestrations;
+
+pub use instance::InstanceState;
+
+use instance::begin_generation;
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -13,91 +19,13 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::history::{self, to_json};
-use super::{RuntimeStatus, TestingError, default_start_time, output_of};
+use super::{RuntimeStatus, TestingError, default_start_time};
 use crate::entity_id::EntityId;
-use crate::errors::FailureDetails;
 use crate::proto;
 use crate::proto::history_event::EventType;
-use crate::proto::orchestrator_action::OrchestratorActionType;
 use crate::registry::Registry;
 use crate::time_util;
 use crate::typed::{EntityOperation, EntityType, Orchestrator};
-
-/// One orchestration instance as the runtime keeps it.
-#[derive(Debug, Clone)]
-pub struct InstanceState {
-    instance_id: String,
-    name: String,
-    version: Option<String>,
-    generation: u32,
-    status: RuntimeStatus,
-    output: Option<String>,
-    failure: Option<FailureDetails>,
-    custom_status: Option<String>,
-    history: Vec<proto::HistoryEvent>,
-    inbox: Vec<proto::HistoryEvent>,
-    /// The parent instance and the id of its `CreateSubOrchestration` action.
-    parent: Option<(String, i32)>,
-}
-
-impl InstanceState {
-    /// The instance id.
-    pub fn instance_id(&self) -> &str {
-        &self.instance_id
-    }
-
-    /// The orchestrator name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Where it stands.
-    pub fn status(&self) -> RuntimeStatus {
-        self.status
-    }
-
-    /// The output, once completed.
-    pub fn output<T: DeserializeOwned>(&self) -> Result<T, TestingError> {
-        output_of(
-            &self.instance_id,
-            self.status,
-            self.output.as_deref(),
-            self.failure.as_ref(),
-        )
-    }
-
-    /// The raw JSON output, once completed.
-    pub fn serialized_output(&self) -> Option<&str> {
-        self.output.as_deref()
-    }
-
-    /// Why it failed.
-    pub fn failure(&self) -> Option<&FailureDetails> {
-        self.failure.as_ref()
-    }
-
-    /// The custom status it last set.
-    pub fn custom_status<T: DeserializeOwned>(&self) -> Result<Option<T>, TestingError> {
-        self.custom_status
-            .as_deref()
-            .map(|text| {
-                serde_json::from_str(text).map_err(|e| TestingError::Json {
-                    what: format!("the custom status of '{}'", self.instance_id),
-                    message: e.to_string(),
-                })
-            })
-            .transpose()
-    }
-
-    /// The history of the current generation.
-    pub fn history(&self) -> &[proto::HistoryEvent] {
-        &self.history
-    }
-
-    fn execution_id(&self) -> String {
-        format!("{}-execution-{}", self.instance_id, self.generation)
-    }
-}
 
 #[derive(Debug, Clone)]
 enum TimerTarget {
@@ -522,210 +450,4 @@ impl InProcessRuntime {
             target,
         });
     }
-
-    fn run_turn(&mut self, instance_id: &str) {
-        let now = self.now;
-        let Some(instance) = self.instances.get_mut(instance_id) else {
-            return;
-        };
-        let mut new_events = vec![history::orchestrator_started(now)];
-        new_events.append(&mut instance.inbox);
-        let request = proto::OrchestratorRequest {
-            instance_id: instance_id.to_string(),
-            execution_id: Some(instance.execution_id()),
-            past_events: instance.history.clone(),
-            new_events: new_events.clone(),
-            ..Default::default()
-        };
-        let response = self.registry.execute_orchestrator(&request);
-        instance.history.extend(new_events);
-        instance.custom_status.clone_from(&response.custom_status);
-        for action in &response.actions {
-            if let Some(event) = history::confirmation(action) {
-                instance.history.push(event);
-            }
-        }
-        instance.history.push(history::orchestrator_completed());
-        for action in response.actions {
-            self.apply(instance_id, action);
-        }
-    }
-
-    /// Carries out one decision of `instance_id`, as a backend does.
-    fn apply(&mut self, instance_id: &str, action: proto::OrchestratorAction) {
-        let Some(kind) = action.orchestrator_action_type else {
-            return;
-        };
-        let Some(instance) = self.instances.get(instance_id) else {
-            return;
-        };
-        let generation = instance.generation;
-        match kind {
-            OrchestratorActionType::ScheduleTask(t) => self.activities.push(PendingActivity {
-                instance_id: instance_id.to_string(),
-                generation,
-                request: proto::ActivityRequest {
-                    name: t.name,
-                    version: t.version,
-                    input: t.input,
-                    orchestration_instance: Some(proto::OrchestrationInstance {
-                        instance_id: instance_id.to_string(),
-                        execution_id: Some(instance.execution_id()),
-                    }),
-                    task_id: action.id,
-                    parent_trace_context: None,
-                    tags: t.tags,
-                },
-            }),
-            OrchestratorActionType::CreateSubOrchestration(s) => {
-                let parent = Some((instance_id.to_string(), action.id, instance.name.clone()));
-                if let Err(error) =
-                    self.create_instance(&s.instance_id, &s.name, s.input, s.version, parent)
-                {
-                    let details = FailureDetails::new("InstanceExists", error.to_string());
-                    self.deliver(
-                        instance_id,
-                        generation,
-                        history::sub_orchestration_failed(action.id, &details),
-                    );
-                }
-            }
-            OrchestratorActionType::CreateTimer(t) => {
-                let fire_at = history::timestamp(t.fire_at.as_ref()).unwrap_or(self.now);
-                let target = TimerTarget::Orchestration {
-                    instance_id: instance_id.to_string(),
-                    generation,
-                    timer_id: action.id,
-                };
-                self.add_timer(fire_at, target);
-            }
-            OrchestratorActionType::SendEvent(e) => {
-                let target = e.instance.map(|i| i.instance_id).unwrap_or_default();
-                if let Some(target) = self.instances.get_mut(&target)
-                    && !target.status.is_terminal()
-                {
-                    target.inbox.push(history::event_raised(&e.name, e.data));
-                }
-            }
-            OrchestratorActionType::SendEntityMessage(m) => {
-                if let Some(message) = m.entity_message_type {
-                    self.entity_message(instance_id, message);
-                }
-            }
-            OrchestratorActionType::CompleteOrchestration(c) => self.complete(instance_id, c),
-            OrchestratorActionType::TerminateOrchestration(t) => {
-                let _ = self.terminate(&t.instance_id, &t.reason);
-            }
-            OrchestratorActionType::RewindOrchestration(_) => {}
-        }
-    }
-
-    fn deliver(&mut self, instance_id: &str, generation: u32, event: proto::HistoryEvent) {
-        if let Some(instance) = self.instances.get_mut(instance_id)
-            && instance.generation == generation
-            && !instance.status.is_terminal()
-        {
-            instance.inbox.push(event);
-        }
-    }
-
-    fn complete(&mut self, instance_id: &str, completion: proto::CompleteOrchestrationAction) {
-        let Some(instance) = self.instances.get_mut(instance_id) else {
-            return;
-        };
-        let status = proto::OrchestrationStatus::try_from(completion.orchestration_status);
-        let failure = completion
-            .failure_details
-            .as_ref()
-            .map(FailureDetails::from);
-        if status == Ok(proto::OrchestrationStatus::ContinuedAsNew) {
-            if completion.new_version.is_some() {
-                instance.version = completion.new_version;
-            }
-            let parent = instance.history.iter().find_map(|e| match &e.event_type {
-                Some(EventType::ExecutionStarted(s)) => s.parent_instance.clone(),
-                _ => None,
-            });
-            begin_generation(
-                instance,
-                completion.result,
-                parent,
-                completion.carryover_events,
-            );
-            return;
-        }
-        instance.status = match status {
-            Ok(proto::OrchestrationStatus::Completed) => RuntimeStatus::Completed,
-            Ok(proto::OrchestrationStatus::Terminated) => RuntimeStatus::Terminated,
-            _ => RuntimeStatus::Failed,
-        };
-        instance.output = completion.result.clone();
-        instance.failure.clone_from(&failure);
-        instance.inbox.clear();
-        let Some((parent_id, task_id)) = instance.parent.clone() else {
-            return;
-        };
-        let event = match instance.status {
-            RuntimeStatus::Completed => {
-                history::sub_orchestration_completed(task_id, completion.result)
-            }
-            _ => history::sub_orchestration_failed(
-                task_id,
-                &failure.unwrap_or_else(|| {
-                    FailureDetails::new("TerminatedError", "the sub-orchestration was terminated")
-                }),
-            ),
-        };
-        if let Some(parent) = self.instances.get_mut(&parent_id)
-            && !parent.status.is_terminal()
-        {
-            parent.inbox.push(event);
-        }
-    }
-
-    async fn run_activities(&mut self) {
-        let batch = std::mem::take(&mut self.activities);
-        let futures = batch
-            .iter()
-            .map(|a| self.registry.execute_activity(a.request.clone()))
-            .collect();
-        let responses = join::JoinAll::new(futures).await;
-        for (activity, response) in batch.into_iter().zip(responses) {
-            let event = match response.failure_details {
-                Some(details) => {
-                    history::task_failed(response.task_id, &FailureDetails::from(&details))
-                }
-                None => history::task_completed(response.task_id, response.result),
-            };
-            self.deliver(&activity.instance_id, activity.generation, event);
-        }
-    }
-}
-
-/// Resets `instance` to a new generation that starts with `input`.
-fn begin_generation(
-    instance: &mut InstanceState,
-    input: Option<String>,
-    parent: Option<proto::ParentInstanceInfo>,
-    carryover: Vec<proto::HistoryEvent>,
-) {
-    instance.generation += 1;
-    instance.history.clear();
-    let mut inbox = vec![history::event(
-        -1,
-        EventType::ExecutionStarted(proto::ExecutionStartedEvent {
-            name: instance.name.clone(),
-            version: instance.version.clone(),
-            input,
-            orchestration_instance: Some(proto::OrchestrationInstance {
-                instance_id: instance.instance_id.clone(),
-                execution_id: Some(instance.execution_id()),
-            }),
-            parent_instance: parent,
-            ..Default::default()
-        }),
-    )];
-    inbox.extend(carryover);
-    inbox.append(&mut instance.inbox);
-    instance.inbox = inbox;
 }
