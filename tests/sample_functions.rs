@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use azure_durable_functions::EntityId;
 use azure_durable_functions::engine::FailureDetails;
-use azure_durable_functions::engine::testing::{
+use azure_durable_functions::testing::{
     Action, InProcessRuntime, OrchestrationHarness, RuntimeStatus, TestingError,
 };
 use serde_json::{Value, json};
