@@ -520,3 +520,94 @@ fn readme_example() -> Result<(), TestingError> {
     assert_eq!(runtime.output_of(GreetAll, &id)?, ["Hello Oslo!"]);
     Ok(())
 }
+
+#[test]
+fn harness_fires_long_timers_slice_by_slice() -> Result<(), TestingError> {
+    let mut registry = Registry::new();
+    registry.add_orchestrator("Week", |ctx: OrchestrationContext, ()| async move {
+        ctx.create_timer_after(Duration::from_secs(7 * 24 * 3600))
+            .await?;
+        Ok::<_, OrchestrationError>("done")
+    });
+    let day = Duration::from_secs(24 * 3600);
+    let mut harness = OrchestrationHarness::new(&registry);
+    let start = harness.start_named("Week", &())?.at();
+    // Timers longer than three days are split, as the SDKs split them.
+    assert_eq!(
+        harness.actions(),
+        [Action::CreateTimer {
+            fire_at: start + 3 * day
+        }]
+    );
+    harness.advance(3 * day).turn()?;
+    assert_eq!(
+        harness.actions(),
+        [Action::CreateTimer {
+            fire_at: start + 6 * day
+        }]
+    );
+    harness.advance(4 * day).turn()?;
+    assert_eq!(
+        harness.actions(),
+        [Action::CreateTimer {
+            fire_at: start + 7 * day
+        }]
+    );
+    // The clock is already past the last slice: advancing by nothing fires it.
+    harness.advance(Duration::ZERO).turn()?;
+    assert_eq!(harness.output::<String>()?, "done");
+    Ok(())
+}
+
+#[test]
+fn runtime_reports_failed_sub_orchestrations_and_starts_orchestrations_from_entities()
+-> Result<(), TestingError> {
+    durable_core::entity! {
+        pub Launcher: u32 {
+            pub Launch = "launch": String => ();
+        }
+    }
+    let mut registry = Registry::new();
+    registry
+        .add_orchestrator(
+            "Fails",
+            |_ctx: OrchestrationContext, why: String| async move {
+                Err::<(), _>(OrchestrationError::msg(why))
+            },
+        )
+        .add_orchestrator(
+            "Catches",
+            |ctx: OrchestrationContext, why: String| async move {
+                let error = ctx
+                    .call_sub_orchestrator::<_, ()>("Fails", why, None)
+                    .await
+                    .unwrap_err();
+                let cause = error
+                    .failure_details()
+                    .map(|d| d.error_message.clone())
+                    .unwrap_or_default();
+                Ok::<_, OrchestrationError>(cause)
+            },
+        )
+        .register_entity(
+            Launcher,
+            Entity::new().on(Launch, |launched, ctx, why| {
+                *launched += 1;
+                ctx.start_new_orchestration("Catches", why, Some(format!("launched-{launched}")))?;
+                Ok(())
+            }),
+        );
+    let mut runtime = InProcessRuntime::new(&registry);
+    runtime.signal("l", Launch, "out of paper".to_string())?;
+    block_on(runtime.run_until_idle())?;
+    assert_eq!(runtime.state_of(Launcher, "l")?, Some(1));
+    let launched = runtime
+        .instance("launched-1")
+        .expect("started by the entity");
+    assert_eq!(launched.output::<String>()?, "out of paper");
+    let child = runtime
+        .instance("launched-1:0000")
+        .expect("the sub-orchestration");
+    assert_eq!(child.status(), RuntimeStatus::Failed);
+    Ok(())
+}
