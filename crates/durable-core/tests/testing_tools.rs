@@ -107,7 +107,11 @@ fn harness_delivers_events_and_failures() {
     let registry = registry();
     let mut harness = OrchestrationHarness::new(&registry).instance_id("order-7");
     harness.start_named("Approval", &3600).unwrap();
-    harness.raise_event("approval", &true).turn().unwrap();
+    harness
+        .raise_event("approval", &true)
+        .unwrap()
+        .turn()
+        .unwrap();
     assert_eq!(
         harness.actions(),
         [Action::call_activity("Record", "approved")]

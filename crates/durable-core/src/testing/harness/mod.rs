@@ -104,7 +104,7 @@ impl Turn {
 /// let start = harness.start(Checkout, 250)?.at();
 /// assert_eq!(harness.actions(), [Action::CreateTimer { fire_at: start + Duration::from_secs(60) }]);
 ///
-/// harness.raise_event("Confirm", &true).turn()?;
+/// harness.raise_event("Confirm", &true)?.turn()?;
 /// assert_eq!(harness.actions(), [Action::activity(Charge, 250)]);
 ///
 /// harness.complete(Charge, "receipt-1".to_string())?.turn()?;
@@ -406,10 +406,14 @@ impl OrchestrationHarness {
     }
 
     /// Queues an external event.
-    pub fn raise_event<T: Serialize + ?Sized>(&mut self, name: &str, data: &T) -> &mut Self {
-        let input = serde_json::to_string(data).ok();
-        self.queued.push(history::event_raised(name, input));
-        self
+    pub fn raise_event<T: Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        data: &T,
+    ) -> Result<&mut Self, TestingError> {
+        let input = to_json("the event data", data)?;
+        self.queued.push(history::event_raised(name, Some(input)));
+        Ok(self)
     }
 
     /// The status: `Running` until a turn completes, fails or terminates the orchestration (a continue-as-new
