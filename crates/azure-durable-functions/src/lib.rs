@@ -258,6 +258,13 @@ pub use durable_backend as backend;
 #[cfg(feature = "local-host")]
 pub use durable_host as host;
 
+/// Unit tests without a backend: the turn-by-turn harness and the in-process runtime.
+pub use durable_core::testing;
+/// Typed functions (see `durable_core::typed`): declare with `activity!`, `orchestrator!` and `entity!`, then
+/// register, call, signal and start through the declarations.
+pub use durable_core::{
+    Activity, EntityOperation, EntityType, Orchestrator, activity, entity, orchestrator,
+};
 pub use durable_core::{
     ActivityContext, ActivityError, CallOptions, ContinueAsNewOptions, Entity, EntityContext,
     EntityError, EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy,

@@ -108,7 +108,9 @@ mod errors;
 pub mod failure_envelope;
 mod orchestration;
 mod registry;
+pub mod testing;
 mod time_util;
+pub mod typed;
 
 pub use durable_proto as proto;
 
@@ -125,6 +127,10 @@ pub use orchestration::{
     when_any,
 };
 pub use registry::{Registry, ReplayOptions};
+pub use typed::{
+    Activity, ActivityKind, CallKind, Callable, EntityOperation, EntityProxy, EntitySignaler,
+    EntityType, Orchestrator, OrchestratorKind,
+};
 
 /// Re-exported so that orchestrator code can name times without depending on `time` itself.
 pub use time::OffsetDateTime;

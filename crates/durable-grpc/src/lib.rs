@@ -48,6 +48,7 @@ mod history;
 mod worker;
 
 pub use auth::{DEFAULT_RESOURCE, credential_from_connection_string};
+pub use client::EntityClient;
 pub use client::{
     CleanEntityStorageResult, DurableClient, EntityMetadata, EntityQuery, FailureDetails,
     InstanceIdQuery, InstanceQuery, OrchestrationMetadata, OrchestrationStatus, Page, PurgeFilter,

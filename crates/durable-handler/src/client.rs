@@ -15,6 +15,8 @@ use serde::Serialize;
 use crate::client_binding::{ClientBinding, HttpManagementPayload};
 use crate::http_types::HttpResponse;
 
+mod typed;
+
 /// A durable client bound to the task hub and connection named by the `durableClient` binding: gRPC calls go to
 /// the Durable extension's local endpoint (`rpcBaseUrl`, with the `Durable-TaskHub` header and, when the binding
 /// names a connection, `Durable-ConnectionName`), management URLs come from `httpBaseUrl`.

@@ -2,6 +2,7 @@
 
 mod entities;
 mod paging;
+mod typed;
 mod types;
 
 use std::time::{Duration, SystemTime};
@@ -16,6 +17,7 @@ use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
 use paging::paged;
 
+pub use typed::EntityClient;
 pub use types::{
     CleanEntityStorageResult, EntityMetadata, EntityQuery, FailureDetails, InstanceIdQuery,
     InstanceQuery, OrchestrationMetadata, OrchestrationStatus, Page, PurgeFilter, PurgeResult,
