@@ -24,7 +24,11 @@ mod http;
 #[path = "app/orchestrations.rs"]
 mod orchestrations;
 
-pub use entities::COUNTER;
+pub use activities::{CountLetters, RecordDecision, SayHello};
+pub use entities::{Add, COUNTER, Counter, Delete, Get, Reset};
+pub use orchestrations::{
+    ApprovalOutcome, ApprovalRequest, ApprovalWorkflow, FanOutFanIn, HelloCities, LetterCount,
+};
 
 use azure_durable_functions::{FunctionApp, Registry};
 

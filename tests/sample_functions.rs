@@ -9,6 +9,7 @@ use azure_durable_functions::engine::FailureDetails;
 use azure_durable_functions::testing::{
     Action, InProcessRuntime, OrchestrationHarness, RuntimeStatus, TestingError,
 };
+use durable_app::{Add, Counter, HelloCities, SayHello};
 use serde_json::{Value, json};
 
 fn counter(key: &str) -> EntityId {
@@ -17,33 +18,36 @@ fn counter(key: &str) -> EntityId {
 
 #[test]
 fn hello_cities_chains_its_activities_then_signals_the_counter() -> Result<(), TestingError> {
+    // Through the declarations: a renamed function or a changed type breaks this test at compile time.
     let registry = durable_app::registry();
     let mut harness = OrchestrationHarness::new(&registry);
-    harness.start_named("HelloCities", &["Lima", "Pune"])?;
+    harness.start(
+        HelloCities,
+        Some(vec!["Lima".to_owned(), "Pune".to_owned()]),
+    )?;
     // One city at a time: the second greeting is only asked for once the first is back.
     assert_eq!(
         harness.actions(),
-        [Action::call_activity("SayHello", "Lima")]
+        [Action::activity(SayHello, "Lima".to_owned())]
     );
-    harness.complete_activity("SayHello", "Hola Lima")?.turn()?;
+    harness.complete(SayHello, "Hola Lima".to_owned())?.turn()?;
     assert_eq!(
         harness.actions(),
-        [Action::call_activity("SayHello", "Pune")]
+        [Action::activity(SayHello, "Pune".to_owned())]
     );
     harness
-        .complete_activity("SayHello", "Namaste Pune")?
+        .complete(SayHello, "Namaste Pune".to_owned())?
         .turn()?;
     assert_eq!(
         harness.actions(),
         [
-            Action::SignalEntity {
-                entity: counter("greetings"),
-                operation: "add".into(),
-                input: json!(2),
-                at: None
-            },
+            Action::signal_entity("greetings", Add, 2),
             Action::complete(&["Hola Lima", "Namaste Pune"]),
         ]
+    );
+    assert_eq!(
+        harness.output_of(HelloCities)?,
+        ["Hola Lima", "Namaste Pune"]
     );
     Ok(())
 }
@@ -52,16 +56,16 @@ fn hello_cities_chains_its_activities_then_signals_the_counter() -> Result<(), T
 async fn hello_cities_runs_whole_and_counts_in_the_entity() -> Result<(), TestingError> {
     let registry = durable_app::registry();
     let mut runtime = InProcessRuntime::new(&registry);
-    let first = runtime.start_named("HelloCities", None, &Value::Null)?;
-    let second = runtime.start_named("HelloCities", None, &["Oslo"])?;
-    let done = runtime.run_to_completion(&first).await?;
+    let first = runtime.start(HelloCities, None)?;
+    let second = runtime.start(HelloCities, Some(vec!["Oslo".to_owned()]))?;
+    runtime.run_to_completion(&first).await?;
     assert_eq!(
-        done.output::<Vec<String>>()?,
+        runtime.output_of(HelloCities, &first)?,
         ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
     );
-    let done = runtime.run_to_completion(&second).await?;
-    assert_eq!(done.output::<Vec<String>>()?, ["Hello Oslo!"]);
-    assert_eq!(runtime.entity_state::<i64>(&counter("greetings"))?, Some(4));
+    runtime.run_to_completion(&second).await?;
+    assert_eq!(runtime.output_of(HelloCities, &second)?, ["Hello Oslo!"]);
+    assert_eq!(runtime.state_of(Counter, "greetings")?, Some(4));
     Ok(())
 }
 

@@ -1,12 +1,22 @@
 //! Activities: where the I/O and the non-deterministic work go.
 
-use azure_durable_functions::{ActivityContext, ActivityError, Registry, tracing};
+use azure_durable_functions::{ActivityContext, ActivityError, Registry, activity, tracing};
+
+activity! {
+    /// Greets a city: `"Lima"` → `"Hello Lima!"`; an empty name fails for good.
+    pub SayHello: String => String;
+    /// Counts the letters of a city's name.
+    pub CountLetters: String => u64;
+    /// Records an approval decision: `(item, status)`.
+    pub RecordDecision: (String, String) => ();
+}
 
 pub(super) fn register(registry: &mut Registry) {
+    // Registered through the declarations: a function whose types drift from its declaration does not compile.
     registry
-        .add_activity("SayHello", say_hello)
-        .add_activity("CountLetters", count_letters)
-        .add_activity("RecordDecision", record_decision);
+        .register_activity(SayHello, say_hello)
+        .register_activity(CountLetters, count_letters)
+        .register_activity(RecordDecision, record_decision);
 }
 
 async fn say_hello(_ctx: ActivityContext, city: String) -> Result<String, ActivityError> {

@@ -3,17 +3,28 @@
 use std::time::Duration;
 
 use azure_durable_functions::{
-    EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all,
+    CallOptions, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, orchestrator,
+    when_all,
 };
 use serde::{Deserialize, Serialize};
 
-use super::entities::COUNTER;
+use super::activities::{CountLetters, RecordDecision, SayHello};
+use super::entities::{Add, Counter};
+
+orchestrator! {
+    /// Function chaining over the given cities (or three defaults).
+    pub HelloCities: Option<Vec<String>> => Vec<String>;
+    /// Fan-out/fan-in: letters of every city, counted in parallel.
+    pub FanOutFanIn: Option<Vec<String>> => LetterCount;
+    /// Human interaction: an `Approval` event or a durable timeout.
+    pub ApprovalWorkflow: ApprovalRequest => ApprovalOutcome;
+}
 
 pub(super) fn register(registry: &mut Registry) {
     registry
-        .add_orchestrator("HelloCities", hello_cities)
-        .add_orchestrator("FanOutFanIn", fan_out_fan_in)
-        .add_orchestrator("ApprovalWorkflow", approval_workflow);
+        .register_orchestrator(HelloCities, hello_cities)
+        .register_orchestrator(FanOutFanIn, fan_out_fan_in)
+        .register_orchestrator(ApprovalWorkflow, approval_workflow);
 }
 
 const DEFAULT_CITIES: [&str; 3] = ["Tokyo", "Seattle", "London"];
@@ -33,23 +44,21 @@ async fn hello_cities(
 ) -> Result<Vec<String>, OrchestrationError> {
     let mut greetings = Vec::new();
     for city in cities_or_default(cities) {
-        let greeting: String = ctx.call_activity("SayHello", city).await?;
-        greetings.push(greeting);
+        greetings.push(ctx.call(SayHello, city).await?);
     }
-    ctx.signal_entity(
-        &EntityId::new(COUNTER, "greetings"),
-        "add",
-        greetings.len() as i64,
-    )?;
+    ctx.entity(Counter, "greetings")
+        .signal(Add, greetings.len() as i64)?;
     ctx.log_info(format!("greeted {} cities", greetings.len()));
     Ok(greetings)
 }
 
-/// What [`fan_out_fan_in`] returns.
+/// What [`FanOutFanIn`] returns.
 #[derive(Debug, Serialize, Deserialize)]
-struct LetterCount {
-    total: u64,
-    per_city: Vec<(String, u64)>,
+pub struct LetterCount {
+    /// Letters over all cities.
+    pub total: u64,
+    /// Letters per city, in input order.
+    pub per_city: Vec<(String, u64)>,
 }
 
 /// Fan-out/fan-in: counts the letters of every city in parallel activities (retried on transient failure), then
@@ -62,9 +71,7 @@ async fn fan_out_fan_in(
     let retry = RetryPolicy::new(3, Duration::from_secs(1)).backoff_coefficient(2.0);
     let tasks = cities
         .iter()
-        .map(|city| {
-            ctx.call_activity_with_retry::<_, u64>("CountLetters", city.clone(), retry.clone())
-        })
+        .map(|city| ctx.call_with(CountLetters, city, CallOptions::new().retry(retry.clone())))
         .collect::<Vec<_>>();
     let counts = when_all(tasks)
         .await
@@ -76,21 +83,23 @@ async fn fan_out_fan_in(
     })
 }
 
-/// Input of [`approval_workflow`].
-#[derive(Debug, Deserialize)]
-struct ApprovalRequest {
+/// Input of [`ApprovalWorkflow`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApprovalRequest {
     /// What is to be approved.
-    item: String,
+    pub item: String,
     /// How long to wait for the `Approval` event, in seconds (default one hour).
     #[serde(default)]
-    timeout_seconds: Option<u64>,
+    pub timeout_seconds: Option<u64>,
 }
 
-/// Outcome of [`approval_workflow`].
+/// Outcome of [`ApprovalWorkflow`].
 #[derive(Debug, Serialize, Deserialize)]
-struct ApprovalOutcome {
-    item: String,
-    status: String,
+pub struct ApprovalOutcome {
+    /// What was to be approved.
+    pub item: String,
+    /// `approved`, `rejected` or `timed out`.
+    pub status: String,
 }
 
 /// Human interaction: waits for an `Approval` event (`true` or `false`) with a durable timeout, then records the
@@ -111,8 +120,7 @@ async fn approval_workflow(
         Err(error) => return Err(error.into()),
     };
     ctx.clear_custom_status();
-    let _: () = ctx
-        .call_activity("RecordDecision", (request.item.clone(), status))
+    ctx.call(RecordDecision, (request.item.clone(), status.to_owned()))
         .await?;
     Ok(ApprovalOutcome {
         item: request.item,

@@ -6,12 +6,32 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use azure_durable_functions::{
-    ActivityContext, ActivityError, AuthLevel, DurableFunctionsClient, Entity, EntityError,
-    EntityId, FunctionApp, FunctionError, HttpRequest, HttpResponse, HttpTrigger,
+    ActivityContext, ActivityError, AuthLevel, CallOptions, DurableFunctionsClient, Entity,
+    EntityError, FunctionApp, FunctionError, HttpRequest, HttpResponse, HttpTrigger,
     InvocationContext, OrchestrationContext, OrchestrationError, Registry, RetryPolicy,
-    StartOptions, StatusCode, serde_json,
+    StartOptions, StatusCode, activity, entity, orchestrator, serde_json,
 };
 use serde::{Deserialize, Serialize};
+
+// Each function is declared once with its name and types; registering, calling and signalling go through the
+// declarations, so a renamed function or a changed type is a compile error, not a failed instance.
+orchestrator! {
+    /// Greets each city (three by default), then counts the greetings.
+    Greetings: Option<Vec<String>> => Greeted;
+}
+activity! {
+    /// Greets one city.
+    SayHello: String => String;
+}
+entity! {
+    /// A durable counter; its state is the count.
+    Counter: i64 {
+        /// Adds to the count and returns the new count.
+        Add = "add": i64 => i64;
+        /// The count.
+        Get = "get": () => i64;
+    }
+}
 
 fn main() -> ExitCode {
     // The local host under `cargo run`; the custom handler when Azure Functions starts the executable.
@@ -23,9 +43,9 @@ fn main() -> ExitCode {
 fn app() -> FunctionApp {
     let mut registry = Registry::new();
     registry
-        .add_orchestrator("Greetings", greetings)
-        .add_activity("SayHello", say_hello)
-        .add_entity("Counter", counter());
+        .register_orchestrator(Greetings, greetings)
+        .register_activity(SayHello, say_hello)
+        .register_entity(Counter, counter());
     FunctionApp::new(registry).http_starter(
         "HttpStart",
         // POST /api/orchestrators/Greetings, with the orchestrator's input as the JSON body.
@@ -58,14 +78,12 @@ async fn greetings(
     let retry = RetryPolicy::new(3, Duration::from_secs(1)).backoff_coefficient(2.0);
     let mut greetings = Vec::new();
     for city in cities {
-        let greeting: String = ctx
-            .call_activity_with_retry("SayHello", city, retry.clone())
-            .await?;
-        greetings.push(greeting);
+        let options = CallOptions::new().retry(retry.clone());
+        greetings.push(ctx.call_with(SayHello, city, options).await?);
     }
-    let counter = EntityId::new("Counter", "greetings");
-    let total: i64 = ctx
-        .call_entity(&counter, "add", greetings.len() as i64)
+    let total = ctx
+        .entity(Counter, "greetings")
+        .call(Add, greetings.len() as i64)
         .await?;
     ctx.log_info(format!("{} greetings, {total} so far", greetings.len()));
     Ok(Greeted { greetings, total })
@@ -83,16 +101,14 @@ async fn say_hello(_ctx: ActivityContext, city: String) -> Result<String, Activi
 /// The entity: a durable counter. Each key is its own counter (`@counter@greetings`), and its operations run one
 /// at a time.
 fn counter() -> Entity<i64> {
-    Entity::<i64>::new()
-        .operation("add", |total: &mut i64, _ctx, amount: i64| {
+    Entity::new()
+        .on(Add, |total, _ctx, amount| {
             *total = total
                 .checked_add(amount)
                 .ok_or_else(|| EntityError::msg("the counter would overflow"))?;
             Ok(*total)
         })
-        .operation("get", |total: &mut i64, _ctx, _: ()| {
-            Ok::<_, EntityError>(*total)
-        })
+        .on(Get, |total, _ctx, ()| Ok(*total))
 }
 
 /// The HTTP starter: starts the orchestrator named in the route, with the body as its input, and answers 202
