@@ -109,6 +109,7 @@ pub mod failure_envelope;
 mod orchestration;
 mod registry;
 mod time_util;
+pub mod trace;
 
 pub use durable_proto as proto;
 
