@@ -215,7 +215,7 @@ fn a_full_replay_of_a_turn_reuses_the_ids_and_traces_nothing_again() {
     // Turn 3 again, everything in it already past: the same decisions, the same IDs, no span.
     let (request, response) = &run.turns[2];
     let mut replay = request.clone();
-    replay.past_events.extend(replay.new_events.drain(..));
+    replay.past_events.append(&mut replay.new_events);
     let again = Registry::execute_orchestrator(&registry(), &replay);
     let trace = turn_trace(&replay, &again).unwrap();
     assert!(trace.spans.is_empty(), "{:?}", trace.spans);
