@@ -5,6 +5,7 @@ mod paging;
 mod types;
 
 use std::time::{Duration, SystemTime};
+use tracing::Instrument;
 
 use durable_proto as proto;
 use futures::Stream;
@@ -106,6 +107,19 @@ impl DurableClient {
             .instance_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         non_empty("the instance ID", &instance_id)?;
+        // The SDKs' PRODUCER span for a start; the orchestration's spans become its children.
+        let span = tracing::info_span!(
+            target: "durabletask",
+            "create orchestration",
+            otel.name = %durable_core::trace::span_name("create_orchestration", name, options.version.as_deref()),
+            otel.kind = "producer",
+            durabletask.r#type = "orchestration",
+            durabletask.task.name = %name,
+            durabletask.task.instance_id = %instance_id,
+        );
+        durable_telemetry::set_parent_from_proto(&span, options.parent_trace_context.as_ref());
+        let parent_trace_context =
+            durable_telemetry::context_of(&span).or(options.parent_trace_context);
         let request = proto::CreateInstanceRequest {
             instance_id,
             name: name.to_owned(),
@@ -119,12 +133,17 @@ impl DurableClient {
             }),
             tags: options.tags,
             request_time: Some(SystemTime::now().into()),
+            parent_trace_context,
             ..Default::default()
         };
-        let response = self
-            .stub()
-            .start_instance(self.connection.request(request).await?)
-            .await?;
+        let response = async {
+            self.stub()
+                .start_instance(self.connection.request(request).await?)
+                .await
+                .map_err(Error::from)
+        }
+        .instrument(span)
+        .await?;
         Ok(response.into_inner().instance_id)
     }
 
