@@ -27,6 +27,8 @@ pub struct TelemetryOptions {
     pub service_name: String,
     /// The log filter when `RUST_LOG` is not set.
     pub default_filter: String,
+    /// Whether log lines name their target (module).
+    pub show_target: bool,
 }
 
 impl TelemetryOptions {
@@ -35,7 +37,14 @@ impl TelemetryOptions {
         Self {
             service_name: service_name.into(),
             default_filter: "info".into(),
+            show_target: true,
         }
+    }
+
+    /// Whether log lines name their target (module); they do by default.
+    pub fn show_target(mut self, show: bool) -> Self {
+        self.show_target = show;
+        self
     }
 
     /// The log filter when `RUST_LOG` is not set.
@@ -101,6 +110,20 @@ pub(crate) fn export_requested(var: impl Fn(&str) -> Option<String>) -> Option<S
     .map(str::to_string)
 }
 
+/// [`init`], printing a failure on stderr and carrying on without export: a telemetry problem never stops a
+/// program that would otherwise run.
+pub fn init_or_warn(options: TelemetryOptions) -> Telemetry {
+    let fallback = options.clone();
+    match init(options) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("warning: {error}; spans are not exported");
+            let _ = init_with(fallback, |_| None);
+            Telemetry::default()
+        }
+    }
+}
+
 /// Installs the global subscriber: `fmt` logs to stderr filtered by `RUST_LOG` (else the default filter), and an
 /// OpenTelemetry layer. With the `otlp` feature and the `OTEL_*` variables asking for it (see the crate's README),
 /// spans are exported over OTLP: `http/protobuf` by default, `grpc` with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`
@@ -119,7 +142,11 @@ fn init_with(
 ) -> Result<Telemetry, Error> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(&options.default_filter));
+    // Logs go to stderr, so stdout carries only what a person or script reads (where a server listens); colours
+    // only on a terminal, since a Functions host captures and logs the output again.
     let fmt = tracing_subscriber::fmt::layer()
+        .with_target(options.show_target)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_filter(filter);
     let provider = match export_requested(&var) {

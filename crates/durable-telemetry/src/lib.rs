@@ -28,7 +28,7 @@ mod spans;
 pub use durable_core::trace::{SpanKind, SpanRecord, TraceParent, TurnTrace};
 pub use emit::emit;
 pub use ids::HistoryIdGenerator;
-pub use init::{Error, Telemetry, TelemetryOptions, init};
+pub use init::{Error, Telemetry, TelemetryOptions, init, init_or_warn};
 pub use spans::{
     activity_span, context_of, entity_batch_span, orchestration_turn_span, parent_of, set_parent,
     set_parent_from_proto,

@@ -235,6 +235,18 @@ impl StartOptions {
         self
     }
 
+    /// [`with_trace_parent`](Self::with_trace_parent) from a protocol `TraceContext`.
+    pub fn with_parent_trace_context(mut self, context: durable_proto::TraceContext) -> Self {
+        self.parent_trace_context = durable_core::trace::TraceParent::from_proto(&context)
+            .map(|p| p.to_proto(context.trace_state.as_deref()));
+        self
+    }
+
+    /// The parent trace context set with [`with_trace_parent`](Self::with_trace_parent), if any.
+    pub fn parent_trace_context(&self) -> Option<&durable_proto::TraceContext> {
+        self.parent_trace_context.as_ref()
+    }
+
     /// Adds a tag.
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());

@@ -272,6 +272,8 @@ async fn wrapped(
     params: BTreeMap<String, String>,
 ) -> Response {
     let request = request_object(incoming, &state.base_url, &params);
+    // The caller's W3C context travels on to the handler as the host's does: in the invocation's headers.
+    let trace = incoming_trace(&request["Headers"]);
     let mut metadata = Map::new();
     // The trigger's binding data: the query and headers objects and each route parameter.
     metadata.insert("Query".into(), request["Query"].clone());
@@ -286,11 +288,13 @@ async fn wrapped(
     }
     let reply = match state
         .invoker
-        .invoke(
+        .invoke_traced(
+            trace,
             &function.meta.name,
             "This function was programmatically called via the host APIs.",
             data,
             metadata,
+            None,
         )
         .await
     {
@@ -461,4 +465,22 @@ mod tests {
         assert_eq!(body_of(&[("transfer-encoding", "chunked")], b"text"), None);
         assert_eq!(body_of(&[("content-length", "0")], b""), None);
     }
+}
+
+/// The `traceparent` (and `tracestate`) of a request's headers object, when valid. Header names are matched without
+/// regard to case; a header the request repeats counts by its first value.
+fn incoming_trace(headers: &Value) -> Option<durable_proto::TraceContext> {
+    let header = |name: &str| -> Option<String> {
+        let (_, value) = headers
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(values) => values.first()?.as_str().map(str::to_owned),
+            _ => None,
+        }
+    };
+    let parent = durable_core::trace::TraceParent::parse(&header("traceparent")?)?;
+    Some(parent.to_proto(header("tracestate").as_deref()))
 }
