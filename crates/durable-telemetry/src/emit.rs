@@ -59,7 +59,7 @@ pub fn emit(record: &SpanRecord) {
         builder.start_with_context(&tracer, &parent)
     });
     let built = span.span_context();
-    if built.is_valid() && built.span_id() != span_id {
+    if built.is_valid() && (built.span_id() != span_id || built.trace_id() != trace_id) {
         static WARNED: AtomicBool = AtomicBool::new(false);
         if !WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(
