@@ -1,6 +1,5 @@
 //! Orchestrator turns: leasing an instance with its inbox, and applying the worker's actions.
 
-use rusqlite::OptionalExtension;
 use durable_proto::history_event::EventType;
 use durable_proto::orchestrator_action::OrchestratorActionType;
 use durable_proto::{
@@ -11,6 +10,7 @@ use durable_proto::{
     TaskScheduledEvent, TimerCreatedEvent, TimerFiredEvent, WorkItem, work_item,
 };
 use rusqlite::Connection;
+use rusqlite::OptionalExtension;
 
 use super::instances::{
     self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,

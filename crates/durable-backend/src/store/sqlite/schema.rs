@@ -134,11 +134,14 @@ DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL
     r#"
 CREATE INDEX instances_by_created ON instances (hub, created_at);
 "#,
-    // The orchestration span a worker returned (`OrchestratorResponse.orchestrationTraceContext`, encoded), handed
-    // back with the next turns of the same execution as the scheduler does.
+    // Trace contexts the protocol carries but the events do not: the orchestration span a worker returned
+    // (`OrchestratorResponse.orchestrationTraceContext`, encoded), handed back with the next turns of the same
+    // execution as the scheduler does, and a signal's `parentTraceContext`, handed to the entity's worker as the
+    // operation's `traceContext`.
     r#"
 ALTER TABLE instances ADD COLUMN trace_context BLOB;
 ALTER TABLE instances ADD COLUMN trace_execution_id TEXT;
+ALTER TABLE entity_inbox ADD COLUMN trace_context BLOB;
 "#,
 ];
 
