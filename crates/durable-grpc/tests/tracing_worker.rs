@@ -1,15 +1,18 @@
 //! One trace from the start call to the last activity, through the gRPC worker and the embedded backend, over
-//! several turns: every span in the starter's trace, each under the right parent, and none twice.
+//! several turns: every span in the starter's trace, each under the right parent, and none twice; and an entity
+//! signal from inside the trace runs its operation in a span under it.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use durable_core::{
-    ActivityContext, ActivityError, OrchestrationContext, OrchestrationError, Registry, when_all,
+    ActivityContext, ActivityError, Entity, EntityError, OrchestrationContext, OrchestrationError,
+    Registry, when_all,
 };
 use durable_grpc::{ConnectionOptions, DurableClient, StartOptions, Worker, WorkerOptions};
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tracing::Instrument;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -41,11 +44,18 @@ fn registry() -> Registry {
         )
         .add_activity("Greet", |_ctx: ActivityContext, name: String| async move {
             Ok::<_, ActivityError>(format!("hello {name}"))
-        });
+        })
+        .add_entity(
+            "Counter",
+            Entity::<i64>::new().operation("add", |value: &mut i64, _ctx, n: i64| {
+                *value += n;
+                Ok::<_, EntityError>(*value)
+            }),
+        );
     registry
 }
 
-fn attr<'a>(span: &'a SpanData, key: &str) -> Option<String> {
+fn attr(span: &SpanData, key: &str) -> Option<String> {
     span.attributes
         .iter()
         .find(|kv| kv.key.as_str() == key)
@@ -100,6 +110,27 @@ async fn start_to_last_activity_is_one_connected_trace() -> anyhow::Result<()> {
         done.serialized_output.as_deref(),
         Some(r#"["hello a","hello b","hello c"]"#)
     );
+    // A signal sent from inside the caller's trace carries the current span's context to the operation.
+    let signal = tracing::info_span!(target: "durabletask", "signal");
+    let caller = durable_core::trace::TraceParent::parse(TRACEPARENT).unwrap();
+    durable_telemetry::set_parent(&signal, &caller, None);
+    client
+        .signal_entity("@counter@traced", "add", &2, None)
+        .instrument(signal.clone())
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = client.get_entity("@counter@traced", true).await?;
+        if state.and_then(|e| e.serialized_state).as_deref() == Some("2") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the signal never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(signal);
     worker.shutdown().await?;
     backend.shutdown().await?;
     provider.force_flush()?;
@@ -172,15 +203,30 @@ async fn start_to_last_activity_is_one_connected_trace() -> anyhow::Result<()> {
         panic!("{spans:#?}")
     };
     assert_eq!(child.parent_span_id, sub_call.span_context.span_id());
-    let child_calls: Vec<_> = calls
-        .iter()
-        .filter(|c| c.parent_span_id == child.span_context.span_id())
-        .collect();
-    assert_eq!(child_calls.len(), 1);
+    let under = |parent: &SpanData| {
+        calls
+            .iter()
+            .filter(|c| c.parent_span_id == parent.span_context.span_id())
+            .count()
+    };
+    assert_eq!((under(main), under(child)), (2, 1));
     let [timer] = named("orchestration:Main:timer", SpanKind::Internal)[..] else {
         panic!("{spans:#?}")
     };
     assert_eq!(timer.parent_span_id, main.span_context.span_id());
+    // The signal's operation: a SERVER span under the span that sent it.
+    let [signal] = named("signal", SpanKind::Internal)[..] else {
+        panic!("{spans:#?}")
+    };
+    assert_eq!(signal.parent_span_id, starter);
+    let [operation] = named("entity:counter:add", SpanKind::Server)[..] else {
+        panic!("{spans:#?}")
+    };
+    assert_eq!(operation.parent_span_id, signal.span_context.span_id());
+    assert_eq!(
+        attr(operation, "durabletask.task.instance_id").as_deref(),
+        Some("@counter@traced")
+    );
     // The orchestration span covers its calls: it starts no later than the first one.
     assert!(main.start_time <= calls.iter().map(|c| c.start_time).min().unwrap());
     Ok(())

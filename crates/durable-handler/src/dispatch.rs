@@ -199,12 +199,20 @@ async fn entity(
     let operations = req.operations.len();
     let registry = handler.inner.registry.clone();
     let scoped = sink.clone();
-    let span = durable_telemetry::entity_batch_span(&req);
-    if req.operations.iter().all(|o| o.trace_context.is_none()) {
-        durable_telemetry::set_parent_from_proto(&span, trace.as_ref());
-    }
+    // Each operation runs in its own span: under the operation's trace context when it has one, else under the
+    // invocation's `traceparent`, as an activity runs under it.
+    let invocation = tracing::Span::current();
     let result = tokio::task::spawn_blocking(move || {
-        span.in_scope(|| scoped.sync_scope(|| registry.execute_entity_batch(&req)))
+        let span_for = |op: &proto::OperationRequest| {
+            let span = durable_telemetry::entity_operation_span(&req.instance_id, op);
+            if op.trace_context.is_none() {
+                durable_telemetry::set_parent_from_proto(&span, trace.as_ref());
+            }
+            span
+        };
+        invocation.in_scope(|| {
+            scoped.sync_scope(|| registry.execute_entity_batch_traced(&req, None, &span_for))
+        })
     })
     .await
     .map_err(|e| InvocationError::Internal(format!("the entity engine failed: {e}")))?;
@@ -384,7 +392,10 @@ pub(crate) async fn run_user<T: Send + 'static>(
     sink: &LogSink,
     fut: crate::app::BoxFuture<Result<T, crate::error::FunctionError>>,
 ) -> Result<T, InvocationError> {
-    match tokio::spawn(sink.clone().scope(fut)).await {
+    // The user's code stays inside the invocation's span (its logs, its own spans, and the trace context that
+    // the client's calls send on).
+    let fut = sink.clone().scope(fut).instrument(tracing::Span::current());
+    match tokio::spawn(fut).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(InvocationError::Function {
             function: def.name.clone(),

@@ -1,6 +1,7 @@
 //! One trace from an HTTP start to the last activity through the local host and a Rust custom handler (a child
 //! process exporting over OTLP/HTTP to a collector in this test), over several orchestration turns: every span in
-//! the caller's trace, each under the right parent, none twice.
+//! the caller's trace, each under the right parent, none twice; and the entity operation the starter signals runs
+//! in a span under the starter's invocation.
 //!
 //! The handler is this test binary run again as a child process (`handler_process`).
 
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use durable_core::{
-    ActivityContext, ActivityError, OrchestrationContext, OrchestrationError, Registry, when_all,
+    ActivityContext, ActivityError, Entity, EntityError, OrchestrationContext, OrchestrationError,
+    Registry, when_all,
 };
 use durable_host::{BackendChoice, HostOptions};
 use serde_json::{Value, json};
@@ -20,6 +22,8 @@ use serde_json::{Value, json};
 const HANDLER_ENV: &str = "DURABLE_HOST_TRACING_HANDLER";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+/// The trace of a start through the management webhook.
+const WEBHOOK_TRACE_ID: &str = "7bf92f3577b34da6a3ce929d0e0e4736";
 
 fn function_app() -> durable_handler::Handler {
     let mut registry = Registry::new();
@@ -45,7 +49,14 @@ fn function_app() -> durable_handler::Handler {
         )
         .add_activity("Greet", |_ctx: ActivityContext, name: String| async move {
             Ok::<_, ActivityError>(format!("hello {name}"))
-        });
+        })
+        .add_entity(
+            "Counter",
+            Entity::<i64>::new().operation("add", |value: &mut i64, _ctx, n: i64| {
+                *value += n;
+                Ok::<_, EntityError>(*value)
+            }),
+        );
     durable_handler::FunctionApp::new(registry)
         .http_starter(
             "Start",
@@ -54,6 +65,9 @@ fn function_app() -> durable_handler::Handler {
                 .methods(["post"])
                 .auth_level(durable_handler::AuthLevel::Anonymous),
             |_req, client, _ctx| async move {
+                client
+                    .signal_entity("@counter@traced", "add", &2, None)
+                    .await?;
                 let id = client
                     .schedule_new_orchestration(
                         "Main",
@@ -122,6 +136,21 @@ async fn http_start_to_last_activity_is_one_trace_through_the_handler() -> Resul
         bail!("start: {} {}", started.status(), started.text().await?);
     }
     let hooks = format!("http://{}/runtime/webhooks/durabletask", host.local_addr());
+    let webhook = http
+        .post(format!("{hooks}/orchestrators/Main/webhooked"))
+        .header(
+            "traceparent",
+            format!("00-{WEBHOOK_TRACE_ID}-{CALLER_SPAN}-01"),
+        )
+        .send()
+        .await?;
+    if webhook.status().as_u16() != 202 {
+        bail!(
+            "webhook start: {} {}",
+            webhook.status(),
+            webhook.text().await?
+        );
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let status = loop {
         let response = http.get(format!("{hooks}/instances/traced")).send().await?;
@@ -138,16 +167,35 @@ async fn http_start_to_last_activity_is_one_trace_through_the_handler() -> Resul
         json!(["hello a", "hello b", "hello c"]),
         "{status}"
     );
+    loop {
+        let entity = http
+            .get(format!("{hooks}/entities/Counter/traced"))
+            .send()
+            .await?;
+        if entity.status().as_u16() == 200 {
+            assert_eq!(entity.json::<Value>().await?, json!(2));
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the signal never ran: {}", entity.status());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    // The orchestration span is the last one the handler finishes; wait for it.
+    // Wait for the last spans the handler finishes: the orchestration's and the entity operation's.
     let mut spans = Vec::new();
-    while !spans
-        .iter()
-        .any(|s: &sink::Received| s.name == "orchestration:Main" && s.kind == 2)
+    let arrived = |spans: &[sink::Received], name: &str, trace: &str| {
+        spans
+            .iter()
+            .any(|s| s.name == name && s.kind == 2 && s.trace_id == trace)
+    };
+    while !(arrived(&spans, "orchestration:Main", TRACE_ID)
+        && arrived(&spans, "orchestration:Main", WEBHOOK_TRACE_ID)
+        && arrived(&spans, "entity:counter:add", TRACE_ID))
     {
         match tokio::time::timeout_at(deadline, received.recv()).await {
             Ok(Some(batch)) => spans.extend(batch),
-            _ => bail!("the orchestration span never arrived: {spans:#?}"),
+            _ => bail!("the orchestration or entity span never arrived: {spans:#?}"),
         }
     }
     host.stop().await?;
@@ -158,7 +206,7 @@ async fn http_start_to_last_activity_is_one_trace_through_the_handler() -> Resul
     let ours: Vec<&sink::Received> = spans.iter().filter(|s| s.trace_id == TRACE_ID).collect();
     let strays: Vec<_> = spans
         .iter()
-        .filter(|s| s.trace_id != TRACE_ID)
+        .filter(|s| s.trace_id != TRACE_ID && s.trace_id != WEBHOOK_TRACE_ID)
         .map(|s| &s.name)
         .collect();
     assert!(strays.is_empty(), "spans in another trace: {strays:?}");
@@ -216,6 +264,29 @@ async fn http_start_to_last_activity_is_one_trace_through_the_handler() -> Resul
             .filter(|c| c.parent_span_id == main.span_id)
             .count(),
         2
+    );
+    // The signal carried the starter invocation's context to the operation.
+    let [operation] = named("entity:counter:add", server)[..] else {
+        panic!("{ours:#?}")
+    };
+    assert_eq!(operation.parent_span_id, invocation.span_id);
+
+    // The webhook start: the orchestration in the caller's trace (the host process has no exporter here, so no
+    // span of its own sits between them).
+    let webhooked: Vec<_> = spans
+        .iter()
+        .filter(|s| {
+            s.trace_id == WEBHOOK_TRACE_ID && s.name == "orchestration:Main" && s.kind == server
+        })
+        .collect();
+    let [webhooked] = webhooked[..] else {
+        panic!("{spans:#?}")
+    };
+    assert_eq!(webhooked.parent_span_id, CALLER_SPAN);
+    assert!(
+        webhooked
+            .attributes
+            .contains(&("durabletask.task.instance_id".into(), "webhooked".into()))
     );
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! into spans. Transports (the gRPC worker and client, the custom handler, the local host) use it to:
 //!
 //! - open `tracing` spans under a context that came over the wire ([`set_parent`], [`activity_span`],
-//!   [`orchestration_turn_span`], [`entity_batch_span`]), so that a subscriber with a
+//!   [`orchestration_turn_span`], [`entity_operation_span`]), so that a subscriber with a
 //!   [`tracing_opentelemetry`] layer puts them in the caller's trace;
 //! - read the context of a span, to send it on ([`context_of`]);
 //! - emit the spans the replay engine finished in a turn ([`emit`]) with the IDs and times it derived from history,
@@ -30,7 +30,7 @@ pub use emit::emit;
 pub use ids::HistoryIdGenerator;
 pub use init::{Error, Telemetry, TelemetryOptions, init, init_or_warn};
 pub use spans::{
-    activity_span, context_of, entity_batch_span, orchestration_turn_span, parent_of, set_parent,
+    activity_span, context_of, entity_operation_span, orchestration_turn_span, parent_of, set_parent,
     set_parent_from_proto,
 };
 

@@ -99,33 +99,31 @@ pub fn activity_span(request: &proto::ActivityRequest) -> tracing::Span {
     span
 }
 
-/// The span of one entity batch (`entity:<Name>`, SERVER), under the context of its first operation that has one.
-pub fn entity_batch_span(request: &proto::EntityBatchRequest) -> tracing::Span {
-    let entity = request
-        .instance_id
+/// The span of one entity operation (`entity:<Entity>:<operation>`, SERVER), under the operation's `traceContext`
+/// when it has one (a client's signal), else under the current span. For
+/// [`Registry::execute_entity_batch_traced`](durable_core::Registry::execute_entity_batch_traced), which runs the
+/// operation in it and records a failure on it.
+pub fn entity_operation_span(
+    entity_instance_id: &str,
+    operation: &proto::OperationRequest,
+) -> tracing::Span {
+    let entity = entity_instance_id
         .strip_prefix('@')
         .and_then(|rest| rest.split_once('@'))
         .map(|(name, _)| name)
-        .unwrap_or(&request.instance_id);
-    let operations: Vec<&str> = request
-        .operations
-        .iter()
-        .map(|o| o.operation.as_str())
-        .collect();
+        .unwrap_or(entity_instance_id);
     let span = tracing::info_span!(
         target: "durabletask",
-        "entity",
-        otel.name = %format!("entity:{entity}"),
+        "entity operation",
+        otel.name = %format!("entity:{entity}:{}", operation.operation),
         otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
         durabletask.r#type = "entity",
         durabletask.task.name = %entity,
-        durabletask.task.instance_id = %request.instance_id,
-        durabletask.entity.operation = %operations.join(","),
+        durabletask.task.instance_id = %entity_instance_id,
+        durabletask.entity.operation = %operation.operation,
     );
-    let first = request
-        .operations
-        .iter()
-        .find_map(|o| o.trace_context.as_ref());
-    set_parent_from_proto(&span, first);
+    set_parent_from_proto(&span, operation.trace_context.as_ref());
     span
 }

@@ -5,13 +5,13 @@ mod paging;
 mod types;
 
 use std::time::{Duration, SystemTime};
-use tracing::Instrument;
 
 use durable_proto as proto;
 use futures::Stream;
 use proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use serde::Serialize;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
@@ -253,9 +253,24 @@ impl DurableClient {
             name: event_name.to_owned(),
             input: to_json(&format!("data of event {event_name:?}"), data)?,
         };
-        self.stub()
-            .raise_event(self.connection.request(request).await?)
-            .await?;
+        // The SDKs' PRODUCER span for an event; the request has no field to carry its context on.
+        let span = tracing::info_span!(
+            target: "durabletask",
+            "raise event",
+            otel.name = %durable_core::trace::span_name("orchestration_event", event_name, None),
+            otel.kind = "producer",
+            durabletask.r#type = "event",
+            durabletask.task.name = %event_name,
+            durabletask.event.target_instance_id = %instance_id,
+        );
+        async {
+            self.stub()
+                .raise_event(self.connection.request(request).await?)
+                .await
+                .map_err(Error::from)
+        }
+        .instrument(span)
+        .await?;
         Ok(())
     }
 

@@ -53,8 +53,11 @@ impl Executor for Registry {
     ) -> BoxFuture<Result<proto::EntityBatchResult, ExecutorError>> {
         let registry = self.clone();
         Box::pin(async move {
-            let span = durable_telemetry::entity_batch_span(&request);
-            Ok(span.in_scope(|| registry.execute_entity_batch(&request)))
+            // One span per operation, under the context the operation carries (a client's signal has one).
+            let span_for = |op: &proto::OperationRequest| {
+                durable_telemetry::entity_operation_span(&request.instance_id, op)
+            };
+            Ok(registry.execute_entity_batch_traced(&request, None, &span_for))
         })
     }
 

@@ -378,6 +378,24 @@ fn http_output(function: &str, value: Value) -> Response {
     response
 }
 
+/// The `traceparent` (and `tracestate`) of a request's headers object, when valid. Header names are matched without
+/// regard to case; a header the request repeats counts by its first value.
+fn incoming_trace(headers: &Value) -> Option<durable_proto::TraceContext> {
+    let header = |name: &str| -> Option<String> {
+        let (_, value) = headers
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(values) => values.first()?.as_str().map(str::to_owned),
+            _ => None,
+        }
+    };
+    let parent = durable_core::trace::TraceParent::parse(&header("traceparent")?)?;
+    Some(parent.to_proto(header("tracestate").as_deref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,22 +483,21 @@ mod tests {
         assert_eq!(body_of(&[("transfer-encoding", "chunked")], b"text"), None);
         assert_eq!(body_of(&[("content-length", "0")], b""), None);
     }
-}
 
-/// The `traceparent` (and `tracestate`) of a request's headers object, when valid. Header names are matched without
-/// regard to case; a header the request repeats counts by its first value.
-fn incoming_trace(headers: &Value) -> Option<durable_proto::TraceContext> {
-    let header = |name: &str| -> Option<String> {
-        let (_, value) = headers
-            .as_object()?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))?;
-        match value {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(values) => values.first()?.as_str().map(str::to_owned),
-            _ => None,
-        }
-    };
-    let parent = durable_core::trace::TraceParent::parse(&header("traceparent")?)?;
-    Some(parent.to_proto(header("tracestate").as_deref()))
+    #[test]
+    fn the_callers_traceparent_is_read_from_the_headers_object() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let found = incoming_trace(
+            &serde_json::json!({"TraceParent": [parent, "ignored"], "tracestate": "a=1"}),
+        )
+        .expect("a valid traceparent");
+        assert_eq!(found.trace_parent, parent);
+        assert_eq!(found.trace_state.as_deref(), Some("a=1"));
+        // Invalid or absent: no parent, as W3C Trace Context asks.
+        assert_eq!(
+            incoming_trace(&serde_json::json!({"traceparent": "00-xyz-01"})),
+            None
+        );
+        assert_eq!(incoming_trace(&serde_json::json!({})), None);
+    }
 }
