@@ -127,9 +127,9 @@ pub fn init_or_warn(options: TelemetryOptions) -> Telemetry {
 /// Installs the global subscriber: `fmt` logs to stderr filtered by `RUST_LOG` (else the default filter), and an
 /// OpenTelemetry layer. With the `otlp` feature and the `OTEL_*` variables asking for it (see the crate's README),
 /// spans are exported over OTLP: `http/protobuf` by default, `grpc` with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`
-/// (which needs a Tokio runtime: call this inside one); endpoint, headers, timeout, compression, `service.name`
-/// (`OTEL_SERVICE_NAME`, else `options.service_name`), resource attributes and the sampler come from the standard
-/// variables.
+/// (which needs a Tokio runtime: call this inside one); endpoint, headers, timeout, compression (`gzip`),
+/// `service.name` (`OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES`, else `options.service_name`), resource
+/// attributes, the sampler and batching come from the standard variables.
 ///
 /// A global subscriber that is already set is left alone (and then nothing is exported).
 pub fn init(options: TelemetryOptions) -> Result<Telemetry, Error> {
@@ -150,7 +150,7 @@ fn init_with(
         .with_writer(std::io::stderr)
         .with_filter(filter);
     let provider = match export_requested(&var) {
-        Some(reason) => Some(provider(&options, &var, reason)?),
+        Some(reason) => Some(provider(&options, reason)?),
         None => None,
     };
     let registry = tracing_subscriber::registry().with(fmt);
@@ -175,20 +175,23 @@ fn init_with(
 }
 
 #[cfg(feature = "otlp")]
-fn provider(
-    options: &TelemetryOptions,
-    var: &impl Fn(&str) -> Option<String>,
-    _reason: String,
-) -> Result<SdkTracerProvider, Error> {
+fn provider(options: &TelemetryOptions, _reason: String) -> Result<SdkTracerProvider, Error> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .build()
         .map_err(|e| Error::Exporter(e.to_string()))?;
-    let service = var("OTEL_SERVICE_NAME")
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| options.service_name.clone());
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(service)
-        .build();
+    // The SDK's detectors read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the command's own name is only the
+    // fallback for the SDK's `unknown_service`.
+    let detected = opentelemetry_sdk::Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+    let resource = if named {
+        detected
+    } else {
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(options.service_name.clone())
+            .build()
+    };
     Ok(SdkTracerProvider::builder()
         .with_id_generator(crate::HistoryIdGenerator::default())
         .with_resource(resource)
@@ -197,11 +200,7 @@ fn provider(
 }
 
 #[cfg(not(feature = "otlp"))]
-fn provider(
-    _options: &TelemetryOptions,
-    _var: &impl Fn(&str) -> Option<String>,
-    reason: String,
-) -> Result<SdkTracerProvider, Error> {
+fn provider(_options: &TelemetryOptions, reason: String) -> Result<SdkTracerProvider, Error> {
     Err(Error::NoExporter(reason))
 }
 

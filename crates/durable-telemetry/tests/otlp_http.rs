@@ -1,4 +1,5 @@
-//! OTLP over HTTP/protobuf, switched on by `OTEL_EXPORTER_OTLP_ENDPOINT` alone, to a collector on a loopback port.
+//! OTLP over HTTP/protobuf, switched on by `OTEL_EXPORTER_OTLP_ENDPOINT` alone, to a collector on a loopback port,
+//! gzip-compressed as `OTEL_EXPORTER_OTLP_COMPRESSION` asks.
 
 // The exporter reads its configuration from the process environment, which the test sets first.
 #![allow(unsafe_code)]
@@ -15,6 +16,7 @@ fn spans_reach_an_otlp_http_collector() {
     unsafe {
         std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"));
         std::env::set_var("OTEL_SERVICE_NAME", "export-test");
+        std::env::set_var("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
         std::env::remove_var("OTEL_EXPORTER_OTLP_PROTOCOL");
     }
     let telemetry =
@@ -32,6 +34,7 @@ fn spans_reach_an_otlp_http_collector() {
         .find(|s| s.name == "orchestration:Export")
         .unwrap_or_else(|| panic!("{spans:#?}"));
     assert_eq!(server.service, "export-test");
+    assert!(server.gzipped);
     assert_eq!(server.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(server.span_id, orchestration);
     assert_eq!(server.parent_span_id, "00f067aa0ba902b7");

@@ -26,13 +26,15 @@ pub struct Received {
     pub parent_span_id: String,
     pub kind: i32,
     pub attributes: Vec<(String, String)>,
+    /// Whether the request carrying it was gzip-compressed (OTLP/HTTP only).
+    pub gzipped: bool,
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn flatten(request: ExportTraceServiceRequest) -> Vec<Received> {
+fn flatten(request: ExportTraceServiceRequest, gzipped: bool) -> Vec<Received> {
     let mut out = Vec::new();
     for resource in request.resource_spans {
         let service = resource
@@ -68,6 +70,7 @@ fn flatten(request: ExportTraceServiceRequest) -> Vec<Received> {
                     parent_span_id: hex(&span.parent_span_id),
                     kind: span.kind,
                     attributes,
+                    gzipped,
                 });
             }
         }
@@ -80,18 +83,34 @@ pub async fn http() -> (SocketAddr, mpsc::UnboundedReceiver<Vec<Received>>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/v1/traces",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let tx = tx.clone();
-            async move {
-                let request =
-                    ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
-                let _ = tx.send(flatten(request));
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
-                    ExportTraceServiceResponse::default().encode_to_vec(),
-                )
-            }
-        }),
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let tx = tx.clone();
+                async move {
+                    let gzipped = headers
+                        .get(axum::http::header::CONTENT_ENCODING)
+                        .is_some_and(|v| v == "gzip");
+                    let body = if gzipped {
+                        let mut plain = Vec::new();
+                        std::io::Read::read_to_end(
+                            &mut flate2::read::GzDecoder::new(&body[..]),
+                            &mut plain,
+                        )
+                        .expect("a gzip body");
+                        plain.into()
+                    } else {
+                        body
+                    };
+                    let request =
+                        ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+                    let _ = tx.send(flatten(request, gzipped));
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                        ExportTraceServiceResponse::default().encode_to_vec(),
+                    )
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -107,7 +126,7 @@ impl TraceService for Collector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let _ = self.0.send(flatten(request.into_inner()));
+        let _ = self.0.send(flatten(request.into_inner(), false));
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
