@@ -150,7 +150,7 @@ fn init_with(
         .with_writer(std::io::stderr)
         .with_filter(filter);
     let provider = match export_requested(&var) {
-        Some(reason) => Some(provider(&options, reason)?),
+        Some(reason) => Some(provider(&options, &var, reason)?),
         None => None,
     };
     let registry = tracing_subscriber::registry().with(fmt);
@@ -175,10 +175,12 @@ fn init_with(
 }
 
 #[cfg(feature = "otlp")]
-fn provider(options: &TelemetryOptions, _reason: String) -> Result<SdkTracerProvider, Error> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .build()
-        .map_err(|e| Error::Exporter(e.to_string()))?;
+fn provider(
+    options: &TelemetryOptions,
+    var: &impl Fn(&str) -> Option<String>,
+    _reason: String,
+) -> Result<SdkTracerProvider, Error> {
+    let exporter = crate::exporter::span_exporter(var)?;
     // The SDK's detectors read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the command's own name is only the
     // fallback for the SDK's `unknown_service`.
     let detected = opentelemetry_sdk::Resource::builder().build();
@@ -200,7 +202,11 @@ fn provider(options: &TelemetryOptions, _reason: String) -> Result<SdkTracerProv
 }
 
 #[cfg(not(feature = "otlp"))]
-fn provider(_options: &TelemetryOptions, reason: String) -> Result<SdkTracerProvider, Error> {
+fn provider(
+    _options: &TelemetryOptions,
+    _var: &impl Fn(&str) -> Option<String>,
+    reason: String,
+) -> Result<SdkTracerProvider, Error> {
     Err(Error::NoExporter(reason))
 }
 

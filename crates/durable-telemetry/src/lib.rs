@@ -53,6 +53,8 @@ pub use opentelemetry_sdk;
 pub use tracing_opentelemetry;
 
 mod emit;
+#[cfg(feature = "otlp")]
+mod exporter;
 mod ids;
 mod init;
 mod spans;

@@ -133,12 +133,34 @@ impl TraceService for Collector {
 
 /// An OTLP/gRPC collector (`TraceService/Export`) on a loopback port.
 pub async fn grpc() -> (SocketAddr, mpsc::UnboundedReceiver<Vec<Received>>) {
+    grpc_with(None).await
+}
+
+/// [`grpc`] over TLS, with this certificate and key (PEM).
+pub async fn grpc_tls(
+    cert: &str,
+    key: &str,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Vec<Received>>) {
+    let identity = tonic::transport::Identity::from_pem(cert, key);
+    grpc_with(Some(
+        tonic::transport::ServerTlsConfig::new().identity(identity),
+    ))
+    .await
+}
+
+async fn grpc_with(
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Vec<Received>>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls).unwrap();
+    }
     tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        server
             .add_service(TraceServiceServer::new(Collector(tx)))
             .serve_with_incoming(incoming)
             .await
