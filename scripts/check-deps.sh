@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keeps the dependency trees as lean as the layering: the replay engine does no I/O, so it must not compile a
 # runtime, a transport, a web server, a database or an HTTP client; the protocol's messages come without tonic; the
-# worker, the handler and the dashboard stay free of the backend's SQLite and (for the worker) the web framework.
+# worker, the handler, the dashboard and tracing stay free of the backend's SQLite and (for the worker and tracing)
+# the web framework.
 # Looks at every target platform's normal dependencies, as `cargo tree` resolves them for that crate alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +46,7 @@ check durable-grpc rusqlite axum
 check durable-handler rusqlite
 # The dashboard is a client of any endpoint: it reaches the store through the protocol only.
 check durable-dashboard rusqlite
+# Tracing rides along with every door (worker, handler, host, backend), so it brings neither SQLite nor a web server.
+check durable-telemetry rusqlite axum
 
 exit $failed

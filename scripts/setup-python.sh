@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/python-requirements.txt -c scripts/python-constraints.txt
-.venv/bin/python -c "import durabletask, durabletask.azuremanaged; print('python interop SDKs ready')"
+.venv/bin/python -c "import durabletask, durabletask.azuremanaged, opentelemetry.sdk.trace; print('python interop SDKs ready')"

@@ -231,28 +231,22 @@ fn program_name() -> String {
         .unwrap_or_else(|| "app".to_owned())
 }
 
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        // Under a Functions host the output is captured and logged again: colour codes would only be noise.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // stdout is kept for what a person or a script reads: where the host listens, what was written.
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Logs on stderr (`RUST_LOG`), and spans exported over OTLP when the `OTEL_*` variables ask for it; the guard
+/// exports what is still buffered when the command ends.
+fn init_logging() -> durable_telemetry::Telemetry {
+    durable_telemetry::init_or_warn(
+        durable_telemetry::TelemetryOptions::new(program_name()).show_target(false),
+    )
 }
 
 async fn serve_handler(app: FunctionApp) -> Result<(), Error> {
-    init_logging();
+    let _telemetry = init_logging();
     durable_handler::serve(app.build()?).await?;
     Ok(())
 }
 
 async fn run_worker(app: FunctionApp, connection_string: &str) -> Result<(), Error> {
-    init_logging();
+    let _telemetry = init_logging();
     let handler = app.build()?;
     let connection = durable_grpc::ConnectionOptions::from_connection_string(connection_string)?;
     let worker = durable_grpc::Worker::builder()
@@ -296,7 +290,7 @@ async fn start_local_host(
 ) -> Result<(), Error> {
     use durable_host::{BackendChoice, HostOptions};
 
-    init_logging();
+    let _telemetry = init_logging();
     let this = std::env::current_exe().map_err(|source| Error::Io {
         path: PathBuf::from(name),
         source,

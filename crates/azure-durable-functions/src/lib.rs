@@ -250,6 +250,8 @@ pub use durable_core as engine;
 pub use durable_grpc as client;
 /// The custom handler (`durable-handler`).
 pub use durable_handler as handler;
+/// Distributed tracing (`durable-telemetry`): span helpers, `HistoryIdGenerator`, and `init` from `OTEL_*`.
+pub use durable_telemetry as telemetry;
 
 /// The embedded backend (`durable-backend`): the scheduler's gRPC protocol served from SQLite.
 #[cfg(feature = "embedded-backend")]

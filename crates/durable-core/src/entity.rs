@@ -217,12 +217,39 @@ pub(crate) trait EntityHandler: Send + Sync {
         &self,
         id: EntityId,
         request: &proto::EntityBatchRequest,
-        clock: Option<Clock<'_>>,
+        env: Env<'_>,
     ) -> proto::EntityBatchResult;
 }
 
 /// The transport's wall clock, used only to stamp operation start and end times.
 pub(crate) type Clock<'a> = &'a dyn Fn() -> OffsetDateTime;
+
+/// Makes the span one operation runs in; the transport decides its name and parent (see
+/// [`Registry::execute_entity_batch_traced`](crate::Registry::execute_entity_batch_traced)).
+pub(crate) type OperationSpan<'a> = &'a dyn Fn(&proto::OperationRequest) -> tracing::Span;
+
+/// What the transport lends a batch: a clock, and a span per operation.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Env<'a> {
+    pub(crate) clock: Option<Clock<'a>>,
+    pub(crate) span: Option<OperationSpan<'a>>,
+}
+
+impl Env<'_> {
+    fn stamp(&self) -> Option<prost_types::Timestamp> {
+        self.clock.map(|now| time_util::to_timestamp(now()))
+    }
+
+    fn span(&self, op: &proto::OperationRequest) -> tracing::Span {
+        self.span.map_or_else(tracing::Span::none, |make| make(op))
+    }
+}
+
+/// Marks an operation's span as failed, in the fields `tracing-opentelemetry` turns into the span's status.
+fn record_failure(span: &tracing::Span, details: &proto::TaskFailureDetails) {
+    span.record("otel.status_code", "error");
+    span.record("otel.status_description", details.error_message.as_str());
+}
 
 /// A batch that cannot run at all (unknown entity, bad id, unreadable or unwritable state): every operation fails,
 /// non-retriable, with the state untouched and no actions. A batch-level `failureDetails` would be wrong here:
@@ -231,21 +258,21 @@ pub(crate) type Clock<'a> = &'a dyn Fn() -> OffsetDateTime;
 fn all_operations_failed(
     request: &proto::EntityBatchRequest,
     details: FailureDetails,
-    clock: Option<Clock<'_>>,
+    env: Env<'_>,
 ) -> proto::EntityBatchResult {
     let details = details.with_non_retriable(true).to_proto();
-    let stamp = || clock.map(|now| time_util::to_timestamp(now()));
     let results = request
         .operations
         .iter()
-        .map(|_| {
-            let start_time_utc = stamp();
+        .map(|op| {
+            record_failure(&env.span(op), &details);
+            let start_time_utc = env.stamp();
             proto::OperationResult {
                 result_type: Some(proto::operation_result::ResultType::Failure(
                     proto::OperationResultFailure {
                         failure_details: Some(details.clone()),
                         start_time_utc,
-                        end_time_utc: stamp(),
+                        end_time_utc: env.stamp(),
                     },
                 )),
             }
@@ -266,7 +293,7 @@ where
         &self,
         id: EntityId,
         request: &proto::EntityBatchRequest,
-        clock: Option<Clock<'_>>,
+        env: Env<'_>,
     ) -> proto::EntityBatchResult {
         let mut state: Option<S> = match request.entity_state.as_deref() {
             None | Some("") => None,
@@ -279,16 +306,17 @@ where
                             "EntityStateDeserializationError",
                             format!("could not decode the state of {id}: {e}"),
                         ),
-                        clock,
+                        env,
                     );
                 }
             },
         };
         let mut results = Vec::with_capacity(request.operations.len());
         let mut actions = Vec::new();
-        let stamp = || clock.map(|now| time_util::to_timestamp(now()));
         for op in &request.operations {
-            let start_time_utc = stamp();
+            let span = env.span(op);
+            let _entered = span.enter();
+            let start_time_utc = env.stamp();
             let backup = state.clone();
             let mut ctx = EntityContext {
                 id: id.clone(),
@@ -332,15 +360,17 @@ where
                     proto::operation_result::ResultType::Success(proto::OperationResultSuccess {
                         result: output,
                         start_time_utc,
-                        end_time_utc: stamp(),
+                        end_time_utc: env.stamp(),
                     })
                 }
                 Err(details) => {
                     state = backup;
+                    let details = details.to_proto();
+                    record_failure(&span, &details);
                     proto::operation_result::ResultType::Failure(proto::OperationResultFailure {
-                        failure_details: Some(details.to_proto()),
+                        failure_details: Some(details),
                         start_time_utc,
-                        end_time_utc: stamp(),
+                        end_time_utc: env.stamp(),
                     })
                 }
             };
@@ -357,7 +387,8 @@ where
                         "EntityStateSerializationError",
                         format!("could not encode the state of {id}: {e}"),
                     ),
-                    clock,
+                    // The operations ran, each in its span; a second span each would count them twice.
+                    Env { span: None, ..env },
                 );
             }
         };
@@ -373,7 +404,7 @@ where
 pub(crate) fn execute_batch(
     registry: &crate::Registry,
     request: &proto::EntityBatchRequest,
-    clock: Option<Clock<'_>>,
+    env: Env<'_>,
 ) -> proto::EntityBatchResult {
     if crate::registry::state_left_out(&request.properties) {
         return proto::EntityBatchResult {
@@ -387,19 +418,19 @@ pub(crate) fn execute_batch(
             return all_operations_failed(
                 request,
                 FailureDetails::new("InvalidEntityId", e.to_string()),
-                clock,
+                env,
             );
         }
     };
     match registry.entity(&id.name) {
-        Some(handler) => handler.execute(id, request, clock),
+        Some(handler) => handler.execute(id, request, env),
         None => all_operations_failed(
             request,
             FailureDetails::new(
                 "EntityFunctionNotFound",
                 format!("no entity named '{}' is registered", id.name),
             ),
-            clock,
+            env,
         ),
     }
 }

@@ -111,6 +111,7 @@ mod registry;
 pub mod testing;
 mod time_util;
 pub mod typed;
+pub mod trace;
 
 pub use durable_proto as proto;
 

@@ -271,7 +271,7 @@ impl Registry {
         &self,
         request: &proto::EntityBatchRequest,
     ) -> proto::EntityBatchResult {
-        entity::execute_batch(self, request, None)
+        entity::execute_batch(self, request, entity::Env::default())
     }
 
     /// [`execute_entity_batch`](Self::execute_entity_batch), stamping each operation result's start and end times
@@ -281,7 +281,29 @@ impl Registry {
         request: &proto::EntityBatchRequest,
         now: &dyn Fn() -> OffsetDateTime,
     ) -> proto::EntityBatchResult {
-        entity::execute_batch(self, request, Some(now))
+        let env = entity::Env {
+            clock: Some(now),
+            span: None,
+        };
+        entity::execute_batch(self, request, env)
+    }
+
+    /// [`execute_entity_batch`](Self::execute_entity_batch), running each operation inside the span that
+    /// `span_for` makes for it, and stamping result times with `now` when given. A failed operation records
+    /// `otel.status_code = "error"` and `otel.status_description` on its span (fields that `tracing-opentelemetry`
+    /// turns into the span's status, when the span declares them). The engine only enters the spans; their names
+    /// and parents are the transport's (`durable-telemetry` makes them under each operation's `traceContext`).
+    pub fn execute_entity_batch_traced(
+        &self,
+        request: &proto::EntityBatchRequest,
+        now: Option<&dyn Fn() -> OffsetDateTime>,
+        span_for: &dyn Fn(&proto::OperationRequest) -> tracing::Span,
+    ) -> proto::EntityBatchResult {
+        let env = entity::Env {
+            clock: now,
+            span: Some(span_for),
+        };
+        entity::execute_batch(self, request, env)
     }
 }
 

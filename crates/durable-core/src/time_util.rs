@@ -37,6 +37,13 @@ pub(crate) fn format_for_guid(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 in UTC, as trace attributes carry times.
+pub(crate) fn format_rfc3339(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// `at + d`, saturating at the largest representable time instead of overflowing.
 pub(crate) fn add(at: OffsetDateTime, d: Duration) -> OffsetDateTime {
     at.checked_add(time::Duration::try_from(d).unwrap_or(time::Duration::MAX))

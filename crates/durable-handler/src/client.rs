@@ -17,6 +17,11 @@ use crate::http_types::HttpResponse;
 
 mod typed;
 
+tokio::task_local! {
+    /// The trace context of the starter invocation running on this task: the parent of what it starts.
+    pub(crate) static STARTER_TRACE: Option<proto::TraceContext>;
+}
+
 /// A durable client bound to the task hub and connection named by the `durableClient` binding: gRPC calls go to
 /// the Durable extension's local endpoint (`rpcBaseUrl`, with the `Durable-TaskHub` header and, when the binding
 /// names a connection, `Durable-ConnectionName`), management URLs come from `httpBaseUrl`.
@@ -67,12 +72,21 @@ impl DurableFunctionsClient {
     /// version is the options' or host.json's `defaultVersion`, and whether an existing instance with the same ID
     /// is replaced follows host.json's `overridableExistingInstanceStates` (by default any instance is, running or
     /// not). Tags and a reuse policy in the options are not applied.
+    /// From a starter function, the orchestration becomes a child of the invocation's trace context unless
+    /// `options` names a parent of its own.
     pub async fn schedule_new_orchestration<I: Serialize + ?Sized>(
         &self,
         name: &str,
         input: &I,
         options: StartOptions,
     ) -> Result<String> {
+        let invocation = STARTER_TRACE.try_with(Clone::clone).ok().flatten();
+        let options = match invocation {
+            Some(parent) if options.parent_trace_context().is_none() => {
+                options.with_parent_trace_context(parent)
+            }
+            _ => options,
+        };
         self.client
             .schedule_new_orchestration(name, input, options)
             .await

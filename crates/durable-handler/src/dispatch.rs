@@ -2,6 +2,7 @@
 
 use durable_core::proto;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 use tracing::Level;
 
 use crate::app::{FunctionDef, FunctionKind, Handler, names};
@@ -28,6 +29,7 @@ pub(crate) async fn dispatch(
     mut request: InvocationRequest,
     invocation_id: Option<String>,
     sink: &LogSink,
+    trace: Option<proto::TraceContext>,
 ) -> Result<Reply, InvocationError> {
     if let Some(method) = request.method_name()
         && !method.eq_ignore_ascii_case(&def.name)
@@ -42,8 +44,8 @@ pub(crate) async fn dispatch(
     }
     match &def.kind {
         FunctionKind::Orchestrator => orchestrator(handler, def, &request, sink).await,
-        FunctionKind::Entity => entity(handler, def, &request, sink).await,
-        FunctionKind::Activity => activity(handler, def, &request, sink).await,
+        FunctionKind::Entity => entity(handler, def, &request, sink, trace).await,
+        FunctionKind::Activity => activity(handler, def, &request, sink, trace).await,
         FunctionKind::Http { handler: f, .. } => {
             let req = http_request(&mut request)?;
             let ctx = context(def, request, invocation_id, sink);
@@ -68,7 +70,12 @@ pub(crate) async fn dispatch(
                 )
             })?;
             let ctx = context(def, request, invocation_id, sink);
-            let response = run_user(def, sink, f(req, client, ctx.clone())).await?;
+            // What the starter starts becomes a child of this invocation (of its span when OpenTelemetry is set
+            // up, else of the context the host sent).
+            let parent = durable_telemetry::context_of(&tracing::Span::current()).or(trace);
+            let started =
+                Box::pin(crate::client::STARTER_TRACE.scope(parent, f(req, client, ctx.clone())));
+            let response = run_user(def, sink, started).await?;
             let mut reply = collect(&ctx);
             reply.outputs.insert(
                 names::HTTP_RESPONSE.to_owned(),
@@ -91,6 +98,13 @@ pub(crate) async fn dispatch(
             Ok(collect(&ctx))
         }
     }
+}
+
+/// The W3C context of an invocation request's `traceparent` (and `tracestate`) headers, when valid.
+pub(crate) fn trace_header(headers: &axum::http::HeaderMap) -> Option<proto::TraceContext> {
+    let parent = headers.get("traceparent")?.to_str().ok()?;
+    let state = headers.get("tracestate").and_then(|v| v.to_str().ok());
+    durable_core::trace::TraceParent::parse(parent).map(|p| p.to_proto(state))
 }
 
 fn missing(binding: &str) -> InvocationError {
@@ -124,9 +138,20 @@ async fn orchestrator(
     );
     let registry = handler.inner.registry.clone();
     let scoped = sink.clone();
+    // The turn's span hangs under the orchestration span derived from history, whatever the host's header says:
+    // the extension never hands back the orchestration's trace context, and the derived one is the same each turn.
+    let turn = durable_core::trace::turn_trace(&req, &Default::default())
+        .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
+        .unwrap_or_else(tracing::Span::none);
     // The engine is synchronous and CPU-bound; running it off the async workers also contains a panic.
     let response = tokio::task::spawn_blocking(move || {
-        scoped.sync_scope(|| registry.execute_orchestrator(&req))
+        turn.in_scope(|| {
+            let response = scoped.sync_scope(|| registry.execute_orchestrator(&req));
+            if let Some(trace) = durable_core::trace::turn_trace(&req, &response) {
+                trace.spans.iter().for_each(durable_telemetry::emit);
+            }
+            response
+        })
     })
     .await
     .map_err(|e| InvocationError::Internal(format!("the orchestrator engine failed: {e}")))?;
@@ -145,6 +170,7 @@ async fn entity(
     def: &FunctionDef,
     request: &InvocationRequest,
     sink: &LogSink,
+    trace: Option<proto::TraceContext>,
 ) -> Result<Reply, InvocationError> {
     let binding = names::DURABLE_CONTEXT;
     let req: proto::EntityBatchRequest =
@@ -173,8 +199,20 @@ async fn entity(
     let operations = req.operations.len();
     let registry = handler.inner.registry.clone();
     let scoped = sink.clone();
+    // Each operation runs in its own span: under the operation's trace context when it has one, else under the
+    // invocation's `traceparent`, as an activity runs under it.
+    let invocation = tracing::Span::current();
     let result = tokio::task::spawn_blocking(move || {
-        scoped.sync_scope(|| registry.execute_entity_batch(&req))
+        let span_for = |op: &proto::OperationRequest| {
+            let span = durable_telemetry::entity_operation_span(&req.instance_id, op);
+            if op.trace_context.is_none() {
+                durable_telemetry::set_parent_from_proto(&span, trace.as_ref());
+            }
+            span
+        };
+        invocation.in_scope(|| {
+            scoped.sync_scope(|| registry.execute_entity_batch_traced(&req, None, &span_for))
+        })
     })
     .await
     .map_err(|e| InvocationError::Internal(format!("the entity engine failed: {e}")))?;
@@ -193,6 +231,7 @@ async fn activity(
     def: &FunctionDef,
     request: &InvocationRequest,
     sink: &LogSink,
+    trace: Option<proto::TraceContext>,
 ) -> Result<Reply, InvocationError> {
     let input = activity_input(names::ACTIVITY_INPUT, request)?;
     let instance_id = orchestration_instance_id(request, input.as_deref(), def, sink);
@@ -203,10 +242,22 @@ async fn activity(
             instance_id: instance_id.clone(),
             execution_id: None,
         }),
+        // The host's invocation request is the only place an activity's trace context can travel.
+        parent_trace_context: trace,
         ..Default::default()
     };
-    let fut = handler.inner.registry.execute_activity(req);
-    let details = match tokio::spawn(sink.clone().scope(fut)).await {
+    let span = durable_telemetry::activity_span(&req);
+    let fut = span.in_scope(|| handler.inner.registry.execute_activity(req));
+    let outcome = tokio::spawn(sink.clone().scope(fut).instrument(span.clone())).await;
+    if let Ok(proto::ActivityResponse {
+        failure_details: Some(details),
+        ..
+    }) = &outcome
+    {
+        span.record("otel.status_code", "error");
+        span.record("otel.status_description", details.error_message.as_str());
+    }
+    let details = match outcome {
         Ok(proto::ActivityResponse {
             failure_details: Some(details),
             ..
@@ -341,7 +392,10 @@ pub(crate) async fn run_user<T: Send + 'static>(
     sink: &LogSink,
     fut: crate::app::BoxFuture<Result<T, crate::error::FunctionError>>,
 ) -> Result<T, InvocationError> {
-    match tokio::spawn(sink.clone().scope(fut)).await {
+    // The user's code stays inside the invocation's span (its logs, its own spans, and the trace context that
+    // the client's calls send on).
+    let fut = sink.clone().scope(fut).instrument(tracing::Span::current());
+    match tokio::spawn(fut).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(InvocationError::Function {
             function: def.name.clone(),

@@ -108,11 +108,15 @@ async fn invoke(
         .get(INVOCATION_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The Functions host sends the context of its own span for the invocation as a W3C `traceparent` header.
+    let trace = crate::dispatch::trace_header(&parts.headers);
     let span = tracing::info_span!(
+        target: "durabletask",
         "invocation",
         function = %function,
         invocation_id = invocation_id.as_deref().unwrap_or("")
     );
+    durable_telemetry::set_parent_from_proto(&span, trace.as_ref());
     let sink = LogSink::default();
     let result = run_invocation(
         &handler,
@@ -121,6 +125,7 @@ async fn invoke(
         &parts.headers,
         body,
         &sink,
+        trace,
     )
     .instrument(span)
     .await;
@@ -153,6 +158,7 @@ async fn run_invocation(
     headers: &HeaderMap,
     body: Body,
     sink: &LogSink,
+    trace: Option<durable_proto::TraceContext>,
 ) -> Result<crate::dispatch::Reply, InvocationError> {
     let def = handler
         .find(function)
@@ -163,7 +169,7 @@ async fn run_invocation(
         let bytes = read_body(headers, body, limit).await?;
         parse_envelope(&bytes)?
     };
-    dispatch(handler, def, request, invocation_id, sink).await
+    dispatch(handler, def, request, invocation_id, sink, trace).await
 }
 
 /// Reads the whole body, refusing it as soon as it is known to be over `limit`: at once for a declared

@@ -11,6 +11,11 @@ use crate::queue::QueueOutputs;
 /// The host version the local host reports; the protocol it speaks is that of Functions host 4.x.
 pub(crate) const HOST_VERSION: &str = "4.1040.0.0";
 
+tokio::task_local! {
+    /// The trace context of the invocation being sent from this task, if it has one.
+    static INVOCATION_TRACE: Option<durable_proto::TraceContext>;
+}
+
 /// Renders a value as `GetHttpScriptInvocationContextValue` does: objects stay objects, and everything else (a
 /// .NET string, number, array or null) goes through `JsonConvert.SerializeObject`, so it arrives as JSON text
 /// inside a JSON string.
@@ -199,6 +204,25 @@ impl Invoker {
         }
     }
 
+    /// [`Invoker::invoke_trigger`] with a W3C trace context, sent as the `traceparent` (and `tracestate`) headers
+    /// as the Functions host sends the context of its invocation span.
+    pub(crate) async fn invoke_traced(
+        &self,
+        trace: Option<durable_proto::TraceContext>,
+        function: &str,
+        reason: &str,
+        data: Map<String, Value>,
+        metadata: Map<String, Value>,
+        trigger_text: Option<&str>,
+    ) -> Result<InvokeReply, InvokeError> {
+        INVOCATION_TRACE
+            .scope(
+                trace,
+                self.invoke_trigger(function, reason, data, metadata, trigger_text),
+            )
+            .await
+    }
+
     /// One invocation of `function`. `metadata` gets `sys` added; `reason` is what the log line says triggered it.
     pub(crate) async fn invoke(
         &self,
@@ -253,9 +277,14 @@ impl Invoker {
         let exits = self.handler.exits();
         let started = Instant::now();
         let url = format!("{}/{}", self.handler.base_url(), function);
-        let sent = self
-            .http
-            .post(url)
+        let mut post = self.http.post(url);
+        if let Some(trace) = INVOCATION_TRACE.try_with(Clone::clone).ok().flatten() {
+            post = post.header("traceparent", &trace.trace_parent);
+            if let Some(state) = trace.trace_state.filter(|s| !s.is_empty()) {
+                post = post.header("tracestate", state);
+            }
+        }
+        let sent = post
             .header("X-Azure-Functions-InvocationId", &invocation_id)
             .header("X-Azure-Functions-HostVersion", HOST_VERSION)
             .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))

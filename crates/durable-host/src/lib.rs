@@ -45,15 +45,12 @@ pub use host::{HostHandle, start};
 pub use options::{BackendChoice, CONNECTION_STRING_SETTING, HostOptions};
 
 /// What `cargo run` does: starts the host, prints where it listens and the generated keys, and runs until Ctrl-C.
-/// Installs a terminal logger (`RUST_LOG` filters it) unless the program already set one up.
+/// Installs a terminal logger (`RUST_LOG` filters it) and, when the `OTEL_*` variables ask for it, OTLP export of
+/// spans, unless the program already set a subscriber up.
 pub async fn run(options: HostOptions) -> Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .try_init();
+    let _telemetry = durable_telemetry::init_or_warn(
+        durable_telemetry::TelemetryOptions::new("durable-host").show_target(false),
+    );
     let host = start(options).await?;
     tracing::info!("{}", host.key_summary());
     tracing::info!("press Ctrl-C to stop");

@@ -46,13 +46,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs on stderr; spans over OTLP when the OTEL_* variables ask for it.
+    let _telemetry = durable_telemetry::init_or_warn(durable_telemetry::TelemetryOptions::new(
+        "durable-backend",
+    ));
     let args = Args::parse();
     #[cfg(feature = "dashboard")]
     let dashboard_hubs: Vec<String> = std::iter::once(args.default_hub.clone())

@@ -30,7 +30,10 @@ pub(crate) fn execute(
     request: &proto::OrchestratorRequest,
 ) -> proto::OrchestratorResponse {
     match catch_unwind(AssertUnwindSafe(|| run(registry, request))) {
-        Ok(response) => response,
+        Ok(mut response) => {
+            crate::trace::annotate_response(request, &mut response);
+            response
+        }
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             tracing::error!(instance_id = %request.instance_id, "replay engine failure: {message}");

@@ -18,6 +18,7 @@ pub use futures::{DurableFuture, LocalBoxFuture, WhenAll, WhenAny, when_all, whe
 pub use retry::RetryPolicy;
 pub use state::ParentInfo;
 
+pub(crate) use executor::instance_id_of;
 pub(crate) use futures::decode_json;
 
 /// The answer to a rewind request (`ExecutionRewound` sent to an instance whose history ends in a failed

@@ -29,7 +29,8 @@ fn entity_id(id: &dyn Display) -> Result<String> {
 }
 
 impl DurableClient {
-    /// Sends a one-way operation to an entity (`@name@key`), now or at `scheduled_at`.
+    /// Sends a one-way operation to an entity (`@name@key`), now or at `scheduled_at`. The operation's span is a
+    /// child of the current span when OpenTelemetry is set up (its context travels as `parentTraceContext`).
     pub async fn signal_entity<T: Serialize + ?Sized>(
         &self,
         entity: impl Display + Send,
@@ -45,7 +46,7 @@ impl DurableClient {
             input: to_json(&format!("input of entity operation {operation:?}"), input)?,
             request_id: uuid::Uuid::new_v4().to_string(),
             scheduled_time: ts(scheduled_at),
-            parent_trace_context: None,
+            parent_trace_context: durable_telemetry::context_of(&tracing::Span::current()),
             request_time: Some(SystemTime::now().into()),
         };
         self.stub()

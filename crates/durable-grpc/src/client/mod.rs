@@ -12,6 +12,7 @@ use futures::Stream;
 use proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use serde::Serialize;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 use crate::connection::{Connection, ConnectionOptions};
 use crate::error::{Error, Result};
@@ -108,6 +109,19 @@ impl DurableClient {
             .instance_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         non_empty("the instance ID", &instance_id)?;
+        // The SDKs' PRODUCER span for a start; the orchestration's spans become its children.
+        let span = tracing::info_span!(
+            target: "durabletask",
+            "create orchestration",
+            otel.name = %durable_core::trace::span_name("create_orchestration", name, options.version.as_deref()),
+            otel.kind = "producer",
+            durabletask.r#type = "orchestration",
+            durabletask.task.name = %name,
+            durabletask.task.instance_id = %instance_id,
+        );
+        durable_telemetry::set_parent_from_proto(&span, options.parent_trace_context.as_ref());
+        let parent_trace_context =
+            durable_telemetry::context_of(&span).or(options.parent_trace_context);
         let request = proto::CreateInstanceRequest {
             instance_id,
             name: name.to_owned(),
@@ -121,12 +135,17 @@ impl DurableClient {
             }),
             tags: options.tags,
             request_time: Some(SystemTime::now().into()),
+            parent_trace_context,
             ..Default::default()
         };
-        let response = self
-            .stub()
-            .start_instance(self.connection.request(request).await?)
-            .await?;
+        let response = async {
+            self.stub()
+                .start_instance(self.connection.request(request).await?)
+                .await
+                .map_err(Error::from)
+        }
+        .instrument(span)
+        .await?;
         Ok(response.into_inner().instance_id)
     }
 
@@ -236,9 +255,24 @@ impl DurableClient {
             name: event_name.to_owned(),
             input: to_json(&format!("data of event {event_name:?}"), data)?,
         };
-        self.stub()
-            .raise_event(self.connection.request(request).await?)
-            .await?;
+        // The SDKs' PRODUCER span for an event; the request has no field to carry its context on.
+        let span = tracing::info_span!(
+            target: "durabletask",
+            "raise event",
+            otel.name = %durable_core::trace::span_name("orchestration_event", event_name, None),
+            otel.kind = "producer",
+            durabletask.r#type = "event",
+            durabletask.task.name = %event_name,
+            durabletask.event.target_instance_id = %instance_id,
+        );
+        async {
+            self.stub()
+                .raise_event(self.connection.request(request).await?)
+                .await
+                .map_err(Error::from)
+        }
+        .instrument(span)
+        .await?;
         Ok(())
     }
 

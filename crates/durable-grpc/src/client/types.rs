@@ -204,6 +204,7 @@ pub struct StartOptions {
     pub(crate) tags: HashMap<String, String>,
     pub(crate) version: Option<String>,
     pub(crate) replaceable: Option<Vec<OrchestrationStatus>>,
+    pub(crate) parent_trace_context: Option<durable_proto::TraceContext>,
 }
 
 impl StartOptions {
@@ -222,6 +223,28 @@ impl StartOptions {
     pub fn with_start_at(mut self, at: SystemTime) -> Self {
         self.start_at = Some(at);
         self
+    }
+
+    /// Makes the orchestration a child of this W3C context (a `traceparent` value, and the `tracestate` beside
+    /// it), as when an HTTP request that starts it carried one. Without it, the client's own
+    /// `create_orchestration:<Name>` span is the parent when OpenTelemetry is set up, and else there is none.
+    /// An invalid `traceparent` is ignored, as W3C Trace Context asks.
+    pub fn with_trace_parent(mut self, traceparent: &str, tracestate: Option<&str>) -> Self {
+        self.parent_trace_context = durable_core::trace::TraceParent::parse(traceparent)
+            .map(|parent| parent.to_proto(tracestate));
+        self
+    }
+
+    /// [`with_trace_parent`](Self::with_trace_parent) from a protocol `TraceContext`.
+    pub fn with_parent_trace_context(mut self, context: durable_proto::TraceContext) -> Self {
+        self.parent_trace_context = durable_core::trace::TraceParent::from_proto(&context)
+            .map(|p| p.to_proto(context.trace_state.as_deref()));
+        self
+    }
+
+    /// The parent trace context set with [`with_trace_parent`](Self::with_trace_parent), if any.
+    pub fn parent_trace_context(&self) -> Option<&durable_proto::TraceContext> {
+        self.parent_trace_context.as_ref()
     }
 
     /// Adds a tag.

@@ -12,15 +12,39 @@ impl Executor for Registry {
     ) -> BoxFuture<Result<proto::OrchestratorResponse, ExecutorError>> {
         // A turn is pure replay over in-memory events: fast enough to run on the task itself, and no I/O to await.
         let registry = self.clone();
-        Box::pin(async move { Ok(registry.execute_orchestrator(&request)) })
+        Box::pin(async move {
+            // The turn runs inside its span (the orchestration's context comes from the request alone); the spans
+            // it finished are emitted after it, with the IDs history gives them.
+            let turn = durable_core::trace::turn_trace(&request, &Default::default())
+                .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
+                .unwrap_or_else(tracing::Span::none);
+            let response = turn.in_scope(|| registry.execute_orchestrator(&request));
+            if let Some(trace) = durable_core::trace::turn_trace(&request, &response) {
+                turn.in_scope(|| trace.spans.iter().for_each(durable_telemetry::emit));
+            }
+            Ok(response)
+        })
     }
 
     fn execute_activity(
         &self,
         request: proto::ActivityRequest,
     ) -> BoxFuture<Result<proto::ActivityResponse, ExecutorError>> {
-        let run = Registry::execute_activity(self, request);
-        Box::pin(async move { Ok(run.await) })
+        use tracing::Instrument;
+        let span = durable_telemetry::activity_span(&request);
+        let run = span.in_scope(|| Registry::execute_activity(self, request));
+        Box::pin(
+            async move {
+                let response = run.await;
+                if let Some(failure) = &response.failure_details {
+                    let span = tracing::Span::current();
+                    span.record("otel.status_code", "error");
+                    span.record("otel.status_description", failure.error_message.as_str());
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
     }
 
     fn execute_entity_batch(
@@ -28,7 +52,13 @@ impl Executor for Registry {
         request: proto::EntityBatchRequest,
     ) -> BoxFuture<Result<proto::EntityBatchResult, ExecutorError>> {
         let registry = self.clone();
-        Box::pin(async move { Ok(registry.execute_entity_batch(&request)) })
+        Box::pin(async move {
+            // One span per operation, under the context the operation carries (a client's signal has one).
+            let span_for = |op: &proto::OperationRequest| {
+                durable_telemetry::entity_operation_span(&request.instance_id, op)
+            };
+            Ok(registry.execute_entity_batch_traced(&request, None, &span_for))
+        })
     }
 
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {

@@ -77,16 +77,6 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // Logs on stderr, so stdout carries only the line that says where the host listens.
-        .with_writer(std::io::stderr)
-        .try_init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -94,6 +84,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Logs on stderr, so stdout carries only the line that says where the host listens; inside the runtime, which
+    // the OTLP gRPC exporter needs.
+    let _telemetry = runtime.block_on(async {
+        durable_telemetry::init_or_warn(
+            durable_telemetry::TelemetryOptions::new("durable-host").show_target(false),
+        )
+    });
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -65,7 +65,9 @@ pub(crate) fn accept(
                 version: a.version,
                 input: a.input,
                 tags: a.tags,
-                parent_trace_context: None,
+                // DurableTask.Core drops it and correlates with its own spans; the local host keeps it, so that
+                // its backend hands it to the activity's invocation as the `traceparent` header.
+                parent_trace_context: a.parent_trace_context,
             }),
             Some(A::CreateSubOrchestration(a)) => {
                 A::CreateSubOrchestration(proto::CreateSubOrchestrationAction {
@@ -74,7 +76,7 @@ pub(crate) fn accept(
                     version: a.version,
                     input: a.input,
                     tags: a.tags,
-                    parent_trace_context: None,
+                    parent_trace_context: a.parent_trace_context,
                 })
             }
             Some(A::CreateTimer(a)) => {
@@ -264,7 +266,10 @@ mod tests {
             A::ScheduleTask(proto::ScheduleTaskAction {
                 name: "SayHello".into(),
                 input: Some("\"x\"".into()),
-                parent_trace_context: Some(Default::default()),
+                parent_trace_context: Some(proto::TraceContext {
+                    trace_parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             A::CreateTimer(proto::CreateTimerAction {
@@ -277,7 +282,13 @@ mod tests {
         let Some(A::ScheduleTask(task)) = &accepted.actions[0].orchestrator_action_type else {
             panic!("not ScheduleTask")
         };
-        assert_eq!(task.parent_trace_context, None);
+        // Kept for the local backend, which turns it into the activity invocation's `traceparent`.
+        assert_eq!(
+            task.parent_trace_context
+                .as_ref()
+                .map(|c| c.trace_parent.as_str()),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
         assert_eq!(task.name, "SayHello");
         assert_eq!(accepted.actions[1].id, 1);
     }

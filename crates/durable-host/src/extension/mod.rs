@@ -181,9 +181,20 @@ impl HttpExecutor {
             target.binding.clone(),
             host_string(&BASE64.encode(built.encode_to_vec())),
         );
+        // The invocation runs under the orchestration's span, as the host's runs under DurableTask.Core's: its
+        // context is the one the engine derives from the same history.
+        let trace = durable_core::trace::turn_trace(&request, &Default::default())
+            .map(|t| t.orchestration.to_proto(t.trace_state.as_deref()));
         let reply = self
             .invoker
-            .invoke(&target.function, "OrchestrationTrigger", data, Map::new())
+            .invoke_traced(
+                trace,
+                &target.function,
+                "OrchestrationTrigger",
+                data,
+                Map::new(),
+                None,
+            )
             .await;
         // What goes wrong inside the invocation reaches the extension wrapped by the executor.
         let fail = |exception: Exception| {
@@ -274,7 +285,8 @@ impl HttpExecutor {
         let envelope = activity_envelope(&target.binding, &instance_id, request.input);
         match self
             .invoker
-            .invoke_trigger(
+            .invoke_traced(
+                request.parent_trace_context,
                 &target.function,
                 "ActivityTrigger",
                 envelope.data,
@@ -329,9 +341,20 @@ impl HttpExecutor {
             ))
         };
         let wrapped = |cause: Exception| Exception::invocation_failed(&target.function, cause);
+        let trace = request
+            .operations
+            .iter()
+            .find_map(|o| o.trace_context.clone());
         let reply = match self
             .invoker
-            .invoke(&target.function, "EntityTrigger", data, Map::new())
+            .invoke_traced(
+                trace,
+                &target.function,
+                "EntityTrigger",
+                data,
+                Map::new(),
+                None,
+            )
             .await
         {
             Ok(reply) => reply,

@@ -229,6 +229,11 @@ async fn start(
     if let Some(id) = instance_id {
         options = options.with_instance_id(id);
     }
+    // A caller's W3C context makes the orchestration part of its trace, as on an HTTP starter.
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(traceparent) = header("traceparent") {
+        options = options.with_trace_parent(traceparent, header("tracestate"));
+    }
     let id = state
         .client
         .schedule_new_orchestration(name, &input, options)

@@ -272,6 +272,8 @@ async fn wrapped(
     params: BTreeMap<String, String>,
 ) -> Response {
     let request = request_object(incoming, &state.base_url, &params);
+    // The caller's W3C context travels on to the handler as the host's does: in the invocation's headers.
+    let trace = incoming_trace(&request["Headers"]);
     let mut metadata = Map::new();
     // The trigger's binding data: the query and headers objects and each route parameter.
     metadata.insert("Query".into(), request["Query"].clone());
@@ -286,11 +288,13 @@ async fn wrapped(
     }
     let reply = match state
         .invoker
-        .invoke(
+        .invoke_traced(
+            trace,
             &function.meta.name,
             "This function was programmatically called via the host APIs.",
             data,
             metadata,
+            None,
         )
         .await
     {
@@ -372,6 +376,24 @@ fn http_output(function: &str, value: Value) -> Response {
         }
     }
     response
+}
+
+/// The `traceparent` (and `tracestate`) of a request's headers object, when valid. Header names are matched without
+/// regard to case; a header the request repeats counts by its first value.
+fn incoming_trace(headers: &Value) -> Option<durable_proto::TraceContext> {
+    let header = |name: &str| -> Option<String> {
+        let (_, value) = headers
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(values) => values.first()?.as_str().map(str::to_owned),
+            _ => None,
+        }
+    };
+    let parent = durable_core::trace::TraceParent::parse(&header("traceparent")?)?;
+    Some(parent.to_proto(header("tracestate").as_deref()))
 }
 
 #[cfg(test)]
@@ -460,5 +482,22 @@ mod tests {
         );
         assert_eq!(body_of(&[("transfer-encoding", "chunked")], b"text"), None);
         assert_eq!(body_of(&[("content-length", "0")], b""), None);
+    }
+
+    #[test]
+    fn the_callers_traceparent_is_read_from_the_headers_object() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let found = incoming_trace(
+            &serde_json::json!({"TraceParent": [parent, "ignored"], "tracestate": "a=1"}),
+        )
+        .expect("a valid traceparent");
+        assert_eq!(found.trace_parent, parent);
+        assert_eq!(found.trace_state.as_deref(), Some("a=1"));
+        // Invalid or absent: no parent, as W3C Trace Context asks.
+        assert_eq!(
+            incoming_trace(&serde_json::json!({"traceparent": "00-xyz-01"})),
+            None
+        );
+        assert_eq!(incoming_trace(&serde_json::json!({})), None);
     }
 }

@@ -5,8 +5,8 @@ use durable_proto::send_entity_message_action::EntityMessageType;
 use durable_proto::{
     EntityBatchRequest, EntityBatchResult, EntityOperationCompletedEvent,
     EntityOperationFailedEvent, EntityOperationSignaledEvent, HistoryEvent, OperationRequest,
-    SendEntityMessageAction, SignalEntityRequest, WorkItem, operation_action, operation_result,
-    work_item,
+    SendEntityMessageAction, SignalEntityRequest, TraceContext, WorkItem, operation_action,
+    operation_result, work_item,
 };
 use rusqlite::{Connection, OptionalExtension};
 
@@ -39,18 +39,29 @@ pub(super) fn ensure(c: &Connection, hub: &str, id: &str, now: i64) -> Result<St
     Ok(id)
 }
 
+/// Queues a message for an entity. `trace` is the sender's W3C context, kept beside the message (the entity events
+/// have no field for it) and handed to the entity's worker as the operation's `traceContext`.
 pub(super) fn enqueue(
     c: &Connection,
     hub: &str,
     id: &str,
     visible_at: i64,
     message: &HistoryEvent,
+    trace: Option<&TraceContext>,
 ) -> Result<(), StoreError> {
     super::changes::note_work(hub);
     c.prepare_cached(
-        "INSERT INTO entity_inbox (hub, entity_id, visible_at, sender, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO entity_inbox (hub, entity_id, visible_at, sender, event, trace_context) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(rusqlite::params![hub, id, visible_at, sender_of(message), encode(message)])?;
+    .execute(rusqlite::params![
+        hub,
+        id,
+        visible_at,
+        sender_of(message),
+        encode(message),
+        trace.map(prost::Message::encode_to_vec)
+    ])?;
     Ok(())
 }
 
@@ -83,7 +94,14 @@ pub(super) fn signal(
             target_instance_id: Some(id.clone()),
         }),
     );
-    enqueue(c, hub, &id, visible_at, &signaled)
+    enqueue(
+        c,
+        hub,
+        &id,
+        visible_at,
+        &signaled,
+        request.parent_trace_context.as_ref(),
+    )
 }
 
 /// Queues an orchestration's entity message; returns the event recorded in the sender's history.
@@ -149,7 +167,7 @@ pub(super) fn route_from_orchestration(
         }
     };
     let message = event(-1, now, history.clone());
-    enqueue(c, hub, &target, visible_at, &message)?;
+    enqueue(c, hub, &target, visible_at, &message, None)?;
     Ok(Some(history))
 }
 
@@ -316,20 +334,26 @@ fn lease_one(
     )?;
     let mut operations = Vec::with_capacity(batch.len());
     for (row_id, message) in &batch {
-        c.prepare_cached("UPDATE entity_inbox SET lease_token = ?2 WHERE id = ?1")?
-            .execute(rusqlite::params![row_id, token])?;
+        let trace_context = c
+            .prepare_cached(
+                "UPDATE entity_inbox SET lease_token = ?2 WHERE id = ?1 RETURNING trace_context",
+            )?
+            .query_row(rusqlite::params![row_id, token], |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            })?
+            .and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
         operations.push(match &message.event_type {
             Some(EventType::EntityOperationCalled(m)) => OperationRequest {
                 operation: m.operation.clone(),
                 request_id: m.request_id.clone(),
                 input: m.input.clone(),
-                trace_context: None,
+                trace_context,
             },
             Some(EventType::EntityOperationSignaled(m)) => OperationRequest {
                 operation: m.operation.clone(),
                 request_id: m.request_id.clone(),
                 input: m.input.clone(),
-                trace_context: None,
+                trace_context,
             },
             _ => OperationRequest::default(),
         });

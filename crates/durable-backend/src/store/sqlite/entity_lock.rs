@@ -51,6 +51,7 @@ pub(super) fn grant(
             &target,
             now,
             &event(-1, now, EventType::EntityLockRequested(forwarded)),
+            None,
         )
     } else if let Some(owner) = lock.parent_instance_id.as_deref() {
         let granted = event(

@@ -10,6 +10,7 @@ use durable_proto::{
     TaskScheduledEvent, TimerCreatedEvent, TimerFiredEvent, WorkItem, work_item,
 };
 use rusqlite::Connection;
+use rusqlite::OptionalExtension;
 
 use super::instances::{
     self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,
@@ -130,7 +131,16 @@ fn lease_one(
     if stream_history {
         past_events.clear();
     }
+    let orchestration_trace_context = c
+        .prepare_cached(
+            "SELECT trace_context FROM instances WHERE hub = ?1 AND instance_id = ?2 AND trace_execution_id = ?3",
+        )?
+        .query_row((hub, id, &row.execution_id), |r| r.get::<_, Option<Vec<u8>>>(0))
+        .optional()?
+        .flatten()
+        .and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
     let work = OrchestratorRequest {
+        orchestration_trace_context,
         instance_id: id.to_owned(),
         execution_id: Some(row.execution_id.clone()),
         past_events,
@@ -191,6 +201,18 @@ pub(super) fn complete(
     let token = response.completion_token.clone();
     let mut row = instances::load_by_lease(c, hub, &token)?
         .ok_or_else(|| StoreError::StaleLease(token.clone()))?;
+    if let Some(trace) = &response.orchestration_trace_context {
+        // Kept for this execution only: a continued-as-new or restarted instance starts a new span.
+        c.prepare_cached(
+            "UPDATE instances SET trace_context = ?3, trace_execution_id = ?4 WHERE hub = ?1 AND instance_id = ?2",
+        )?
+        .execute(rusqlite::params![
+            hub,
+            row.instance_id,
+            prost::Message::encode_to_vec(trace),
+            row.execution_id
+        ])?;
+    }
     let mut new_events = vec![orchestrator_started(row.lease_started_at.unwrap_or(now))];
     new_events.extend(leased_messages(c, hub, &token)?);
     c.prepare_cached("DELETE FROM inbox WHERE hub = ?1 AND lease_token = ?2")?

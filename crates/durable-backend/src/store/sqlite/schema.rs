@@ -134,6 +134,15 @@ DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL
     r#"
 CREATE INDEX instances_by_created ON instances (hub, created_at);
 "#,
+    // Trace contexts the protocol carries but the events do not: the orchestration span a worker returned
+    // (`OrchestratorResponse.orchestrationTraceContext`, encoded), handed back with the next turns of the same
+    // execution as the scheduler does, and a signal's `parentTraceContext`, handed to the entity's worker as the
+    // operation's `traceContext`.
+    r#"
+ALTER TABLE instances ADD COLUMN trace_context BLOB;
+ALTER TABLE instances ADD COLUMN trace_execution_id TEXT;
+ALTER TABLE entity_inbox ADD COLUMN trace_context BLOB;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -352,7 +361,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, MIGRATIONS.len() as i64);
         let recent: Vec<String> = conn
             .prepare(
                 "SELECT instance_id FROM instances INDEXED BY instances_by_created \
@@ -364,6 +373,36 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(recent, ["new"]);
+    }
+
+    #[test]
+    fn a_version_6_file_gains_the_trace_columns_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} PRAGMA user_version = 6;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                     VALUES ('h', 'old', 'e', 'o', 0, 1000, 1000);",
+                MIGRATIONS[..6].concat()
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let row: (String, Option<Vec<u8>>, Option<String>) = conn
+            .query_row(
+                "SELECT instance_id, trace_context, trace_execution_id FROM instances WHERE hub = 'h'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("old".to_owned(), None, None));
     }
 
     #[test]
