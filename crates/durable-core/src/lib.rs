@@ -110,8 +110,8 @@ mod orchestration;
 mod registry;
 pub mod testing;
 mod time_util;
-pub mod typed;
 pub mod trace;
+pub mod typed;
 
 pub use durable_proto as proto;
 
