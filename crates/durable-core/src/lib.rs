@@ -108,6 +108,7 @@ mod errors;
 pub mod failure_envelope;
 mod orchestration;
 mod registry;
+pub mod replay_check;
 pub mod testing;
 mod time_util;
 pub mod typed;

@@ -1,6 +1,7 @@
 //! Orchestrations: the authoring API and the replay engine behind it.
 
 mod calls;
+pub(crate) mod check;
 mod context;
 mod entities;
 mod entity_events;
