@@ -123,8 +123,8 @@ pub use errors::{
     TaskKind,
 };
 pub use orchestration::{
-    CallOptions, ContinueAsNewOptions, DurableFuture, EntityLock, LocalBoxFuture, LockFuture,
-    OrchestrationContext, ParentInfo, RetryPolicy, WhenAll, WhenAny, rewind_response, when_all,
+    CallOptions, CancellationToken, ContinueAsNewOptions, DurableFuture, EntityLock, LocalBoxFuture, LockFuture,
+    OrchestrationContext, ParentInfo, RetryContext, RetryHandler, RetryPolicy, WhenAll, WhenAny, rewind_response, when_all,
     when_any,
 };
 pub use registry::{Registry, ReplayOptions};

@@ -9,6 +9,7 @@ mod events;
 pub(crate) mod executor;
 mod futures;
 mod retry;
+mod retry_handler;
 mod rewind;
 mod state;
 
@@ -17,6 +18,7 @@ pub use context::{ContinueAsNewOptions, OrchestrationContext};
 pub use entities::{EntityLock, LockFuture};
 pub use futures::{DurableFuture, LocalBoxFuture, WhenAll, WhenAny, when_all, when_any};
 pub use retry::RetryPolicy;
+pub use retry_handler::{CancellationToken, RetryContext, RetryHandler};
 pub use state::ParentInfo;
 
 pub(crate) use futures::decode_json;
