@@ -63,6 +63,8 @@
 //! | `functions write [--dir DIR]` | one `<Function>/function.json` folder per function, from the registrations |
 //! | `new <dir>` | a new app from the template (also `azure-durable-functions new <dir>`) |
 //! | `package [--out DIR]` | the zip for `az functionapp deployment source config-zip`, checked, and the commands that deploy it |
+//! | `replay-check [--connection-string CS \| --from FILE] [--running-only] [--instance ID]` | replays recorded histories with this code and lists every instance it no longer matches (event, sequence number, expected and found); exits 1 if there is one (see [`replay`]) |
+//! | `export-histories --out FILE [--connection-string CS]` | writes the backend's histories to a file, one instance per line, for `replay-check --from` |
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`), without colours when stderr is not a terminal.
 //!
@@ -240,6 +242,7 @@ mod cli;
 mod error;
 pub mod new_app;
 pub mod package;
+pub mod replay;
 
 pub use cli::{RunError, run, run_with_args};
 pub use error::Error;
