@@ -132,7 +132,8 @@ struct SelectionArgs {
 
 impl SelectionArgs {
     fn selection(self) -> crate::replay::HistorySelection {
-        let mut selection = crate::replay::HistorySelection::new().with_running_only(self.running_only);
+        let mut selection =
+            crate::replay::HistorySelection::new().with_running_only(self.running_only);
         selection.instance_ids = self.instances;
         selection.instance_id_prefix = self.prefix;
         selection

@@ -5,14 +5,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use azure_durable_functions::engine::replay_check::{
+    InstanceOutcome, MismatchKind, ReplayCheckOptions, check_histories,
+};
 use azure_durable_functions::replay::{HistorySelection, fetch_histories};
 use azure_durable_functions::{
     ActivityContext, ActivityError, ConnectionOptions, DurableClient, Error, FunctionApp,
     OrchestrationContext, OrchestrationError, Registry, RunError, StartOptions, Worker,
     run_with_args,
-};
-use azure_durable_functions::engine::replay_check::{
-    InstanceOutcome, MismatchKind, ReplayCheckOptions, check_histories,
 };
 
 async fn echo(_ctx: ActivityContext, s: String) -> Result<String, ActivityError> {
@@ -27,13 +27,16 @@ fn v1() -> Registry {
         let b: String = ctx.call_activity("B", &x).await?;
         Ok::<_, OrchestrationError>(format!("{a}{b}"))
     })
-    .add_orchestrator("Waiting", |ctx: OrchestrationContext, x: String| async move {
-        let a: String = ctx.call_activity("A", &x).await?;
-        ctx.set_custom_status("waiting")?;
-        ctx.wait_for_external_event::<()>("go").await?;
-        let b: String = ctx.call_activity("B", &x).await?;
-        Ok::<_, OrchestrationError>(format!("{a}{b}"))
-    })
+    .add_orchestrator(
+        "Waiting",
+        |ctx: OrchestrationContext, x: String| async move {
+            let a: String = ctx.call_activity("A", &x).await?;
+            ctx.set_custom_status("waiting")?;
+            ctx.wait_for_external_event::<()>("go").await?;
+            let b: String = ctx.call_activity("B", &x).await?;
+            Ok::<_, OrchestrationError>(format!("{a}{b}"))
+        },
+    )
     .add_activity("A", echo)
     .add_activity("B", echo)
     .add_activity("C", echo);
@@ -141,13 +144,26 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
     assert!(check_histories(&v1(), &histories, &ReplayCheckOptions::new()).is_clean());
 
     // The command, against the backend.
-    command(v1(), &["replay-check", "--connection-string", &connection_string]).await?;
-    let result = command(v2(), &["replay-check", "--connection-string", &connection_string]).await;
+    command(
+        v1(),
+        &["replay-check", "--connection-string", &connection_string],
+    )
+    .await?;
+    let result = command(
+        v2(),
+        &["replay-check", "--connection-string", &connection_string],
+    )
+    .await;
     assert_eq!(mismatches(result)?, (1, 2));
     // Only what is still running: the changed flow has ended, so nothing there breaks.
     command(
         v2(),
-        &["replay-check", "--connection-string", &connection_string, "--running-only"],
+        &[
+            "replay-check",
+            "--connection-string",
+            &connection_string,
+            "--running-only",
+        ],
     )
     .await?;
 
@@ -156,13 +172,22 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
     let file_arg = file.to_str().context("utf-8 path")?;
     command(
         v1(),
-        &["export-histories", "--connection-string", &connection_string, "--out", file_arg],
+        &[
+            "export-histories",
+            "--connection-string",
+            &connection_string,
+            "--out",
+            file_arg,
+        ],
     )
     .await?;
     backend.shutdown().await?;
     let text = std::fs::read_to_string(&file)?;
     assert_eq!(text.lines().count(), 2);
-    assert_eq!(azure_durable_functions::engine::replay_check::read_export(&text)?, histories);
+    assert_eq!(
+        azure_durable_functions::engine::replay_check::read_export(&text)?,
+        histories
+    );
     command(v1(), &["replay-check", "--from", file_arg]).await?;
     let result = command(v2(), &["replay-check", "--from", file_arg]).await;
     assert_eq!(mismatches(result)?, (1, 2));
@@ -173,14 +198,22 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
 async fn replay_check_without_histories_says_what_it_needs() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("none.ndjson");
-    let result = command(v1(), &["replay-check", "--from", missing.to_str().context("path")?]).await;
+    let result = command(
+        v1(),
+        &["replay-check", "--from", missing.to_str().context("path")?],
+    )
+    .await;
     assert!(
         matches!(result, Err(RunError::Failed(Error::Io { .. }))),
         "{result:?}"
     );
     let bad = dir.path().join("bad.ndjson");
     std::fs::write(&bad, "{\"format\":\"durable-history/1\"}\n")?;
-    let result = command(v1(), &["replay-check", "--from", bad.to_str().context("path")?]).await;
+    let result = command(
+        v1(),
+        &["replay-check", "--from", bad.to_str().context("path")?],
+    )
+    .await;
     match result {
         Err(RunError::Failed(Error::HistoryFile { source, .. })) => assert_eq!(source.line, 1),
         other => bail!("expected a history file error, got {other:?}"),

@@ -323,7 +323,10 @@ impl fmt::Display for ReplayCheckReport {
                 f,
                 "MISMATCH {} ({}): {mismatch}",
                 instance.instance_id,
-                instance.orchestrator.as_deref().unwrap_or("unknown orchestrator")
+                instance
+                    .orchestrator
+                    .as_deref()
+                    .unwrap_or("unknown orchestrator")
             )?;
         }
         let skipped = self.instances.len() - self.checked();
@@ -392,7 +395,10 @@ pub(crate) fn describe_event(event: &proto::HistoryEvent) -> String {
     match event_type {
         EventType::ExecutionStarted(e) => format!("ExecutionStarted '{}'", e.name),
         EventType::ExecutionCompleted(e) => {
-            format!("ExecutionCompleted ({})", status_name(e.orchestration_status))
+            format!(
+                "ExecutionCompleted ({})",
+                status_name(e.orchestration_status)
+            )
         }
         EventType::TaskScheduled(e) => format!("TaskScheduled '{}'", e.name),
         EventType::SubOrchestrationInstanceCreated(e) => {

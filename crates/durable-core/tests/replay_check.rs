@@ -73,7 +73,10 @@ fn record_order(registry: &Registry) -> Run {
     run
 }
 
-fn first_mismatch(registry: &Registry, history: &[durable_core::proto::HistoryEvent]) -> ReplayMismatch {
+fn first_mismatch(
+    registry: &Registry,
+    history: &[durable_core::proto::HistoryEvent],
+) -> ReplayMismatch {
     let check = check_history(
         registry,
         &RecordedHistory::new(INSTANCE, history.to_vec()),
@@ -186,7 +189,10 @@ fn an_extra_call_where_the_recorded_turn_made_none_is_reported() {
     assert_eq!(mismatch.kind, MismatchKind::UnexpectedAction);
     assert_eq!(mismatch.sequence_number, Some(1));
     assert_eq!(mismatch.found, "ScheduleTask 'audit'");
-    assert_eq!(mismatch.event_index, None, "found at the end of the history");
+    assert_eq!(
+        mismatch.event_index, None,
+        "found at the end of the history"
+    );
 }
 
 #[test]
@@ -249,9 +255,10 @@ fn removed_orchestrators_and_changed_inputs_are_reported_or_skipped() {
     assert_eq!(report.checked(), 0);
 
     let mut new_input = Registry::new();
-    new_input.add_orchestrator("order", |_ctx: OrchestrationContext, s: Vec<String>| async move {
-        Ok::<_, OrchestrationError>(s)
-    });
+    new_input.add_orchestrator(
+        "order",
+        |_ctx: OrchestrationContext, s: Vec<String>| async move { Ok::<_, OrchestrationError>(s) },
+    );
     assert_eq!(
         first_mismatch(&new_input, &run.history).kind,
         MismatchKind::Input
@@ -288,7 +295,9 @@ fn the_export_format_round_trips_and_names_bad_lines() {
     let text = format!("{line}\n\n{line}\n");
     assert_eq!(read_export(&text).unwrap().len(), 2);
 
-    let bad = format!("{line}\n{{\"format\":\"durable-history/1\",\"instanceId\":\"x\",\"history\":\"%%\"}}\n");
+    let bad = format!(
+        "{line}\n{{\"format\":\"durable-history/1\",\"instanceId\":\"x\",\"history\":\"%%\"}}\n"
+    );
     let error = read_export(&bad).unwrap_err();
     assert_eq!(error.line, 2);
     assert!(error.message.contains("base64"), "{error}");

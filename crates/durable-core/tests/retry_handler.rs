@@ -70,9 +70,8 @@ fn registry() -> Registry {
         let options = CallOptions::new()
             .retry_handler(give_up)
             .cancellation(token.clone());
-        let calls = ["a", "b"].map(|name| {
-            ctx.call_activity_with_options::<_, String>(name, (), options.clone())
-        });
+        let calls = ["a", "b"]
+            .map(|name| ctx.call_activity_with_options::<_, String>(name, (), options.clone()));
         let results = when_all(calls).await;
         let failed = results.iter().filter(|r| r.is_err()).count();
         Ok::<_, OrchestrationError>((failed, token.is_cancelled()))
@@ -90,9 +89,13 @@ fn the_handler_sees_attempts_elapsed_time_and_failures_and_waits_durably() {
         vec![
             step(1, |_| vec![ev::task_failed(0, "Transient", "first", false)]),
             step(6, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
-            step(7, |_| vec![ev::task_failed(2, "Transient", "second", false)]),
+            step(7, |_| {
+                vec![ev::task_failed(2, "Transient", "second", false)]
+            }),
             step(17, |r| vec![ev::timer_fired(3, r.fire_at(3))]),
-            step(18, |_| vec![ev::task_failed(4, "Transient", "third", false)]),
+            step(18, |_| {
+                vec![ev::task_failed(4, "Transient", "third", false)]
+            }),
         ],
     );
     assert_eq!(summary(&run.turns[0].1), ["0 ScheduleTask flaky null"]);
@@ -145,7 +148,9 @@ fn non_retriable_failures_and_other_errors_do_not_reach_the_handler() {
         &r,
         "activity",
         None,
-        vec![step(1, |_| vec![ev::task_failed(0, "Transient", "no", true)])],
+        vec![step(1, |_| {
+            vec![ev::task_failed(0, "Transient", "no", true)]
+        })],
     );
     assert_eq!(run.last().custom_status, None, "the handler was asked");
     let f = failure(run.last()).expect("failed");
@@ -155,13 +160,12 @@ fn non_retriable_failures_and_other_errors_do_not_reach_the_handler() {
         &r,
         "activity",
         None,
-        vec![step(1, |_| vec![ev::task_failed(0, "Permanent", "nope", false)])],
+        vec![step(1, |_| {
+            vec![ev::task_failed(0, "Permanent", "nope", false)]
+        })],
     );
     // Asked once, said no: no timer, no second attempt.
-    assert_eq!(
-        run.last().custom_status.as_deref(),
-        Some(r#"[1,1,"nope"]"#)
-    );
+    assert_eq!(run.last().custom_status.as_deref(), Some(r#"[1,1,"nope"]"#));
     assert!(
         summary(run.last())
             .iter()
@@ -206,8 +210,12 @@ fn a_cancelled_token_stops_the_other_calls_retries() {
         None,
         vec![
             // "a" fails for good and cancels; "b" then fails retriably but is not tried again.
-            step(1, |_| vec![ev::task_failed(0, "Fatal", "a is broken", false)]),
-            step(2, |_| vec![ev::task_failed(1, "Transient", "b hiccup", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(0, "Fatal", "a is broken", false)]
+            }),
+            step(2, |_| {
+                vec![ev::task_failed(1, "Transient", "b hiccup", false)]
+            }),
         ],
     );
     assert_eq!(summary(&run.turns[1].1), Vec::<String>::new());

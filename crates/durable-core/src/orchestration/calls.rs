@@ -312,6 +312,7 @@ impl OrchestrationContext {
         let handle = st.new_cell();
         let id = st.next_sequence();
         let child_id = instance_id.unwrap_or_else(|| format!("{}:{:04x}", st.instance_id, id));
+        let version = call.version.clone().or_else(|| st.default_version.clone());
         st.actions.insert(
             id,
             proto::OrchestratorAction {
@@ -320,7 +321,7 @@ impl OrchestrationContext {
                     proto::CreateSubOrchestrationAction {
                         instance_id: child_id.clone(),
                         name: call.name.clone(),
-                        version: call.version.clone(),
+                        version,
                         input: Some(call.input.clone()),
                         parent_trace_context: None,
                         tags: call.tags.clone().into_iter().collect(),

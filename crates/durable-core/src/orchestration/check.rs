@@ -121,7 +121,9 @@ fn walk<'a>(ex: &mut Executor<'a>, events: &'a [proto::HistoryEvent]) -> Option<
     let st = ex.state.borrow();
     if !recorded_completion
         && st.completed
-        && let Some((&id, action)) = st.completion_id.and_then(|id| st.actions.get_key_value(&id))
+        && let Some((&id, action)) = st
+            .completion_id
+            .and_then(|id| st.actions.get_key_value(&id))
     {
         return Some(ReplayMismatch {
             kind: MismatchKind::Completion,

@@ -95,6 +95,7 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
         registry.replay_options().maximum_timer_interval,
     )));
     state.borrow_mut().execution_id = request.execution_id.clone();
+    state.borrow_mut().default_version = crate::versioning::default_version(registry, request);
     let span = tracing::debug_span!("replay", instance_id = %instance_id);
     let _guard = span.enter();
 

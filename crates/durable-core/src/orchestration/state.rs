@@ -110,6 +110,8 @@ pub(crate) struct OrchState {
     pub(crate) execution_id: Option<String>,
     pub(crate) name: String,
     pub(crate) version: Option<String>,
+    /// The version of sub-orchestrations started without one.
+    pub(crate) default_version: Option<String>,
     pub(crate) input: Option<String>,
     pub(crate) parent: Option<ParentInfo>,
     pub(crate) now: OffsetDateTime,
@@ -158,6 +160,7 @@ impl OrchState {
             execution_id: None,
             name: String::new(),
             version: None,
+            default_version: None,
             input: None,
             parent: None,
             now: time_util::clock_sentinel(),

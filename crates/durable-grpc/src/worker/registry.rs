@@ -12,7 +12,12 @@ impl Executor for Registry {
     ) -> BoxFuture<Result<proto::OrchestratorResponse, ExecutorError>> {
         // A turn is pure replay over in-memory events: fast enough to run on the task itself, and no I/O to await.
         let registry = self.clone();
-        Box::pin(async move { Ok(registry.execute_orchestrator(&request)) })
+        // A version the worker's versioning rejects is abandoned, for a worker that accepts it.
+        Box::pin(async move {
+            registry
+                .try_execute_orchestrator(&request)
+                .map_err(|mismatch| ExecutorError(format!("rejected by versioning: {mismatch}")))
+        })
     }
 
     fn execute_activity(
@@ -37,5 +42,11 @@ impl Executor for Registry {
             self.activity_names(),
             self.entity_names(),
         )
+    }
+
+    fn versions(&self) -> Vec<String> {
+        self.versioning()
+            .map(durable_core::Versioning::filter_versions)
+            .unwrap_or_default()
     }
 }
