@@ -106,6 +106,7 @@ mod entity;
 mod entity_id;
 mod errors;
 pub mod failure_envelope;
+pub mod http;
 mod orchestration;
 mod registry;
 pub mod replay_check;

@@ -96,6 +96,7 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
     )));
     state.borrow_mut().execution_id = request.execution_id.clone();
     state.borrow_mut().default_version = crate::versioning::default_version(registry, request);
+    state.borrow_mut().http_poll_interval = crate::http::poll_interval(request);
     let span = tracing::debug_span!("replay", instance_id = %instance_id);
     let _guard = span.enter();
 

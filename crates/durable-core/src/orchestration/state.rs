@@ -112,6 +112,8 @@ pub(crate) struct OrchState {
     pub(crate) version: Option<String>,
     /// The version of sub-orchestrations started without one.
     pub(crate) default_version: Option<String>,
+    /// How long durable HTTP waits between polls when the answer does not say.
+    pub(crate) http_poll_interval: Duration,
     pub(crate) input: Option<String>,
     pub(crate) parent: Option<ParentInfo>,
     pub(crate) now: OffsetDateTime,
@@ -161,6 +163,7 @@ impl OrchState {
             name: String::new(),
             version: None,
             default_version: None,
+            http_poll_interval: crate::http::DEFAULT_POLL_INTERVAL,
             input: None,
             parent: None,
             now: time_util::clock_sentinel(),

@@ -24,6 +24,10 @@ impl Executor for Registry {
         &self,
         request: proto::ActivityRequest,
     ) -> BoxFuture<Result<proto::ActivityResponse, ExecutorError>> {
+        if crate::http_activity::is_builtin(self, &request.name) {
+            let http = crate::http_activity::shared();
+            return Box::pin(async move { Ok(http.execute(request).await) });
+        }
         let run = Registry::execute_activity(self, request);
         Box::pin(async move { Ok(run.await) })
     }
@@ -37,11 +41,14 @@ impl Executor for Registry {
     }
 
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        (
-            self.orchestrator_names(),
-            self.activity_names(),
-            self.entity_names(),
-        )
+        let mut activities = self.activity_names();
+        if !activities
+            .iter()
+            .any(|a| a == crate::http_activity::HTTP_ACTIVITY_NAME)
+        {
+            activities.push(crate::http_activity::HTTP_ACTIVITY_NAME.to_owned());
+        }
+        (self.orchestrator_names(), activities, self.entity_names())
     }
 
     fn versions(&self) -> Vec<String> {

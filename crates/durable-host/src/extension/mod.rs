@@ -274,6 +274,12 @@ impl HttpExecutor {
             task_id: request.task_id,
             ..Default::default()
         };
+        // The extension runs the durable HTTP activity itself; so does this host, as the gRPC worker does.
+        if request.name == durable_grpc::http_activity::HTTP_ACTIVITY_NAME
+            && self.catalog.activity(&request.name).is_none()
+        {
+            return Ok(durable_grpc::http_activity::shared().execute(request).await);
+        }
         let Some(target) = self.catalog.activity(&request.name).cloned() else {
             // The extension's TaskFailed carries only a reason here, no failure details; an empty error type
             // stands for that (see `history::failure_details`).
@@ -444,7 +450,12 @@ impl Executor for HttpExecutor {
     }
 
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        self.catalog.names()
+        let (orchestrators, mut activities, entities) = self.catalog.names();
+        let http = durable_grpc::http_activity::HTTP_ACTIVITY_NAME;
+        if !activities.iter().any(|a| a == http) {
+            activities.push(http.to_owned());
+        }
+        (orchestrators, activities, entities)
     }
 
     fn versions(&self) -> Vec<String> {
