@@ -10,9 +10,9 @@ use azure_durable_functions::engine::replay_check::{
 };
 use azure_durable_functions::replay::{HistorySelection, fetch_histories};
 use azure_durable_functions::{
-    ActivityContext, ActivityError, ConnectionOptions, DurableClient, Error, FunctionApp,
-    OrchestrationContext, OrchestrationError, Registry, RunError, StartOptions, Worker,
-    run_with_args,
+    ActivityContext, ActivityError, ConnectionOptions, DurableClient, Entity, EntityError,
+    EntityId, Error, FunctionApp, OrchestrationContext, OrchestrationError, Registry, RunError,
+    StartOptions, Worker, run_with_args, when_all,
 };
 
 async fn echo(_ctx: ActivityContext, s: String) -> Result<String, ActivityError> {
@@ -36,6 +36,32 @@ fn v1() -> Registry {
             let b: String = ctx.call_activity("B", &x).await?;
             Ok::<_, OrchestrationError>(format!("{a}{b}"))
         },
+    )
+    .add_orchestrator("Rich", |ctx: OrchestrationContext, (): ()| async move {
+        // Timers, fan-out, a critical section, a signal, an event and a sub-orchestration: none may be reported
+        // when the code has not changed.
+        ctx.create_timer_after(Duration::from_millis(200)).await?;
+        let both = when_all(["p", "q"].map(|s| ctx.call_activity::<_, String>("A", s))).await;
+        let counter = EntityId::new("Counter", "rich");
+        let lock = ctx.lock_entities(std::slice::from_ref(&counter)).await?;
+        let total: i64 = ctx.call_entity(&counter, "add", 2).await?;
+        lock.release();
+        ctx.signal_entity(&counter, "add", 1)?;
+        let child: String = ctx.call_sub_orchestrator("Child", "c", None).await?;
+        let go = ctx
+            .wait_for_external_event_with_timeout::<i64>("go", Duration::from_secs(600))
+            .await?;
+        Ok::<_, OrchestrationError>(format!("{}{total}{child}{go}", both.len()))
+    })
+    .add_orchestrator("Child", |ctx: OrchestrationContext, x: String| async move {
+        Ok::<_, OrchestrationError>(ctx.call_activity::<_, String>("B", x).await?)
+    })
+    .add_entity(
+        "Counter",
+        Entity::<i64>::new().operation("add", |total: &mut i64, _ctx, n: i64| {
+            *total += n;
+            Ok::<_, EntityError>(*total)
+        }),
     )
     .add_activity("A", echo)
     .add_activity("B", echo)
@@ -106,6 +132,18 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
         .wait_for_completion("done-1", true, Duration::from_secs(30))
         .await?;
     assert_eq!(done.output::<String>()?.as_deref(), Some("xx"));
+    client
+        .schedule_new_orchestration("Rich", &(), options("rich"))
+        .await?;
+    client.raise_event("rich", "go", &5).await?;
+    let rich = client
+        .wait_for_completion("rich", true, Duration::from_secs(30))
+        .await?;
+    assert_eq!(
+        rich.output::<String>()?.as_deref(),
+        Some("22c5"),
+        "{rich:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = client
@@ -125,7 +163,8 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
 
     // The library call over the fetched histories: the changed flow is reported where "B" was scheduled.
     let histories = fetch_histories(&client, &HistorySelection::new()).await?;
-    assert_eq!(histories.len(), 2);
+    // done-1, waiting-1, rich and its child (entities are not orchestration instances).
+    assert_eq!(histories.len(), 4, "{histories:?}");
     let report = check_histories(&v2(), &histories, &ReplayCheckOptions::new());
     let found: Vec<_> = report.mismatches().collect();
     assert_eq!(found.len(), 1, "{report}");
@@ -154,7 +193,7 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
         &["replay-check", "--connection-string", &connection_string],
     )
     .await;
-    assert_eq!(mismatches(result)?, (1, 2));
+    assert_eq!(mismatches(result)?, (1, 4));
     // Only what is still running: the changed flow has ended, so nothing there breaks.
     command(
         v2(),
@@ -183,14 +222,14 @@ async fn histories_recorded_by_v1_are_checked_against_v2() -> Result<()> {
     .await?;
     backend.shutdown().await?;
     let text = std::fs::read_to_string(&file)?;
-    assert_eq!(text.lines().count(), 2);
+    assert_eq!(text.lines().count(), 4);
     assert_eq!(
         azure_durable_functions::engine::replay_check::read_export(&text)?,
         histories
     );
     command(v1(), &["replay-check", "--from", file_arg]).await?;
     let result = command(v2(), &["replay-check", "--from", file_arg]).await;
-    assert_eq!(mismatches(result)?, (1, 2));
+    assert_eq!(mismatches(result)?, (1, 4));
     Ok(())
 }
 

@@ -304,3 +304,81 @@ fn the_export_format_round_trips_and_names_bad_lines() {
     let error = read_export(r#"{"format":"other","instanceId":"x","history":""}"#).unwrap_err();
     assert!(error.message.contains("unknown format"), "{error}");
 }
+
+/// The id of the latest action whose summary contains `what`.
+fn latest(run: &Run, what: &str) -> i32 {
+    *run.all_actions
+        .iter()
+        .filter(|(_, a)| describe(a).contains(what))
+        .map(|(id, _)| id)
+        .next_back()
+        .unwrap_or_else(|| panic!("no {what} action"))
+}
+
+#[test]
+fn split_timers_locks_signals_timeouts_and_continue_as_new_replay_clean() {
+    let mut r = Registry::new();
+    r.add_orchestrator("mixed", |ctx: OrchestrationContext, n: u32| async move {
+        // Longer than the 3-day maximum: two timer slices.
+        ctx.create_timer_after(Duration::from_secs(4 * 24 * 3600))
+            .await?;
+        let counter = EntityId::new("counter", "1");
+        let lock = ctx.lock_entities(std::slice::from_ref(&counter)).await?;
+        let v: i64 = ctx.call_entity(&counter, "add", 1).await?;
+        lock.release();
+        ctx.signal_entity(&EntityId::new("counter", "2"), "add", v)?;
+        let go: Result<i64, _> = ctx
+            .wait_for_external_event_with_timeout("go", Duration::from_secs(60))
+            .await;
+        if n == 0 {
+            ctx.continue_as_new(&(n + 1), false)?;
+        }
+        Ok::<_, OrchestrationError>(go.unwrap_or(-1) + v)
+    });
+    let day = 24 * 3600;
+    let run = run_incremental(
+        &r,
+        "mixed",
+        Some("0"),
+        vec![
+            step(3 * day, |run| {
+                let id = latest(run, "CreateTimer");
+                vec![ev::timer_fired(id, run.fire_at(id))]
+            }),
+            step(4 * day, |run| {
+                let id = latest(run, "CreateTimer");
+                vec![ev::timer_fired(id, run.fire_at(id))]
+            }),
+            step(4 * day + 1, |run| {
+                vec![ev::lock_granted(&run.request_id(latest(run, "Lock")))]
+            }),
+            step(4 * day + 2, |run| {
+                vec![ev::entity_completed(
+                    &run.request_id(latest(run, "EntityCall")),
+                    Some("5"),
+                )]
+            }),
+            step(4 * day + 3, |_| vec![ev::event_raised("go", Some("1"))]),
+        ],
+        Shape::Scheduler,
+    );
+    assert!(
+        summary(run.last())
+            .iter()
+            .any(|s| s.contains("ContinuedAsNew")),
+        "{:?}",
+        summary(run.last())
+    );
+    for history in run.turns[1..]
+        .iter()
+        .map(|(request, _)| request.past_events.clone())
+        .chain([run.history.clone()])
+    {
+        let check = check_history(
+            &r,
+            &RecordedHistory::new(INSTANCE, history),
+            &ReplayCheckOptions::new(),
+        );
+        assert_eq!(check.outcome, InstanceOutcome::Matches);
+    }
+}
