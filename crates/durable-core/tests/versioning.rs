@@ -144,3 +144,63 @@ fn a_refused_version_fails_or_is_handed_back() {
             .is_ok()
     );
 }
+
+#[test]
+fn the_harness_runs_an_orchestration_at_a_version_and_keeps_it_across_continue_as_new() {
+    use durable_core::testing::{Action, OrchestrationHarness, RuntimeStatus};
+
+    let mut r = Registry::new();
+    r.add_orchestrator("loop", |ctx: OrchestrationContext, round: u32| async move {
+        let step = if ctx.compare_version_to("2.0") == Ordering::Less {
+            "old-step"
+        } else {
+            "new-step"
+        };
+        ctx.call_activity::<_, ()>(step, &round).await?;
+        if round == 0 {
+            ctx.continue_as_new(&1u32, false)?;
+            return Ok::<_, OrchestrationError>(String::new());
+        }
+        Ok(ctx.version().unwrap_or_default())
+    });
+
+    let mut harness = OrchestrationHarness::new(&r).version("2.1");
+    harness.start_named("loop", &0u32).unwrap();
+    assert_eq!(
+        harness.actions(),
+        [Action::call_activity("new-step", &0u32)]
+    );
+    harness
+        .complete_activity("new-step", &())
+        .unwrap()
+        .turn()
+        .unwrap();
+    // The next generation starts at once, with the same version.
+    harness.turn().unwrap();
+    assert_eq!(
+        harness.actions(),
+        [Action::call_activity("new-step", &1u32)]
+    );
+    harness
+        .complete_activity("new-step", &())
+        .unwrap()
+        .turn()
+        .unwrap();
+    assert_eq!(harness.status(), RuntimeStatus::Completed);
+    assert_eq!(harness.output::<String>().unwrap(), "2.1");
+
+    let mut old = OrchestrationHarness::new(&r);
+    old.start_named("loop", &1u32).unwrap();
+    assert_eq!(old.actions(), [Action::call_activity("old-step", &1u32)]);
+
+    // The registry's versioning judges the harness's version as a worker would.
+    r.set_versioning(
+        Versioning::new("2.0")
+            .match_strategy(VersionMatchStrategy::Strict)
+            .failure_strategy(VersionFailureStrategy::Fail),
+    );
+    let mut refused = OrchestrationHarness::new(&r).version("2.1");
+    refused.start_named("loop", &1u32).unwrap();
+    assert_eq!(refused.status(), RuntimeStatus::Failed);
+    assert_eq!(refused.failure().unwrap().error_type, "VersionMismatch");
+}
