@@ -196,6 +196,55 @@ fn an_extra_call_where_the_recorded_turn_made_none_is_reported() {
 }
 
 #[test]
+fn a_call_moved_to_an_earlier_turn_is_reported_at_the_turn_that_did_not_make_it() {
+    let mut v1 = Registry::new();
+    v1.add_orchestrator("flow", |ctx: OrchestrationContext, (): ()| async move {
+        let _: String = ctx.call_activity("a", ()).await?;
+        let _: bool = ctx.wait_for_external_event("go").await?;
+        let b: String = ctx.call_activity("b", ()).await?;
+        Ok::<_, OrchestrationError>(b)
+    });
+    let run = run_incremental(
+        &v1,
+        "flow",
+        None,
+        vec![
+            step(1, |_| vec![ev::task_completed(0, r#""x""#)]),
+            step(2, |_| vec![ev::event_raised("go", Some("true"))]),
+            step(3, |_| vec![ev::task_completed(1, r#""y""#)]),
+        ],
+        Shape::Scheduler,
+    );
+    // v2 schedules "b" before waiting: the sequence numbers still line up, so a worker replaying the whole
+    // history would not notice; the turn boundaries show that the recorded code did not call "b" in turn 2.
+    let mut v2 = Registry::new();
+    v2.add_orchestrator("flow", |ctx: OrchestrationContext, (): ()| async move {
+        let _: String = ctx.call_activity("a", ()).await?;
+        let b = ctx.call_activity::<_, String>("b", ());
+        let _: bool = ctx.wait_for_external_event("go").await?;
+        Ok::<_, OrchestrationError>(b.await?)
+    });
+    let third_turn = run
+        .history
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            matches!(
+                e.event_type,
+                Some(durable_core::proto::history_event::EventType::OrchestratorStarted(_))
+            )
+        })
+        .nth(2)
+        .map(|(i, _)| i)
+        .expect("three turns");
+    let mismatch = first_mismatch(&v2, &run.history);
+    assert_eq!(mismatch.kind, MismatchKind::UnexpectedAction);
+    assert_eq!(mismatch.sequence_number, Some(1));
+    assert_eq!(mismatch.found, "ScheduleTask 'b'");
+    assert_eq!(mismatch.event_index, Some(third_turn));
+}
+
+#[test]
 fn a_different_end_is_reported_at_the_recorded_completion() {
     let run = record_order(&v1());
     let mut v2 = v1();

@@ -232,3 +232,40 @@ fn a_cancelled_token_stops_the_other_calls_retries() {
     );
     assert_eq!(summary(run.last()), ["2 ScheduleTask b null"]);
 }
+
+#[test]
+fn a_call_cancelled_before_it_fails_does_not_ask_its_handler() {
+    let mut r = Registry::new();
+    r.add_orchestrator(
+        "precancelled",
+        |ctx: OrchestrationContext, (): ()| async move {
+            let token = CancellationToken::new();
+            // A handler that would wait durably before retrying: asking it would show as a timer.
+            let handler = RetryHandler::new(|retry| async move {
+                retry
+                    .orchestration()
+                    .create_timer_after(Duration::from_secs(1))
+                    .await
+                    .is_ok()
+            });
+            let call = ctx.call_activity_with_options::<_, String>(
+                "c",
+                (),
+                CallOptions::new()
+                    .retry_handler(handler)
+                    .cancellation(token.clone()),
+            );
+            token.cancel();
+            Ok::<_, OrchestrationError>(call.await.is_err())
+        },
+    );
+    let run = run_both(
+        &r,
+        "precancelled",
+        None,
+        vec![step(1, |_| {
+            vec![ev::task_failed(0, "Transient", "c hiccup", false)]
+        })],
+    );
+    assert_eq!(summary(run.last()), ["1 Complete Completed true"]);
+}
