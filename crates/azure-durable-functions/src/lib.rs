@@ -261,6 +261,8 @@ pub use durable_backend as backend;
 #[cfg(feature = "local-host")]
 pub use durable_host as host;
 
+/// Durable HTTP (`ctx.call_http`, see `durable_core::http`).
+pub use durable_core::http::{DurableHttpRequest, DurableHttpResponse, ManagedIdentityTokenSource};
 /// Unit tests without a backend: the turn-by-turn harness and the in-process runtime.
 pub use durable_core::testing;
 /// Typed functions (see `durable_core::typed`): declare with `activity!`, `orchestrator!` and `entity!`, then
@@ -272,6 +274,11 @@ pub use durable_core::{
     ActivityContext, ActivityError, CallOptions, ContinueAsNewOptions, Entity, EntityContext,
     EntityError, EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy,
     TaskError, when_all, when_any,
+};
+/// Retry handlers (see `durable_core::RetryHandler`) and versioning (see `durable_core::versioning`).
+pub use durable_core::{
+    CancellationToken, RetryContext, RetryHandler, VersionFailureStrategy, VersionMatchStrategy,
+    Versioning,
 };
 pub use durable_grpc::{
     ConnectionOptions, DurableClient, OrchestrationMetadata, OrchestrationStatus, StartOptions,
