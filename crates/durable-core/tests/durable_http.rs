@@ -189,3 +189,39 @@ fn without_retry_after_the_poll_waits_the_interval_the_host_sends() {
         .collect();
     assert_eq!(timers, [at(1) + Duration::from_secs(5)]);
 }
+
+#[test]
+fn the_in_process_runtime_runs_a_stand_in_for_the_http_activity() {
+    use durable_core::testing::InProcessRuntime;
+    use durable_core::{ActivityContext, ActivityError};
+
+    let mut r = registry(true);
+    // The service: accepted first, done at the second poll.
+    r.add_activity(
+        HTTP_ACTIVITY_NAME,
+        |_ctx: ActivityContext, request: DurableHttpRequest| async move {
+            Ok::<_, ActivityError>(match request.uri.as_str() {
+                "https://api.example.com/v1/apps/7/restart" => {
+                    answer(202, &[("Location", "/ops/1?n=1")], "")
+                }
+                "https://api.example.com/ops/1?n=1" => {
+                    answer(202, &[("Location", "/ops/1?n=2")], "")
+                }
+                _ => answer(200, &[], &request.uri),
+            })
+        },
+    );
+    let mut runtime = InProcessRuntime::new(&r);
+    let id = runtime.start_named("restart", None, &()).unwrap();
+    let state = futures::executor::block_on(runtime.run_to_completion(&id)).unwrap();
+    assert_eq!(state.status(), RuntimeStatus::Completed);
+    assert_eq!(
+        state.output::<(u16, Option<String>)>().unwrap(),
+        (200, Some("https://api.example.com/ops/1?n=2".to_owned()))
+    );
+    // Two polls, each after the default 30 s: the runtime skipped the timers.
+    assert_eq!(
+        runtime.now(),
+        runtime.start_time() + Duration::from_secs(60)
+    );
+}
