@@ -48,6 +48,32 @@ enum Command {
         #[arg(long, env = "DURABLE_TASK_SCHEDULER_CONNECTION_STRING")]
         connection_string: String,
     },
+    /// Replay recorded histories with this code and report every instance it no longer matches (exits 1 then):
+    /// from a backend (the worker's connection settings) or from files written by `export-histories`.
+    ReplayCheck {
+        /// `Endpoint=...;TaskHub=...;Authentication=...`, or the URL of an embedded backend.
+        #[arg(long, env = "DURABLE_TASK_SCHEDULER_CONNECTION_STRING")]
+        connection_string: Option<String>,
+        /// Read the histories from this export file instead of a backend (repeatable).
+        #[arg(long = "from", value_name = "FILE")]
+        from: Vec<PathBuf>,
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// Skip instances of orchestrators this app does not register (a task hub shared with other apps).
+        #[arg(long)]
+        skip_unknown: bool,
+    },
+    /// Write the histories of a backend's instances to a file, one instance per line, for `replay-check --from`.
+    ExportHistories {
+        /// `Endpoint=...;TaskHub=...;Authentication=...`, or the URL of an embedded backend.
+        #[arg(long, env = "DURABLE_TASK_SCHEDULER_CONNECTION_STRING")]
+        connection_string: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        selection: SelectionArgs,
+    },
     /// Functions app files generated from the registrations.
     Functions {
         #[command(subcommand)]
@@ -88,6 +114,30 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         include: Vec<PathBuf>,
     },
+}
+
+/// Which instances `replay-check` and `export-histories` fetch from a backend.
+#[derive(Debug, clap::Args)]
+struct SelectionArgs {
+    /// Only this instance (repeatable) [default: every instance].
+    #[arg(long = "instance", value_name = "ID")]
+    instances: Vec<String>,
+    /// Only instances that have not ended (pending, running, suspended): the ones new code will replay.
+    #[arg(long)]
+    running_only: bool,
+    /// Only instances whose id starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
+}
+
+impl SelectionArgs {
+    fn selection(self) -> crate::replay::HistorySelection {
+        let mut selection =
+            crate::replay::HistorySelection::new().with_running_only(self.running_only);
+        selection.instance_ids = self.instances;
+        selection.instance_id_prefix = self.prefix;
+        selection
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +229,17 @@ where
             in_memory,
         }) => start_local_host(&name, port, app_dir, in_memory).await,
         Some(Command::Worker { connection_string }) => run_worker(app, &connection_string).await,
+        Some(Command::ReplayCheck {
+            connection_string,
+            from,
+            selection,
+            skip_unknown,
+        }) => replay_check(app, connection_string, from, selection, skip_unknown).await,
+        Some(Command::ExportHistories {
+            connection_string,
+            out,
+            selection,
+        }) => export_histories(&connection_string, &out, selection).await,
         Some(Command::Functions {
             command: FunctionsCommand::Write { dir },
         }) => write_functions(app, &dir),
@@ -255,6 +316,45 @@ async fn run_worker(app: FunctionApp, connection_string: &str) -> Result<(), Err
         .build()?;
     tracing::info!("worker started; press Ctrl-C to stop");
     worker.run_until(stop_requested()).await?;
+    Ok(())
+}
+
+async fn replay_check(
+    app: FunctionApp,
+    connection_string: Option<String>,
+    from: Vec<PathBuf>,
+    selection: SelectionArgs,
+    skip_unknown: bool,
+) -> Result<(), Error> {
+    let handler = app.build()?;
+    let histories = match (from.is_empty(), connection_string) {
+        (false, _) => crate::replay::read_export_files(&from)?,
+        (true, Some(connection_string)) => {
+            let client = crate::replay::client_for(&connection_string)?;
+            crate::replay::fetch_histories(&client, &selection.selection()).await?
+        }
+        (true, None) => {
+            return Err(Error::Options(
+                "replay-check needs histories: --from FILE, or a backend through --connection-string or \
+                 DURABLE_TASK_SCHEDULER_CONNECTION_STRING"
+                    .into(),
+            ));
+        }
+    };
+    let options = durable_core::replay_check::ReplayCheckOptions::new()
+        .skip_unknown_orchestrators(skip_unknown);
+    crate::replay::report(handler.registry(), &histories, &options).map(|_| ())
+}
+
+async fn export_histories(
+    connection_string: &str,
+    out: &std::path::Path,
+    selection: SelectionArgs,
+) -> Result<(), Error> {
+    let client = crate::replay::client_for(connection_string)?;
+    let histories = crate::replay::fetch_histories(&client, &selection.selection()).await?;
+    crate::replay::write_export_file(out, &histories)?;
+    println!("wrote {} histories to {}", histories.len(), out.display());
     Ok(())
 }
 

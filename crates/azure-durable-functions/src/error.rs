@@ -40,6 +40,29 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The backend could not be reached, or refused a call (`replay-check`, `export-histories`).
+    #[error("the backend: {0}")]
+    Backend(#[source] durable_grpc::Error),
+    /// An export file of histories cannot be read.
+    #[error("{}: {source}", path.display())]
+    HistoryFile {
+        /// The file.
+        path: PathBuf,
+        /// Which line, and what is wrong with it.
+        #[source]
+        source: durable_core::replay_check::HistoryFormatError,
+    },
+    /// `replay-check` found instances whose history the code no longer replays.
+    #[error("{mismatched} of {checked} instances no longer replay with this code")]
+    ReplayMismatches {
+        /// Instances that depart from their history.
+        mismatched: usize,
+        /// Instances checked.
+        checked: usize,
+    },
+    /// A command was given contradicting or missing options.
+    #[error("{0}")]
+    Options(String),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -63,6 +63,8 @@
 //! | `functions write [--dir DIR]` | one `<Function>/function.json` folder per function, from the registrations |
 //! | `new <dir>` | a new app from the template (also `azure-durable-functions new <dir>`) |
 //! | `package [--out DIR]` | the zip for `az functionapp deployment source config-zip`, checked, and the commands that deploy it |
+//! | `replay-check [--connection-string CS \| --from FILE] [--running-only] [--instance ID]` | replays recorded histories with this code and lists every instance it no longer matches (event, sequence number, expected and found); exits 1 if there is one (see [`replay`]) |
+//! | `export-histories --out FILE [--connection-string CS]` | writes the backend's histories to a file, one instance per line, for `replay-check --from` |
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`), without colours when stderr is not a terminal.
 //!
@@ -240,6 +242,7 @@ mod cli;
 mod error;
 pub mod new_app;
 pub mod package;
+pub mod replay;
 
 pub use cli::{RunError, run, run_with_args};
 pub use error::Error;
@@ -260,6 +263,8 @@ pub use durable_backend as backend;
 #[cfg(feature = "local-host")]
 pub use durable_host as host;
 
+/// Durable HTTP (`ctx.call_http`, see `durable_core::http`).
+pub use durable_core::http::{DurableHttpRequest, DurableHttpResponse, ManagedIdentityTokenSource};
 /// Unit tests without a backend: the turn-by-turn harness and the in-process runtime.
 pub use durable_core::testing;
 /// Typed functions (see `durable_core::typed`): declare with `activity!`, `orchestrator!` and `entity!`, then
@@ -271,6 +276,11 @@ pub use durable_core::{
     ActivityContext, ActivityError, CallOptions, ContinueAsNewOptions, Entity, EntityContext,
     EntityError, EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy,
     TaskError, when_all, when_any,
+};
+/// Retry handlers (see `durable_core::RetryHandler`) and versioning (see `durable_core::versioning`).
+pub use durable_core::{
+    CancellationToken, RetryContext, RetryHandler, VersionFailureStrategy, VersionMatchStrategy,
+    Versioning,
 };
 pub use durable_grpc::{
     ConnectionOptions, DurableClient, OrchestrationMetadata, OrchestrationStatus, StartOptions,

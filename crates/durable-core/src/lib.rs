@@ -106,12 +106,15 @@ mod entity;
 mod entity_id;
 mod errors;
 pub mod failure_envelope;
+pub mod http;
 mod orchestration;
 mod registry;
+pub mod replay_check;
 pub mod testing;
 mod time_util;
 pub mod trace;
 pub mod typed;
+pub mod versioning;
 
 pub use durable_proto as proto;
 
@@ -123,14 +126,17 @@ pub use errors::{
     TaskKind,
 };
 pub use orchestration::{
-    CallOptions, ContinueAsNewOptions, DurableFuture, EntityLock, LocalBoxFuture, LockFuture,
-    OrchestrationContext, ParentInfo, RetryPolicy, WhenAll, WhenAny, rewind_response, when_all,
-    when_any,
+    CallOptions, CancellationToken, ContinueAsNewOptions, DurableFuture, EntityLock,
+    LocalBoxFuture, LockFuture, OrchestrationContext, ParentInfo, RetryContext, RetryHandler,
+    RetryPolicy, WhenAll, WhenAny, rewind_response, when_all, when_any,
 };
 pub use registry::{Registry, ReplayOptions};
 pub use typed::{
     Activity, ActivityKind, CallKind, Callable, EntityOperation, EntityProxy, EntitySignaler,
     EntityType, Orchestrator, OrchestratorKind,
+};
+pub use versioning::{
+    VersionFailureStrategy, VersionMatchStrategy, VersionMismatch, Versioning, compare_versions,
 };
 
 /// Re-exported so that orchestrator code can name times without depending on `time` itself.

@@ -34,12 +34,15 @@ pub struct ReplayOptions {
     /// Longest single `CreateTimer`; longer timers are split. `None` disables splitting. Default: 3 days, as in
     /// the Python and .NET SDKs.
     pub maximum_timer_interval: Option<Duration>,
+    /// The worker's versioning (see [`Versioning`](crate::Versioning)); `None` accepts every version.
+    pub versioning: Option<crate::versioning::Versioning>,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
         Self {
             maximum_timer_interval: Some(Duration::from_secs(3 * 24 * 60 * 60)),
+            versioning: None,
         }
     }
 }
@@ -252,6 +255,9 @@ impl Registry {
         &self,
         request: &proto::OrchestratorRequest,
     ) -> proto::OrchestratorResponse {
+        if let Err(mismatch) = self.check_orchestration_version(request) {
+            return crate::versioning::refused_response(request, &mismatch);
+        }
         executor::execute(self, request)
     }
 

@@ -55,6 +55,12 @@ pub fn credential_from_connection_string(
     Ok(Some(credential))
 }
 
+/// The runtime's own identity, found as `Authentication=DefaultAzure` finds it (durable HTTP's token sources).
+pub(crate) fn default_azure_credential() -> Result<Arc<dyn TokenCredential>> {
+    let cs = ConnectionString::from_endpoint("http://localhost");
+    Ok(Arc::new(DefaultAzureChain::new(&cs)?))
+}
+
 fn credential_error(what: &'static str) -> impl Fn(azure_core::Error) -> Error {
     move |e| Error::Credential(format!("{what}: {e}"))
 }

@@ -45,6 +45,7 @@ mod connection;
 mod connection_string;
 mod error;
 mod history;
+pub mod http_activity;
 mod worker;
 
 pub use auth::{DEFAULT_RESOURCE, credential_from_connection_string};

@@ -497,11 +497,18 @@ pub async fn start(options: HostOptions) -> Result<HostHandle> {
     let catalog = Arc::new(Catalog::new(&functions));
     let mut builder = Worker::builder()
         .connection(backend.connection.clone())
-        .executor(HttpExecutor::new(
-            invoker.clone(),
-            Arc::clone(&catalog),
-            request_settings(&host_json.durable_task),
-        ));
+        .executor(
+            HttpExecutor::new(
+                invoker.clone(),
+                Arc::clone(&catalog),
+                request_settings(&host_json.durable_task),
+            )
+            .with_versioning(
+                crate::extension::versioning_settings(&host_json.durable_task)
+                    .ok()
+                    .flatten(),
+            ),
+        );
     if let Some((orchestrations, activities, entities)) = options.concurrency {
         builder = builder
             .max_concurrent_orchestrations(orchestrations)

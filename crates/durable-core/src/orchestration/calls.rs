@@ -25,6 +25,10 @@ pub struct CallOptions {
     pub tags: BTreeMap<String, String>,
     /// The child instance id (sub-orchestrations only; ignored for activities).
     pub instance_id: Option<String>,
+    /// Retry decisions made by code; takes precedence over `retry` (see [`RetryHandler`](super::RetryHandler)).
+    pub retry_handler: Option<super::RetryHandler>,
+    /// Stops the retries of a call made with a retry handler.
+    pub cancellation: Option<super::CancellationToken>,
 }
 
 impl CallOptions {
@@ -125,6 +129,13 @@ impl OrchestrationContext {
         };
         call.version = options.version;
         call.tags = options.tags;
+        if let Some(handler) = options.retry_handler {
+            let first = self.schedule_activity::<O>(call.clone());
+            let ctx = self.clone();
+            return self.with_retry_handler(handler, options.cancellation, first, move || {
+                ctx.schedule_activity(call.clone())
+            });
+        }
         match options.retry {
             None => Box::pin(self.schedule_activity::<O>(call)),
             Some(policy) => {
@@ -260,6 +271,13 @@ impl OrchestrationContext {
         call.version = options.version;
         call.tags = options.tags;
         let (child_id, first) = self.schedule_sub_orchestration::<O>(&call, options.instance_id);
+        if let Some(handler) = options.retry_handler {
+            let ctx = self.clone();
+            return self.with_retry_handler(handler, options.cancellation, first, move || {
+                ctx.schedule_sub_orchestration(&call, Some(child_id.clone()))
+                    .1
+            });
+        }
         match options.retry {
             None => Box::pin(first),
             Some(policy) => {
@@ -294,6 +312,7 @@ impl OrchestrationContext {
         let handle = st.new_cell();
         let id = st.next_sequence();
         let child_id = instance_id.unwrap_or_else(|| format!("{}:{:04x}", st.instance_id, id));
+        let version = call.version.clone().or_else(|| st.default_version.clone());
         st.actions.insert(
             id,
             proto::OrchestratorAction {
@@ -302,7 +321,7 @@ impl OrchestrationContext {
                     proto::CreateSubOrchestrationAction {
                         instance_id: child_id.clone(),
                         name: call.name.clone(),
-                        version: call.version.clone(),
+                        version,
                         input: Some(call.input.clone()),
                         parent_trace_context: None,
                         tags: call.tags.clone().into_iter().collect(),

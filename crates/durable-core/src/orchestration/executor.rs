@@ -21,6 +21,8 @@ pub(crate) struct Executor<'a> {
     pub(crate) started: bool,
     pub(crate) suspended: bool,
     pub(crate) suspended_events: Vec<&'a proto::HistoryEvent>,
+    /// The first error replay itself ran into (kept for the replay check, which reports it structurally).
+    pub(crate) replay_error: Option<ReplayError>,
 }
 
 /// Replays `request` and returns the response. Never panics: user panics fail the orchestration, and an engine
@@ -96,6 +98,8 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
         registry.replay_options().maximum_timer_interval,
     )));
     state.borrow_mut().execution_id = request.execution_id.clone();
+    state.borrow_mut().default_version = crate::versioning::default_version(registry, request);
+    state.borrow_mut().http_poll_interval = crate::http::poll_interval(request);
     let span = tracing::debug_span!("replay", instance_id = %instance_id);
     let _guard = span.enter();
 
@@ -106,6 +110,7 @@ fn run(registry: &Registry, request: &proto::OrchestratorRequest) -> proto::Orch
         started: false,
         suspended: false,
         suspended_events: Vec::new(),
+        replay_error: None,
     };
     for event in &request.past_events {
         executor.process(event);
@@ -196,6 +201,7 @@ impl<'a> Executor<'a> {
             self.state
                 .borrow_mut()
                 .fail_replay(error.to_failure_details());
+            self.replay_error.get_or_insert(error);
             return;
         }
         self.poll_if_dirty();

@@ -1,6 +1,7 @@
 //! Orchestrations: the authoring API and the replay engine behind it.
 
 mod calls;
+pub(crate) mod check;
 mod context;
 mod entities;
 mod entity_events;
@@ -8,6 +9,7 @@ mod events;
 pub(crate) mod executor;
 mod futures;
 mod retry;
+mod retry_handler;
 mod rewind;
 mod state;
 
@@ -16,6 +18,7 @@ pub use context::{ContinueAsNewOptions, OrchestrationContext};
 pub use entities::{EntityLock, LockFuture};
 pub use futures::{DurableFuture, LocalBoxFuture, WhenAll, WhenAny, when_all, when_any};
 pub use retry::RetryPolicy;
+pub use retry_handler::{CancellationToken, RetryContext, RetryHandler};
 pub use state::ParentInfo;
 
 pub(crate) use executor::instance_id_of;

@@ -110,6 +110,10 @@ pub(crate) struct OrchState {
     pub(crate) execution_id: Option<String>,
     pub(crate) name: String,
     pub(crate) version: Option<String>,
+    /// The version of sub-orchestrations started without one.
+    pub(crate) default_version: Option<String>,
+    /// How long durable HTTP waits between polls when the answer does not say.
+    pub(crate) http_poll_interval: Duration,
     pub(crate) input: Option<String>,
     pub(crate) parent: Option<ParentInfo>,
     pub(crate) now: OffsetDateTime,
@@ -158,6 +162,8 @@ impl OrchState {
             execution_id: None,
             name: String::new(),
             version: None,
+            default_version: None,
+            http_poll_interval: crate::http::DEFAULT_POLL_INTERVAL,
             input: None,
             parent: None,
             now: time_util::clock_sentinel(),

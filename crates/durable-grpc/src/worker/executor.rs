@@ -48,4 +48,9 @@ pub trait Executor: Send + Sync + 'static {
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         (Vec::new(), Vec::new(), Vec::new())
     }
+
+    /// The orchestration and activity versions to put in work-item filters (empty: any version).
+    fn versions(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -257,19 +257,20 @@ impl Worker {
         let o = &self.options;
         let filters = o.work_item_filters.then(|| {
             let (orchestrators, activities, entities) = self.executor.names();
+            let versions = self.executor.versions();
             proto::WorkItemFilters {
                 orchestrations: orchestrators
                     .into_iter()
                     .map(|name| proto::OrchestrationFilter {
                         name,
-                        versions: Vec::new(),
+                        versions: versions.clone(),
                     })
                     .collect(),
                 activities: activities
                     .into_iter()
                     .map(|name| proto::ActivityFilter {
                         name,
-                        versions: Vec::new(),
+                        versions: versions.clone(),
                     })
                     .collect(),
                 entities: entities

@@ -14,11 +14,14 @@ impl Executor for Registry {
         let registry = self.clone();
         Box::pin(async move {
             // The turn runs inside its span (the orchestration's context comes from the request alone); the spans
-            // it finished are emitted after it, with the IDs history gives them.
+            // it finished are emitted after it, with the IDs history gives them. A version the worker's versioning
+            // rejects is abandoned, for a worker that accepts it.
             let turn = durable_core::trace::turn_trace(&request, &Default::default())
                 .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
                 .unwrap_or_else(tracing::Span::none);
-            let response = turn.in_scope(|| registry.execute_orchestrator(&request));
+            let response = turn
+                .in_scope(|| registry.try_execute_orchestrator(&request))
+                .map_err(|mismatch| ExecutorError(format!("rejected by versioning: {mismatch}")))?;
             if let Some(trace) = durable_core::trace::turn_trace(&request, &response) {
                 turn.in_scope(|| trace.spans.iter().for_each(durable_telemetry::emit));
             }
@@ -32,7 +35,13 @@ impl Executor for Registry {
     ) -> BoxFuture<Result<proto::ActivityResponse, ExecutorError>> {
         use tracing::Instrument;
         let span = durable_telemetry::activity_span(&request);
-        let run = span.in_scope(|| Registry::execute_activity(self, request));
+        let run: BoxFuture<proto::ActivityResponse> =
+            if crate::http_activity::is_builtin(self, &request.name) {
+                let http = crate::http_activity::shared();
+                Box::pin(async move { http.execute(request).await })
+            } else {
+                Box::pin(span.in_scope(|| Registry::execute_activity(self, request)))
+            };
         Box::pin(
             async move {
                 let response = run.await;
@@ -62,10 +71,19 @@ impl Executor for Registry {
     }
 
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        (
-            self.orchestrator_names(),
-            self.activity_names(),
-            self.entity_names(),
-        )
+        let mut activities = self.activity_names();
+        if !activities
+            .iter()
+            .any(|a| a == crate::http_activity::HTTP_ACTIVITY_NAME)
+        {
+            activities.push(crate::http_activity::HTTP_ACTIVITY_NAME.to_owned());
+        }
+        (self.orchestrator_names(), activities, self.entity_names())
+    }
+
+    fn versions(&self) -> Vec<String> {
+        self.versioning()
+            .map(durable_core::Versioning::filter_versions)
+            .unwrap_or_default()
     }
 }

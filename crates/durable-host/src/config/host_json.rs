@@ -288,6 +288,8 @@ fn durable_client_settings(durable: Option<&Value>) -> Result<DurableClientSetti
                 format!("{prefix}.maxGrpcMessageSizeInBytes must be a positive 32-bit integer")
             })?;
     }
+    // Read for real by the extension's executor; checked here so that a bad value stops the start.
+    crate::extension::versioning_settings(durable.unwrap_or(&Value::Null))?;
     if let Some(value) = key(durable, "throwStatusExceptionsOnRaiseEvent") {
         settings.throw_status_exceptions_on_raise_event =
             Some(value.as_bool().ok_or_else(|| {

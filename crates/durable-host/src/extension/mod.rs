@@ -15,6 +15,7 @@ mod failures;
 mod fuzz_tests;
 mod history;
 mod sessions;
+mod versioning;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use failures::ENTITY_FUNCTION_NOT_FOUND;
 pub(crate) use failures::function_not_found;
 pub(crate) use history::RequestSettings;
 use sessions::Sessions;
+pub(crate) use versioning::versioning_settings;
 
 use crate::invoke::{Invoker, host_string, host_value};
 
@@ -43,6 +45,8 @@ pub(crate) struct HttpExecutor {
     catalog: Arc<Catalog>,
     settings: Arc<RequestSettings>,
     sessions: Arc<Sessions>,
+    /// host.json's versioning, checked before the handler is invoked.
+    versioning: Option<Arc<durable_core::Versioning>>,
 }
 
 impl HttpExecutor {
@@ -53,7 +57,14 @@ impl HttpExecutor {
             catalog,
             settings: Arc::new(settings),
             sessions,
+            versioning: None,
         }
+    }
+
+    /// Applies host.json's versioning to every turn.
+    pub(crate) fn with_versioning(mut self, versioning: Option<durable_core::Versioning>) -> Self {
+        self.versioning = versioning.map(Arc::new);
+        self
     }
 }
 
@@ -155,6 +166,11 @@ impl HttpExecutor {
         // DurableTask.Core rewinds a failed instance's history itself; the handler only ever replays the result.
         if let Some(rewind) = durable_core::rewind_response(&request) {
             return Ok(rewind);
+        }
+        if let Some(versioning) = &self.versioning
+            && let Some(refused) = versioning::check(versioning, &request).map_err(retry)?
+        {
+            return Ok(refused);
         }
         let name = orchestration_name(&request).unwrap_or_default().to_owned();
         let Some(target) = self.catalog.orchestrator(&name).cloned() else {
@@ -269,6 +285,12 @@ impl HttpExecutor {
             task_id: request.task_id,
             ..Default::default()
         };
+        // The extension runs the durable HTTP activity itself; so does this host, as the gRPC worker does.
+        if request.name == durable_grpc::http_activity::HTTP_ACTIVITY_NAME
+            && self.catalog.activity(&request.name).is_none()
+        {
+            return Ok(durable_grpc::http_activity::shared().execute(request).await);
+        }
         let Some(target) = self.catalog.activity(&request.name).cloned() else {
             // The extension's TaskFailed carries only a reason here, no failure details; an empty error type
             // stands for that (see `history::failure_details`).
@@ -451,7 +473,19 @@ impl Executor for HttpExecutor {
     }
 
     fn names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        self.catalog.names()
+        let (orchestrators, mut activities, entities) = self.catalog.names();
+        let http = durable_grpc::http_activity::HTTP_ACTIVITY_NAME;
+        if !activities.iter().any(|a| a == http) {
+            activities.push(http.to_owned());
+        }
+        (orchestrators, activities, entities)
+    }
+
+    fn versions(&self) -> Vec<String> {
+        self.versioning
+            .as_ref()
+            .map(|v| v.filter_versions())
+            .unwrap_or_default()
     }
 }
 

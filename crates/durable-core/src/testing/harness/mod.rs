@@ -116,6 +116,8 @@ impl Turn {
 pub struct OrchestrationHarness {
     registry: Registry,
     instance_id: String,
+    /// The version of the current generation (set by `version`, or by a continue-as-new).
+    version: Option<String>,
     now: OffsetDateTime,
     check_replay: bool,
     generation: u32,
@@ -135,6 +137,7 @@ impl OrchestrationHarness {
         Self {
             registry: registry.clone(),
             instance_id: "test-instance".to_string(),
+            version: None,
             now: default_start_time(),
             check_replay: true,
             generation: 0,
@@ -152,6 +155,14 @@ impl OrchestrationHarness {
     /// Sets the instance id (before starting).
     pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
         self.instance_id = instance_id.into();
+        self
+    }
+
+    /// Sets the orchestration's version (before starting), as a client's start would: what
+    /// [`OrchestrationContext::version`](crate::OrchestrationContext::version) returns, and what the registry's
+    /// [`Versioning`](crate::Versioning) judges. A continue-as-new without a new version keeps it.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
         self
     }
 
@@ -187,7 +198,8 @@ impl OrchestrationHarness {
             return Err(TestingError::AlreadyStarted(self.instance_id.clone()));
         }
         let input = to_json("the orchestration input", input)?;
-        self.begin_generation(name.to_string(), Some(input), None, Vec::new());
+        let version = self.version.clone();
+        self.begin_generation(name.to_string(), Some(input), version, Vec::new());
         self.turn()
     }
 
@@ -199,6 +211,7 @@ impl OrchestrationHarness {
         carryover: Vec<proto::HistoryEvent>,
     ) {
         self.generation += 1;
+        self.version.clone_from(&version);
         self.history.clear();
         self.open.clear();
         self.queued.clear();
@@ -330,7 +343,8 @@ impl OrchestrationHarness {
                         return Some((
                             name,
                             c.result.clone(),
-                            c.new_version.clone(),
+                            // As a backend does: no new version keeps the current one.
+                            c.new_version.clone().or_else(|| self.version.clone()),
                             c.carryover_events.clone(),
                         ));
                     }
