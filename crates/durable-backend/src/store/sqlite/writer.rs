@@ -33,7 +33,7 @@ impl Writer {
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name("durable-backend-sqlite".to_owned())
+            .name("durable-writer".to_owned())
             .spawn(move || run(conn, queue, max_batch, notify))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { jobs })
