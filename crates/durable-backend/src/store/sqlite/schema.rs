@@ -129,6 +129,21 @@ UPDATE entities SET locked_by = NULL, lock_section = NULL
 DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL
     AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.hub = entities.hub AND m.entity_id = entities.entity_id);
 "#,
+    // Orchestrator and activity lease tokens now carry the key of their row, so nothing looks rows up by token:
+    // the token indexes go (each lease and each completion rewrote an entry at a random place in them). Indexes
+    // of columns that are mostly NULL keep only the rows that have a value, so inserting and deleting queued work
+    // and finished instances no longer touches them.
+    r#"
+DROP INDEX instances_by_lease;
+DROP INDEX inbox_by_lease;
+DROP INDEX activities_by_lease;
+DROP INDEX instances_by_lease_expiry;
+CREATE INDEX instances_by_lease_expiry ON instances (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+DROP INDEX activities_by_hub;
+CREATE INDEX activities_by_lease_expiry ON activities (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+DROP INDEX instances_by_parent;
+CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id) WHERE parent_instance_id IS NOT NULL;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -158,14 +173,16 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
 }
 
 /// Leases belong to the work-item streams of the process that granted them; a freshly opened store has no streams,
-/// so whatever was in flight when the previous process stopped is handed out again at once.
+/// so whatever was in flight when the previous process stopped is handed out again at once. A lease always sets
+/// its expiry with its token, so the (small, partial) expiry indexes find the leased instances and activities
+/// without reading every row of a large store.
 pub(super) fn release_all_leases(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          UPDATE instances SET lease_token = NULL, lease_expires_at = NULL, lease_started_at = NULL
-             WHERE lease_token IS NOT NULL;
+             WHERE lease_expires_at IS NOT NULL;
          UPDATE inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
-         UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
+         UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL;
          UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
          UPDATE entity_inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
          COMMIT;",
