@@ -346,6 +346,49 @@ mod tests {
     }
 
     #[test]
+    fn a_version_5_file_keeps_no_token_index_and_its_leases_are_released_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} {} {} PRAGMA user_version = 5;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+                                        lease_token, lease_expires_at)
+                     VALUES ('h', 'leased', 'e', 'o', 0, 0, 0, 'old-token', 99), ('h', 'idle', 'e', 'o', 0, 0, 0, NULL, NULL);
+                 INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
+                     VALUES ('h', 'leased', 1, 0, x'', 'old-token');
+                 INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token, lease_expires_at)
+                     VALUES ('h', 'leased', 'e', 0, 'a', x'', 'old-activity-token', 99);",
+                MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        release_all_leases(&conn).unwrap();
+        let token_indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name IN \
+                 ('instances_by_lease', 'inbox_by_lease', 'activities_by_lease', 'activities_by_hub')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(token_indexes, 0);
+        let still_leased: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(still_leased, 0);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
