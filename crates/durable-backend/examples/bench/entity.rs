@@ -19,7 +19,11 @@ type Signal = (usize, i64);
 
 const ENTITY: &str = "fifolog";
 
-fn record(state: &mut Log, _ctx: &mut EntityContext, (sender, seq): Signal) -> Result<(), EntityError> {
+fn record(
+    state: &mut Log,
+    _ctx: &mut EntityContext,
+    (sender, seq): Signal,
+) -> Result<(), EntityError> {
     if state.2.len() <= sender {
         state.2.resize(sender + 1, -1);
     }
@@ -32,7 +36,10 @@ fn record(state: &mut Log, _ctx: &mut EntityContext, (sender, seq): Signal) -> R
 }
 
 /// Sends `count` signals to the entity, in order, in one turn.
-async fn signaller(ctx: OrchestrationContext, (sender, count): (usize, i64)) -> Result<(), OrchestrationError> {
+async fn signaller(
+    ctx: OrchestrationContext,
+    (sender, count): (usize, i64),
+) -> Result<(), OrchestrationError> {
     let target = EntityId::new(ENTITY, "bench");
     for seq in 0..count {
         ctx.signal_entity(&target, "record", (sender, seq))?;
@@ -49,7 +56,11 @@ pub(crate) fn register(registry: &mut Registry) {
 
 /// Starts the senders at once, then polls the entity until it has every operation. Returns (seconds from the
 /// first start to the last operation seen, operations, out of order).
-pub(crate) async fn drive(endpoint: &str, senders: usize, per_sender: i64) -> Result<(f64, u64, u64)> {
+pub(crate) async fn drive(
+    endpoint: &str,
+    senders: usize,
+    per_sender: i64,
+) -> Result<(f64, u64, u64)> {
     let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
     let total = senders as u64 * per_sender as u64;
     let prefix = super::unique_prefix();
@@ -67,9 +78,7 @@ pub(crate) async fn drive(endpoint: &str, senders: usize, per_sender: i64) -> Re
     let deadline = start + Duration::from_secs(600);
     loop {
         if let Some(meta) = client.get_entity(&id, true).await? {
-            let state = meta
-                .serialized_state
-                .context("the entity has no state")?;
+            let state = meta.serialized_state.context("the entity has no state")?;
             let log: Log = serde_json::from_str(&state)?;
             if log.0 >= total {
                 return Ok((start.elapsed().as_secs_f64(), log.0, log.1));

@@ -155,7 +155,10 @@ pub(crate) fn thread_cpu(pid: u32) -> Vec<(String, Cpu)> {
 }
 
 /// `after - before` per thread name (names missing before count from zero).
-pub(crate) fn thread_delta(before: &[(String, Cpu)], after: &[(String, Cpu)]) -> Vec<(String, Cpu)> {
+pub(crate) fn thread_delta(
+    before: &[(String, Cpu)],
+    after: &[(String, Cpu)],
+) -> Vec<(String, Cpu)> {
     after
         .iter()
         .map(|(name, cpu)| {

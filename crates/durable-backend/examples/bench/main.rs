@@ -486,15 +486,25 @@ fn main() -> Result<()> {
             (seed_waiting, seed::Seeded::Waiting)
         };
         let db = parent.join(format!("bench-{kind:?}-{count}.db").to_lowercase());
-        if !db.exists() {
-            let partial = db.with_extension("partial");
-            let _ = std::fs::remove_file(&partial);
-            runtime.block_on(seed::seed(&partial, count, kind, "seeded"))?;
-            std::fs::rename(&partial, &db)?;
+        // The marker is written once seeding finished; the database keeps its name (its WAL goes with the name).
+        let marker = db.with_extension("seeded");
+        if !marker.exists() {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            runtime.block_on(seed::seed(&db, count, kind, "seeded"))?;
+            std::fs::write(&marker, b"")?;
         }
-        eprintln!("seeded database: {} ({:.0} MiB)", db.display(), std::fs::metadata(&db)?.len() as f64 / 1048576.0);
+        eprintln!(
+            "seeded database: {} ({:.0} MiB)",
+            db.display(),
+            std::fs::metadata(&db)?.len() as f64 / 1048576.0
+        );
         let label = format!("{count} {kind:?}").to_lowercase();
-        let stores = [("empty store".to_owned(), None), (label, Some(db.as_path()))];
+        let stores = [
+            ("empty store".to_owned(), None),
+            (label, Some(db.as_path())),
+        ];
         return match kind {
             seed::Seeded::Completed => plan.throughput(&workers, &this, &stores),
             seed::Seeded::Waiting => plan.latency(&this, &stores, latency.max(20)),

@@ -54,7 +54,10 @@ pub(crate) async fn seed(db: &Path, n: usize, kind: Seeded, prefix: &str) -> Res
             request.orchestration_lease_ms = 600_000;
             let got = store.lease(HUB.to_owned(), request).await?;
             if got.is_empty() {
-                bail!("seeding: {} instances were started but not leased", count - leased.len());
+                bail!(
+                    "seeding: {} instances were started but not leased",
+                    count - leased.len()
+                );
             }
             leased.extend(got);
         }
@@ -71,7 +74,9 @@ pub(crate) async fn seed(db: &Path, n: usize, kind: Seeded, prefix: &str) -> Res
                     orchestrator_action_type: Some(OrchestratorActionType::CompleteOrchestration(
                         CompleteOrchestrationAction {
                             orchestration_status: OrchestrationStatus::Completed as i32,
-                            result: Some("[\"one\",\"two\",\"three\",\"four\",\"five\"]".to_owned()),
+                            result: Some(
+                                "[\"one\",\"two\",\"three\",\"four\",\"five\"]".to_owned(),
+                            ),
                             ..CompleteOrchestrationAction::default()
                         },
                     )),

@@ -174,11 +174,11 @@ fn load_row(c: &Connection, hub: &str, id: &str) -> Result<Option<EntityRow>, St
         "SELECT locked_by, lock_section, state FROM entities WHERE hub = ?1 AND entity_id = ?2",
     )?
     .query_row((hub, id), |r| {
-            Ok(EntityRow {
-                locked_by: r.get(0)?,
-                lock_section: r.get(1)?,
-                state: r.get(2)?,
-            })
+        Ok(EntityRow {
+            locked_by: r.get(0)?,
+            lock_section: r.get(1)?,
+            state: r.get(2)?,
+        })
     })
     .optional()?)
 }

@@ -340,9 +340,10 @@ fn release_one(
             .execute((row_id, hub, token))?
         }
         WorkKind::Entity => {
-            c.prepare_cached("UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
-                (hub, token),
-            )?;
+            c.prepare_cached(
+                "UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
+            )?
+            .execute((hub, token))?;
             c.prepare_cached("UPDATE entities INDEXED BY entities_by_lease SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
             )?
