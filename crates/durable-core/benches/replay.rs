@@ -254,6 +254,33 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+
+    // Issue #14 (c): a whole turn of one orchestration with 10,000 history events as a worker sees it: the work
+    // item's bytes decoded, the history replayed, the response encoded.
+    let big = sequential_request("wire", 2500);
+    let wire = prost::Message::encode_to_vec(&big);
+    let events = total_events(&big);
+    let turn = |bytes: &[u8]| {
+        let request: proto::OrchestratorRequest =
+            prost::Message::decode(bytes).expect("the benchmark's own encoding decodes");
+        let response = registry.execute_orchestrator(&request);
+        prost::Message::encode_to_vec(&response)
+    };
+    let response: proto::OrchestratorResponse =
+        prost::Message::decode(turn(&wire).as_slice()).expect("the response decodes");
+    check_completed(&response);
+    let allocs = allocations_of(|| {
+        black_box(turn(&wire));
+    });
+    println!(
+        "replay/turn_10000_events_wire: {events} events, {} bytes, {allocs} allocations per turn",
+        wire.len()
+    );
+    group.throughput(Throughput::Elements(events));
+    group.sample_size(20);
+    group.bench_function("turn_10000_events_wire", |b| {
+        b.iter(|| black_box(turn(black_box(&wire))))
+    });
     group.finish();
 }
 

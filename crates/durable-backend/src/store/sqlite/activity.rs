@@ -15,6 +15,19 @@ use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
 const CANDIDATES: i64 = 256;
 
+/// A new lease token for activity row `row_id`: like an orchestrator's, it carries the row's key, so a completion
+/// or a release finds the row by primary key and no index of tokens has to be kept.
+fn lease_token(row_id: i64) -> String {
+    format!("{}{}{row_id}", new_id(), instances::LEASE_SEPARATOR)
+}
+
+/// The activity row named by a lease token (`None`: not one of ours).
+pub(super) fn leased_row(token: &str) -> Option<i64> {
+    token
+        .split_once(instances::LEASE_SEPARATOR)
+        .and_then(|(_, id)| id.parse().ok())
+}
+
 pub(super) fn schedule(
     c: &Connection,
     hub: &str,
@@ -105,7 +118,7 @@ pub(super) fn lease(
     }
     let mut out = Vec::with_capacity(picked.len());
     for (row_id, activity) in picked {
-        let token = new_id();
+        let token = lease_token(row_id);
         c.prepare_cached(
             "UPDATE activities SET lease_token = ?2, lease_expires_at = ?3 WHERE id = ?1",
         )?
@@ -133,16 +146,22 @@ pub(super) fn complete(
     now: i64,
 ) -> Result<(), StoreError> {
     let token = response.completion_token;
+    let Some(row_id) = leased_row(&token) else {
+        return Err(StoreError::StaleLease(token));
+    };
     let found = c
         .prepare_cached(
-            "SELECT id, instance_id, execution_id, task_id FROM activities WHERE hub = ?1 AND lease_token = ?2",
+            "SELECT instance_id, execution_id, task_id FROM activities WHERE id = ?1 AND hub = ?2 AND lease_token = ?3",
         )?
-        .query_row(
-            (hub, &token),
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i32>(3)?)),
-        )
+        .query_row((row_id, hub, &token), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i32>(2)?,
+            ))
+        })
         .optional()?;
-    let Some((row_id, instance_id, execution_id, task_id)) = found else {
+    let Some((instance_id, execution_id, task_id)) = found else {
         return Err(StoreError::StaleLease(token));
     };
     c.prepare_cached("DELETE FROM activities WHERE id = ?1")?

@@ -188,17 +188,16 @@ struct EntityRow {
 }
 
 fn load_row(c: &Connection, hub: &str, id: &str) -> Result<Option<EntityRow>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.prepare_cached(
         "SELECT locked_by, lock_section, state FROM entities WHERE hub = ?1 AND entity_id = ?2",
-        (hub, id),
-        |r| {
-            Ok(EntityRow {
-                locked_by: r.get(0)?,
-                lock_section: r.get(1)?,
-                state: r.get(2)?,
-            })
-        },
-    )
+    )?
+    .query_row((hub, id), |r| {
+        Ok(EntityRow {
+            locked_by: r.get(0)?,
+            lock_section: r.get(1)?,
+            state: r.get(2)?,
+        })
+    })
     .optional()?)
 }
 

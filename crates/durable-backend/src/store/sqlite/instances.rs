@@ -57,6 +57,8 @@ pub(super) struct InstanceRow {
     pub(super) parent: Option<ParentRef>,
     pub(super) tags: HashMap<String, String>,
     pub(super) lease_token: Option<String>,
+    /// Set exactly when `lease_token` is: recovery finds leases through the partial index of expiries.
+    pub(super) lease_expires_at: Option<i64>,
     pub(super) lease_started_at: Option<i64>,
 }
 
@@ -103,6 +105,7 @@ impl InstanceRow {
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_default(),
             lease_token: r.get(19)?,
+            lease_expires_at: r.get(20)?,
             lease_started_at: r.get(21)?,
         })
     }
@@ -148,6 +151,11 @@ impl InstanceRow {
             )
         };
         let parent = self.parent.as_ref();
+        // A row that keeps its lease keeps its expiry; one without a lease has none.
+        let lease_expires_at = self
+            .lease_token
+            .as_ref()
+            .and(lease_expires_at.or(self.lease_expires_at));
         c.prepare_cached(&SAVE_SQL)?.execute(rusqlite::params![
             hub,
             self.instance_id,
@@ -185,18 +193,31 @@ pub(super) fn load(c: &Connection, hub: &str, id: &str) -> Result<Option<Instanc
     .optional()?)
 }
 
-/// The instance holding a lease. The hint matters: without statistics SQLite prefers walking every instance of the
-/// hub by primary key over the lease index, which made each orchestrator completion cost a scan of the hub.
+/// A new orchestrator lease token for an instance. The token carries the instance id, so a completion finds its
+/// instance (and the leased inbox rows) by primary key: no index of lease tokens is kept up to date on every lease
+/// and completion, and the row's own `lease_token` still decides whether the lease is live.
+pub(super) fn lease_token(instance_id: &str) -> String {
+    format!("{}{LEASE_SEPARATOR}{instance_id}", new_id())
+}
+
+/// The instance id carried by an orchestrator lease token (`None`: not one of ours, so not a live lease).
+pub(super) fn leased_instance(token: &str) -> Option<&str> {
+    token.split_once(LEASE_SEPARATOR).map(|(_, id)| id)
+}
+
+/// Between the random part of a lease token (hex digits) and the key of the leased row.
+pub(super) const LEASE_SEPARATOR: char = '~';
+
+/// The instance holding a lease.
 pub(super) fn load_by_lease(
     c: &Connection,
     hub: &str,
     token: &str,
 ) -> Result<Option<InstanceRow>, StoreError> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM instances INDEXED BY instances_by_lease WHERE hub = ?1 AND lease_token = ?2"
-    ))?
-    .query_row((hub, token), InstanceRow::from_row)
-    .optional()?)
+    let Some(id) = leased_instance(token) else {
+        return Ok(None);
+    };
+    Ok(load(c, hub, id)?.filter(|row| row.lease_token.as_deref() == Some(token)))
 }
 
 pub(super) fn load_many(
@@ -204,7 +225,8 @@ pub(super) fn load_many(
     sql_where: &str,
     params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<InstanceRow>, StoreError> {
-    let mut stmt = c.prepare(&format!(
+    // The callers' clauses are a small fixed set, so they stay compiled too.
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM instances WHERE {sql_where}"
     ))?;
     let rows = stmt.query_map(params, InstanceRow::from_row)?;
@@ -282,11 +304,14 @@ pub(super) fn enqueue(
 /// Removes an instance and everything queued for it.
 pub(super) fn delete_data(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     super::changes::note_instance(hub, id);
-    for table in ["instances", "history", "inbox", "activities"] {
-        c.execute(
-            &format!("DELETE FROM {table} WHERE hub = ?1 AND instance_id = ?2"),
-            (hub, id),
-        )?;
+    // Every start runs these, so they stay compiled like the other hot statements.
+    for sql in [
+        "DELETE FROM instances WHERE hub = ?1 AND instance_id = ?2",
+        "DELETE FROM history WHERE hub = ?1 AND instance_id = ?2",
+        "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2",
+        "DELETE FROM activities WHERE hub = ?1 AND instance_id = ?2",
+    ] {
+        c.prepare_cached(sql)?.execute((hub, id))?;
     }
     Ok(())
 }
@@ -451,8 +476,18 @@ pub(super) fn check_reuse_policy(replaceable: &[i32]) -> Result<(), StoreError> 
 
 #[cfg(test)]
 mod tests {
-    use super::check_reuse_policy;
+    use super::{check_reuse_policy, lease_token, leased_instance};
     use durable_proto::OrchestrationStatus as S;
+
+    #[test]
+    fn a_lease_token_names_its_instance_whatever_the_id_holds() {
+        for id in ["plain", "with~separator~twice", "", "ünïcode:0001"] {
+            let token = lease_token(id);
+            assert_eq!(leased_instance(&token), Some(id));
+            assert_ne!(token, lease_token(id), "tokens must not repeat");
+        }
+        assert_eq!(leased_instance("not-a-token-of-ours"), None);
+    }
 
     fn policy(statuses: &[S]) -> Vec<i32> {
         statuses.iter().map(|s| *s as i32).collect()

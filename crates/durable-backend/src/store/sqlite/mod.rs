@@ -305,8 +305,9 @@ impl Store for SqliteStore {
     }
 }
 
-/// Frees one lease so the work is handed out again at once. Returns whether the token was held. (The index hints
-/// keep SQLite from walking the whole hub by primary key, which it prefers without statistics.)
+/// Frees one lease so the work is handed out again at once. Returns whether the token was held. Orchestrator and
+/// activity tokens name their row; the entity hint keeps SQLite from walking the whole hub by primary key, which
+/// it prefers without statistics.
 fn release_one(
     c: &rusqlite::Connection,
     hub: &str,
@@ -316,21 +317,35 @@ fn release_one(
     changes::note_work(hub);
     let changed = match kind {
         WorkKind::Orchestration => {
-            c.prepare_cached("UPDATE inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
-                (hub, token),
-            )?;
-            c.prepare_cached("UPDATE instances INDEXED BY instances_by_lease SET lease_token = NULL, lease_expires_at = NULL \
-                 WHERE hub = ?1 AND lease_token = ?2")?.execute(
-                (hub, token),
+            let Some(id) = instances::leased_instance(token) else {
+                return Ok(false);
+            };
+            c.prepare_cached(
+                "UPDATE inbox INDEXED BY inbox_by_instance SET lease_token = NULL \
+                 WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3",
             )?
+            .execute((hub, id, token))?;
+            c.prepare_cached(
+                "UPDATE instances SET lease_token = NULL, lease_expires_at = NULL \
+                 WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3",
+            )?
+            .execute((hub, id, token))?
         }
-        WorkKind::Activity => c.prepare_cached("UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
-            (hub, token),
-        )?,
+        WorkKind::Activity => {
+            let Some(row_id) = activity::leased_row(token) else {
+                return Ok(false);
+            };
+            c.prepare_cached(
+                "UPDATE activities SET lease_token = NULL, lease_expires_at = NULL \
+                 WHERE id = ?1 AND hub = ?2 AND lease_token = ?3",
+            )?
+            .execute((row_id, hub, token))?
+        }
         WorkKind::Entity => {
-            c.prepare_cached("UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
-                (hub, token),
-            )?;
+            c.prepare_cached(
+                "UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
+            )?
+            .execute((hub, token))?;
             c.prepare_cached("UPDATE entities INDEXED BY entities_by_lease SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
             )?

@@ -97,7 +97,7 @@ fn lease_one(
     now: i64,
 ) -> Result<LeasedWork, StoreError> {
     let lease_ms = request.orchestration_lease_ms;
-    let token = new_id();
+    let token = instances::lease_token(id);
     c.prepare_cached(
         "UPDATE instances SET lease_token = ?3, lease_expires_at = ?4, lease_started_at = ?5 \
          WHERE hub = ?1 AND instance_id = ?2",
@@ -119,7 +119,7 @@ fn lease_one(
         StoreError::Internal(format!("instance '{id}' vanished while being leased"))
     })?;
     let mut new_events = vec![orchestrator_started(now)];
-    new_events.extend(leased_messages(c, hub, &token)?);
+    new_events.extend(leased_messages(c, hub, id, &token)?);
     let mut past_events = instances::history(c, hub, id)?;
     let stream_history = request.history_streaming_threshold.is_some_and(|limit| {
         past_events
@@ -173,15 +173,18 @@ fn orchestrator_started(at: i64) -> HistoryEvent {
     )
 }
 
+/// The messages leased with `token` to instance `id`, in delivery order (the instance index is in that order).
 fn leased_messages(
     c: &Connection,
     hub: &str,
+    id: &str,
     token: &str,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT event FROM inbox WHERE hub = ?1 AND lease_token = ?2 AND event IS NOT NULL ORDER BY priority, id",
+        "SELECT event FROM inbox INDEXED BY inbox_by_instance \
+         WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3 AND event IS NOT NULL ORDER BY priority, id",
     )?;
-    let rows = stmt.query_map((hub, token), |r| r.get::<_, Vec<u8>>(0))?;
+    let rows = stmt.query_map((hub, id, token), |r| r.get::<_, Vec<u8>>(0))?;
     let mut events = Vec::new();
     for row in rows {
         events.push(decode_event(&row?)?);
@@ -214,9 +217,11 @@ pub(super) fn complete(
         ])?;
     }
     let mut new_events = vec![orchestrator_started(row.lease_started_at.unwrap_or(now))];
-    new_events.extend(leased_messages(c, hub, &token)?);
-    c.prepare_cached("DELETE FROM inbox WHERE hub = ?1 AND lease_token = ?2")?
-        .execute((hub, &token))?;
+    new_events.extend(leased_messages(c, hub, &row.instance_id, &token)?);
+    c.prepare_cached(
+        "DELETE FROM inbox INDEXED BY inbox_by_instance WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3",
+    )?
+    .execute((hub, &row.instance_id, &token))?;
     row.lease_token = None;
     row.lease_started_at = None;
     row.updated_at = now;

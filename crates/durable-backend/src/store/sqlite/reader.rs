@@ -24,7 +24,7 @@ impl Reader {
         conn.set_prepared_statement_cache_capacity(128);
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name("durable-backend-sqlite-reader".to_owned())
+            .name("durable-reader".to_owned())
             .spawn(move || {
                 while let Ok(job) = queue.recv() {
                     job(&conn);

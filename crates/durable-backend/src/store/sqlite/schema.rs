@@ -143,6 +143,21 @@ ALTER TABLE instances ADD COLUMN trace_context BLOB;
 ALTER TABLE instances ADD COLUMN trace_execution_id TEXT;
 ALTER TABLE entity_inbox ADD COLUMN trace_context BLOB;
 "#,
+    // Orchestrator and activity lease tokens now carry the key of their row, so nothing looks rows up by token:
+    // the token indexes go (each lease and each completion rewrote an entry at a random place in them). Indexes
+    // of columns that are mostly NULL keep only the rows that have a value, so inserting and deleting queued work
+    // and finished instances no longer touches them.
+    r#"
+DROP INDEX instances_by_lease;
+DROP INDEX inbox_by_lease;
+DROP INDEX activities_by_lease;
+DROP INDEX instances_by_lease_expiry;
+CREATE INDEX instances_by_lease_expiry ON instances (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+DROP INDEX activities_by_hub;
+CREATE INDEX activities_by_lease_expiry ON activities (hub, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+DROP INDEX instances_by_parent;
+CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id) WHERE parent_instance_id IS NOT NULL;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -172,14 +187,16 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
 }
 
 /// Leases belong to the work-item streams of the process that granted them; a freshly opened store has no streams,
-/// so whatever was in flight when the previous process stopped is handed out again at once.
+/// so whatever was in flight when the previous process stopped is handed out again at once. A lease always sets
+/// its expiry with its token, so the (small, partial) expiry indexes find the leased instances and activities
+/// without reading every row of a large store.
 pub(super) fn release_all_leases(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          UPDATE instances SET lease_token = NULL, lease_expires_at = NULL, lease_started_at = NULL
-             WHERE lease_token IS NOT NULL;
+             WHERE lease_expires_at IS NOT NULL;
          UPDATE inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
-         UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
+         UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL;
          UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
          UPDATE entity_inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
          COMMIT;",
@@ -403,6 +420,49 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, ("old".to_owned(), None, None));
+    }
+
+    #[test]
+    fn a_version_5_file_keeps_no_token_index_and_its_leases_are_released_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} {} {} {} {} PRAGMA user_version = 5;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+                                        lease_token, lease_expires_at)
+                     VALUES ('h', 'leased', 'e', 'o', 0, 0, 0, 'old-token', 99), ('h', 'idle', 'e', 'o', 0, 0, 0, NULL, NULL);
+                 INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
+                     VALUES ('h', 'leased', 1, 0, x'', 'old-token');
+                 INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token, lease_expires_at)
+                     VALUES ('h', 'leased', 'e', 0, 'a', x'', 'old-activity-token', 99);",
+                MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        release_all_leases(&conn).unwrap();
+        let token_indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name IN \
+                 ('instances_by_lease', 'inbox_by_lease', 'activities_by_lease', 'activities_by_hub')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(token_indexes, 0);
+        let still_leased: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(still_leased, 0);
     }
 
     #[test]

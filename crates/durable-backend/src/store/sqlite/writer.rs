@@ -33,7 +33,7 @@ impl Writer {
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name("durable-backend-sqlite".to_owned())
+            .name("durable-writer".to_owned())
             .spawn(move || run(conn, queue, max_batch, notify))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { jobs })
@@ -72,7 +72,13 @@ fn in_savepoint<T>(
 ) -> Result<T, StoreError> {
     conn.prepare_cached("SAVEPOINT op")?.execute([])?;
     let result = op(conn);
-    if result.is_err() {
+    if let Err(e) = &result {
+        if conn.is_autocommit() {
+            // SQLite already rolled the whole group back (disk full, I/O error, out of memory): there is no
+            // savepoint left to undo, and this operation's own error is the one worth reporting.
+            tracing::error!(error = %e, "a store operation failed and SQLite rolled back its commit group");
+            return result;
+        }
         conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
     }
     conn.prepare_cached("RELEASE op")?.execute([])?;
@@ -111,11 +117,18 @@ fn run(
         }));
         match ran {
             Ok(finishers) => {
-                let commit = conn
-                    .prepare_cached("COMMIT")
-                    .and_then(|mut s| s.execute([]))
-                    .map(|_| ())
-                    .map_err(StoreError::from);
+                let commit = if conn.is_autocommit() {
+                    // An operation's failure made SQLite roll the group back: nothing of it was kept.
+                    Err(StoreError::Internal(
+                        "the operation's commit group was rolled back after a storage failure"
+                            .to_owned(),
+                    ))
+                } else {
+                    conn.prepare_cached("COMMIT")
+                        .and_then(|mut s| s.execute([]))
+                        .map(|_| ())
+                        .map_err(StoreError::from)
+                };
                 if commit.is_err() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
