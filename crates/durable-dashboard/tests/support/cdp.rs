@@ -1,7 +1,7 @@
 //! Headless Chromium driven over the DevTools protocol: just what the dashboard's browser tests need (navigate,
 //! evaluate, wait for a condition, take a screenshot), over the browser's WebSocket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,29 +20,6 @@ use super::LIMIT;
 /// The viewport every page is rendered in.
 pub const WIDTH: u32 = 1440;
 pub const HEIGHT: u32 = 900;
-
-/// Chromium from `DURABLE_CHROMIUM` or Debian's `/usr/bin/chromium` (`scripts/setup-chromium.sh`), or `None`
-/// after saying why the test is skipped; under `CI` a missing browser is a failure.
-pub fn chromium() -> Option<PathBuf> {
-    let candidates = std::env::var_os("DURABLE_CHROMIUM")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin/chromium")]);
-    for candidate in candidates {
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but no Chromium was found (run scripts/setup-chromium.sh as root, or set DURABLE_CHROMIUM)"
-        );
-    }
-    println!(
-        "skipped: no Chromium (run scripts/setup-chromium.sh as root, or set DURABLE_CHROMIUM)"
-    );
-    None
-}
 
 pub struct Browser {
     child: Child,
