@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one verify command: what CI runs, and what a person runs before pushing.
 # Installs the pinned interop peers (Python SDKs in .venv, the JavaScript SDK, Azurite) and the browser of the
-# dashboard's tests (Debian's chromium), checks formatting, lints,
-# the crates' dependency trees, their docs and their packages, then runs every test.
+# dashboard's tests (Debian's chromium), checks formatting, lints, the crates' dependency trees, their docs and
+# their packages, runs every test, then a one-minute soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +21,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 bash scripts/check-package.sh
 cargo test --workspace --locked
+# The whole stack as separate processes, killed at random under a mixed workload for a minute (scripts/soak.sh).
+SOAK_PROFILE=dev bash scripts/soak.sh 1
