@@ -123,8 +123,9 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// Checks the database file at `path`, which no backend may be serving (leases are only meaningful then).
-/// Nothing is written. An `Err` means the file could not be read at all.
+/// Checks the database file at `path`, which no backend may be serving (leases are only meaningful then). Only
+/// queries run; SQLite may recover a write-ahead log a killed process left. An `Err` means the file could not be
+/// read at all.
 pub fn check_database(path: &Path) -> Result<CheckReport, StoreError> {
     if !path.is_file() {
         return Err(StoreError::NotFound(format!(
