@@ -1,6 +1,7 @@
 //! `check_database` on a file the backend wrote and then stopped serving: a clean store passes, and each kind of
 //! broken invariant (an orphan lease, a lost timer, a message for nobody, a lock held by a finished orchestration,
-//! a finished instance without its completion) is reported.
+//! a finished instance without its completion) is reported; `durable-backend --check` says the same by its exit
+//! status.
 
 use std::time::Duration;
 
@@ -132,6 +133,43 @@ async fn broken_invariants_are_each_reported() {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
     assert_eq!(report.problems.len(), 5, "{text}");
+}
+
+/// `durable-backend --check --db FILE` prints the report and says by its exit status whether everything held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_checks_a_file_and_fails_on_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = written_store(dir.path()).await;
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_durable-backend"))
+            .arg("--check")
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let clean = check();
+    let text = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{text}");
+    assert!(text.contains("integrity_check: ok"), "{text}");
+    assert!(text.contains("invariants: all hold"), "{text}");
+
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM inbox WHERE instance_id = 'idle';")
+        .unwrap();
+    let broken = check();
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{text}");
+    assert!(text.contains("h/idle waits for timer"), "{text}");
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_durable-backend"))
+        .args(["--check", "--db"])
+        .arg(dir.path().join("none.db"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(!dir.path().join("none.db").exists());
 }
 
 #[test]
