@@ -178,11 +178,15 @@ impl Browser {
         Ok(result["result"]["value"].clone())
     }
 
-    /// Polls `expression` until it is truthy (at most [`LIMIT`]) and returns its value.
+    /// Polls `expression` until it is truthy (at most [`LIMIT`]) and returns its value. An expression that throws
+    /// counts as not yet: after a click on a link the old document goes before the new one has a body.
     pub async fn wait_for(&mut self, what: &str, expression: &str) -> Result<Value> {
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
-            let value = self.eval(expression).await?;
+            let (value, thrown) = match self.eval(expression).await {
+                Ok(value) => (value, None),
+                Err(e) => (Value::Null, Some(e)),
+            };
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -198,9 +202,11 @@ impl Browser {
                     .eval("document.getElementById('main') ? document.getElementById('main').innerText.slice(0, 600) : ''")
                     .await
                     .unwrap_or_default();
+                let thrown = thrown.map(|e| format!("; last evaluation threw: {e}"));
                 bail!(
-                    "{what}: not seen within {LIMIT:?}; page: {text}; errors: {:?}",
-                    self.errors
+                    "{what}: not seen within {LIMIT:?}; page: {text}; errors: {:?}{}",
+                    self.errors,
+                    thrown.unwrap_or_default()
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
