@@ -8,6 +8,24 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Mutex;
+
+/// The test [`run`] is running, for messages written from inside it (the standard harness names its threads
+/// after the tests instead).
+static CURRENT: Mutex<Option<&'static str>> = Mutex::new(None);
+
+/// The name of the test [`run`] is running, if any.
+pub(crate) fn current() -> Option<&'static str> {
+    *CURRENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn set_current(name: Option<&'static str>) {
+    *CURRENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = name;
+}
 
 /// One test: its name as `cargo test` shows and filters it, and its body.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +112,9 @@ pub fn run(tests: &[Test]) -> ExitCode {
     let mut failed = Vec::new();
     for test in &chosen {
         let _ = out.flush();
+        set_current(Some(test.name));
         let outcome = std::panic::catch_unwind(test.run);
+        set_current(None);
         let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
         let _ = writeln!(out, "test {} ... {verdict}", test.name);
         if outcome.is_err() {

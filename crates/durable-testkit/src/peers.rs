@@ -77,11 +77,13 @@ fn guard(found: Result<PathBuf, Missing>) -> Option<PathBuf> {
     if peers_required() {
         panic!("{reason}; {REQUIRE_PEERS} or CI is set, so a missing peer is a failure");
     }
-    let test = std::thread::current()
-        .name()
-        .filter(|name| *name != "main")
-        .map(|name| format!("{name}: "))
-        .unwrap_or_default();
+    let thread = std::thread::current();
+    let test = match thread.name().filter(|name| *name != "main") {
+        Some(name) => Some(name.to_owned()),
+        None => crate::harness::current().map(str::to_owned),
+    }
+    .map(|name| format!("{name}: "))
+    .unwrap_or_default();
     // Straight to the file descriptor: the test harness captures `println!` and `eprintln!` of passing tests.
     let _ = writeln!(std::io::stderr(), "skipped: {test}{reason}");
     None
