@@ -13,5 +13,5 @@ pub mod harness;
 pub mod peers;
 pub mod timers;
 
-pub use peers::{azurite_queue, chromium, node_with_package, peers_required, python};
+pub use peers::{azurite_queue, chromium, node_with_package, peers_required, python, python_with};
 pub use timers::{FiredTimer, fired_timers};

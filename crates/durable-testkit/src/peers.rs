@@ -115,6 +115,29 @@ fn find_python() -> Result<PathBuf, Missing> {
     }
 }
 
+/// Like [`python`], for a test that also needs these modules in that interpreter (what `scripts/setup-python.sh`
+/// installs besides the SDKs, such as `opentelemetry.sdk`): a Python without one of them is a missing peer too.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    guard(find_python().and_then(|python| {
+        let imports = format!("import {}", modules.join(", "));
+        let imported = std::process::Command::new(&python)
+            .args(["-c", &imports])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if imported {
+            Ok(python)
+        } else {
+            Err(Missing::new(
+                format!("no {} in this Python", modules.join(", ")),
+                "run scripts/setup-python.sh",
+            )
+            .looked_at(&python))
+        }
+    }))
+}
+
 /// Node.js (`$DURABLE_NODE`, else `node` on `PATH`), once `package` is installed in `project`'s `node_modules`
 /// (as `scripts/setup-node.sh` installs Microsoft's JavaScript SDK for the backend's interop tests).
 pub fn node_with_package(project: &Path, package: &str) -> Option<PathBuf> {
