@@ -113,28 +113,24 @@ fn main() -> std::process::ExitCode {
     durable_testkit::harness::run(&[
         Test::new(
             "defaults_metadata_poison_and_outputs_of_every_trigger_kind",
-            || tokio_test(defaults_metadata_poison_and_outputs_of_every_trigger_kind()),
+            || {
+                durable_testkit::harness::block_on(
+                    defaults_metadata_poison_and_outputs_of_every_trigger_kind(),
+                )
+            },
         ),
         Test::new("host_json_queue_settings_are_applied", || {
-            tokio_test(host_json_queue_settings_are_applied())
+            durable_testkit::harness::block_on(host_json_queue_settings_are_applied())
         }),
         Test::new(
             "bad_queue_settings_stop_the_start_with_a_clear_error",
-            || tokio_test(bad_queue_settings_stop_the_start_with_a_clear_error()),
+            || {
+                durable_testkit::harness::block_on(
+                    bad_queue_settings_stop_the_start_with_a_clear_error(),
+                )
+            },
         ),
     ])
-}
-
-/// Runs one test on a runtime of its own, as `#[tokio::test(flavor = "multi_thread")]` would.
-fn tokio_test(test: impl Future<Output = Result<()>>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    if let Err(e) = runtime.block_on(test) {
-        panic!("{e:?}");
-    }
 }
 
 struct App {

@@ -84,29 +84,29 @@ fn main() -> std::process::ExitCode {
     durable_testkit::harness::run(&[
         Test::new(
             "entity_calls_and_critical_sections_run_on_the_extensions_history_shape",
-            || tokio_test(entity_calls_and_critical_sections_run_on_the_extensions_history_shape()),
+            || {
+                durable_testkit::harness::block_on(
+                    entity_calls_and_critical_sections_run_on_the_extensions_history_shape(),
+                )
+            },
         ),
         Test::new(
             "the_engine_asks_for_its_history_inside_an_extended_session",
-            || tokio_test(the_engine_asks_for_its_history_inside_an_extended_session()),
+            || {
+                durable_testkit::harness::block_on(
+                    the_engine_asks_for_its_history_inside_an_extended_session(),
+                )
+            },
         ),
         Test::new(
             "a_starters_check_status_urls_carry_the_system_key_and_work",
-            || tokio_test(a_starters_check_status_urls_carry_the_system_key_and_work()),
+            || {
+                durable_testkit::harness::block_on(
+                    a_starters_check_status_urls_carry_the_system_key_and_work(),
+                )
+            },
         ),
     ])
-}
-
-/// Runs one test on a runtime of its own, as `#[tokio::test(flavor = "multi_thread")]` would.
-fn tokio_test(test: impl Future<Output = Result<()>>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    if let Err(e) = runtime.block_on(test) {
-        panic!("{e:?}");
-    }
 }
 
 fn app_dir(durable_task: Value) -> Result<tempfile::TempDir> {

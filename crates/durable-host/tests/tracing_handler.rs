@@ -98,16 +98,9 @@ fn main() -> std::process::ExitCode {
     durable_testkit::harness::run(&[Test::new(
         "http_start_to_last_activity_is_one_trace_through_the_handler",
         || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            if let Err(e) =
-                runtime.block_on(http_start_to_last_activity_is_one_trace_through_the_handler())
-            {
-                panic!("{e:?}");
-            }
+            durable_testkit::harness::block_on(
+                http_start_to_last_activity_is_one_trace_through_the_handler(),
+            )
         },
     )])
 }

@@ -91,6 +91,19 @@ impl Selection {
     }
 }
 
+/// Runs an async test body on a runtime of its own, as `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`
+/// would, and fails the test (panics) with the error it returns.
+pub fn block_on<E: std::fmt::Debug>(test: impl Future<Output = Result<(), E>>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test");
+    if let Err(e) = runtime.block_on(test) {
+        panic!("{e:?}");
+    }
+}
+
 /// Runs the tests the command line selects and reports as the standard harness does.
 pub fn run(tests: &[Test]) -> ExitCode {
     let selection = Selection::parse(std::env::args().skip(1));
