@@ -146,6 +146,14 @@ async fn approval_waits_for_its_event() -> Result<()> {
         done["output"],
         json!({ "item": "desk", "status": "timed out" })
     );
+    // By the backend's record, the timeout's timer fired no earlier than it was due.
+    let client = azure_durable_functions::DurableClient::new(
+        &azure_durable_functions::ConnectionOptions::new(host.backend_endpoint())
+            .with_task_hub(host.task_hub()),
+    )?;
+    let history = client.get_history("appr2").await?;
+    let timers = durable_testkit::fired_timers(&history).map_err(anyhow::Error::msg)?;
+    assert_eq!(timers.len(), 1, "{history:?}");
 
     host.stop().await?;
     Ok(())

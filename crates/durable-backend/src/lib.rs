@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+mod check;
 mod codec;
 mod error;
 mod options;
@@ -28,6 +29,7 @@ mod server;
 mod service;
 mod store;
 
+pub use check::{CheckReport, check_database};
 pub use error::{Error, StoreError};
 pub use options::{EntityFormat, MAX_DURATION, Options, Storage, Synchronous};
 pub use server::{Handle, start, start_with_store};

@@ -201,6 +201,9 @@ async fn orchestrations_survive_sigkill_of_the_backend() {
             "{id}"
         );
         assert_eq!(count(|e| matches!(e, EventType::TimerFired(_))), 1, "{id}");
+        // Restarts or not, the timer was delivered no earlier than it was due.
+        let timers = durable_testkit::fired_timers(&events).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(timers.len(), 1, "{id}");
         assert_eq!(
             count(|e| matches!(e, EventType::ExecutionCompleted(_))),
             1,

@@ -30,7 +30,15 @@ async fn orchestration_features_through_the_scheduler_sdk() {
     assert_eq!(r["tags"], json!({"team": "blue"}));
     assert_eq!(r["fan"], json!(20));
     assert_eq!(r["timer"], json!("woke"));
-    assert_eq!(r["timer_waited"], json!(true));
+    // The timer fired no earlier than due, by the backend's record of the turn that delivered it.
+    let history = durable_grpc::DurableClient::new(
+        &durable_grpc::ConnectionOptions::new(backend.endpoint()).with_task_hub("orchestrations"),
+    )
+    .unwrap()
+    .get_history(r["timer_instance"].as_str().unwrap())
+    .await
+    .unwrap();
+    assert_eq!(durable_testkit::fired_timers(&history).unwrap().len(), 1);
     assert_eq!(r["updated_after_timer"], json!(true));
     assert_eq!(r["custom_status_running"], json!(["RUNNING", "waiting"]));
     assert_eq!(r["held_while_suspended"], json!("SUSPENDED"));

@@ -10,17 +10,7 @@ use durable_core::proto::{
 use durable_core::{OrchestrationContext, OrchestrationError, Registry};
 
 fn python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DURABLE_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    if venv.exists() {
-        return Some(venv);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("no Python found: set DURABLE_PYTHON or run scripts/setup-python.sh");
-    }
-    None
+    durable_testkit::python()
 }
 
 const CASES: &[(&str, i64, u32)] = &[
@@ -108,7 +98,6 @@ fn rust_guids() -> Vec<String> {
 #[test]
 fn deterministic_guids_match_the_python_sdk() {
     let Some(python) = python() else {
-        println!("skipped: no Python (set DURABLE_PYTHON or create <workspace>/.venv)");
         return;
     };
     let expected = python_guids(&python);

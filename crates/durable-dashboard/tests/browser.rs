@@ -4,7 +4,8 @@
 //! shows its timeline, payloads and failures; terminating from the page ends a running instance; hostile IDs stay
 //! text. A screenshot of each page goes to `target/dashboard-screenshots/`.
 //!
-//! Without Chromium the test prints `skipped: ...` and passes, except under `CI`, where it fails.
+//! `durable_testkit::chromium` finds the browser. Without it the test prints `skipped: ...` and passes, except under
+//! the verify script (`DURABLE_REQUIRE_PEERS`) or CI, where it fails.
 
 mod support;
 
@@ -15,7 +16,7 @@ use durable_dashboard::DashboardOptions;
 use durable_grpc::OrchestrationStatus;
 use serde_json::{Value, json};
 use support::Stack;
-use support::cdp::{Browser, chromium};
+use support::cdp::Browser;
 
 fn screenshots() -> PathBuf {
     // `CARGO_TARGET_TMPDIR` is `<target>/tmp`.
@@ -33,7 +34,7 @@ const HOSTILE_ID: &str = "xss-<img src=x onerror=\"window.__owned=1\">";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_a_real_browser() -> Result<()> {
-    let Some(executable) = chromium() else {
+    let Some(executable) = durable_testkit::chromium() else {
         return Ok(());
     };
     let stack = Stack::start().await?;

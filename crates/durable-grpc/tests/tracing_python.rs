@@ -2,8 +2,9 @@
 //! workers on one embedded backend: a Python activity that our orchestration scheduled runs under the CLIENT span
 //! our engine made for it, and our activity that a Python orchestration scheduled runs under the context Python
 //! wrote, each in the starter's trace.
-
-mod common;
+//!
+//! `durable_testkit::python_with` finds a Python with the SDK and `opentelemetry-sdk`; without one the test says
+//! `skipped` and passes, except under the verify script (`DURABLE_REQUIRE_PEERS`) or CI, where it fails.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -46,22 +47,9 @@ fn registry() -> Registry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_reads_our_trace_context_and_we_read_its() -> anyhow::Result<()> {
-    let Some(python) = common::python() else {
+    let Some(python) = durable_testkit::python_with(&["durabletask", "opentelemetry.sdk"]) else {
         return Ok(());
     };
-    let has_otel = Command::new(&python)
-        .args(["-c", "import opentelemetry.sdk"])
-        .status()?
-        .success();
-    if !has_otel {
-        // The verify script names its Python and installs opentelemetry-sdk into it: there, this must run.
-        assert!(
-            std::env::var_os("CI").is_none() && std::env::var_os("DURABLE_PYTHON").is_none(),
-            "{python:?} has no opentelemetry-sdk; run scripts/setup-python.sh"
-        );
-        println!("skipped: {python:?} has no opentelemetry-sdk (run scripts/setup-python.sh)");
-        return Ok(());
-    }
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_id_generator(durable_telemetry::HistoryIdGenerator::default())

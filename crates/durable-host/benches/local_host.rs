@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p durable-host --bench local_host` (N = 5000; `BENCH_ORCHESTRATIONS` overrides it). The binary
 //! is also its own custom handler: the host starts it again with `FUNCTIONS_CUSTOMHANDLER_PORT` set.
+//!
+//! Both paths store on a fresh SQLite file (WAL, `synchronous=FULL`), as the backend's and the worker's benchmarks
+//! do and as `cargo run` does: every completion is on disk before it is acknowledged.
 
 use std::time::{Duration, Instant};
 
@@ -45,10 +48,15 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let dir = tempfile::tempdir()?;
+    println!(
+        "storage: a fresh SQLite file per path in {} (WAL, synchronous=FULL)",
+        dir.path().display()
+    );
     runtime.block_on(async {
-        let direct = run_direct(n).await?;
+        let direct = run_direct(n, &dir.path().join("direct.db")).await?;
         report("direct gRPC worker", n, direct);
-        let host = run_host(n).await?;
+        let host = run_host(n, &dir.path().join("host.db")).await?;
         report("local host, HTTP custom handler", n, host);
         Ok(())
     })
@@ -99,10 +107,11 @@ async fn drive(client: &DurableClient, n: usize) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-async fn run_direct(n: usize) -> Result<Duration> {
+async fn run_direct(n: usize, db: &std::path::Path) -> Result<Duration> {
     let backend = durable_backend::start(
         durable_backend::Options::new()
-            .in_memory()
+            .with_db_path(db)
+            .with_synchronous(durable_backend::Synchronous::Full)
             .with_bind(([127, 0, 0, 1], 0).into()),
     )
     .await?;
@@ -119,7 +128,7 @@ async fn run_direct(n: usize) -> Result<Duration> {
     Ok(elapsed)
 }
 
-async fn run_host(n: usize) -> Result<Duration> {
+async fn run_host(n: usize, db: &std::path::Path) -> Result<Duration> {
     // Unset: the host's default, which is the direct worker's default too.
     let concurrency: Option<u16> = match std::env::var("BENCH_HOST_CONCURRENCY") {
         Ok(v) => Some(v.parse().context("BENCH_HOST_CONCURRENCY")?),
@@ -136,7 +145,8 @@ async fn run_host(n: usize) -> Result<Duration> {
     let mut options = HostOptions::new(app.path())
         .with_port(0)
         .with_handler(std::env::current_exe()?)
-        .with_backend(BackendChoice::EmbeddedInMemory);
+        // The host opens its embedded backend with the backend's defaults: synchronous=FULL.
+        .with_backend(BackendChoice::EmbeddedFile(db.to_path_buf()));
     if let Some(c) = concurrency {
         options = options.with_concurrency(c, c, c);
     }

@@ -1,25 +1,16 @@
-//! What an HTTP starter receives, against the recording fake handler (this test binary, re-run as a child process):
+//! What an HTTP starter receives, against the recording fake handler (the `durable-host-fake-handler` program):
 //! the `durableClient` payload member for member, and request bodies converted as the Functions host converts them
 //! (Azure/azure-functions-host `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`).
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use durable_host::{BackendChoice, HostHandle, HostOptions};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// Not a test of its own: the host runs this binary with `--exact handler_process`, and the recorder's
-/// environment variable turns this function into the fake handler.
-#[test]
-fn handler_process() {
-    if let Some(log) = std::env::var_os(support::LOG_ENV) {
-        support::serve(PathBuf::from(log));
-    }
-}
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let path = dir.join(rel);
@@ -60,14 +51,7 @@ fn app_dir() -> tempfile::TempDir {
 async fn start_host(app: &Path, log: &Path) -> Result<HostHandle> {
     let options = HostOptions::new(app)
         .with_port(0)
-        .with_handler(std::env::current_exe()?)
-        .with_handler_args([
-            "--exact",
-            "handler_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .with_handler(env!("CARGO_BIN_EXE_durable-host-fake-handler"))
         .with_handler_env(support::LOG_ENV, log.to_string_lossy())
         .with_backend(BackendChoice::EmbeddedInMemory)
         .with_timers(false);

@@ -4,16 +4,8 @@
 mod support;
 
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
-    if let Some(log) = std::env::var_os(support::LOG_ENV) {
-        support::serve(PathBuf::from(log));
-    }
-}
 
 fn durable_host(args: &[&str], app: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_durable-host"))
@@ -102,12 +94,11 @@ fn bad_settings_and_flags_are_refused() {
 fn keys_given_by_the_user_are_never_printed_and_generated_ones_are() {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path();
-    let exe = std::env::current_exe().unwrap();
+    let exe = env!("CARGO_BIN_EXE_durable-host-fake-handler");
     let host_json = serde_json::json!({
         "version": "2.0",
         "customHandler": {"description": {
             "defaultExecutablePath": exe,
-            "arguments": ["--exact", "handler_process", "--nocapture", "--test-threads", "1"],
         }},
     });
     std::fs::write(app.join("host.json"), host_json.to_string()).unwrap();

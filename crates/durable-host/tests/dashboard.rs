@@ -2,24 +2,16 @@
 //! webhooks' key rules (open on loopback by default; the system or master key when checks are on), and it shows
 //! what the host's backend holds.
 //!
-//! The handler is this test binary run again as the recording fake handler of `support`.
+//! The handler is the recording fake handler of `support` (the `durable-host-fake-handler` program).
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use durable_host::{BackendChoice, HostHandle, HostOptions};
 use serde_json::Value;
-
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
-    if let Some(log) = std::env::var_os(support::LOG_ENV) {
-        support::serve(PathBuf::from(log));
-    }
-}
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let path = dir.join(rel);
@@ -56,14 +48,7 @@ async fn start_host(app: &Path) -> Result<HostHandle> {
     Ok(durable_host::start(
         HostOptions::new(app)
             .with_port(0)
-            .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+            .with_handler(env!("CARGO_BIN_EXE_durable-host-fake-handler"))
             .with_handler_env(support::LOG_ENV, log.to_string_lossy())
             .with_backend(BackendChoice::EmbeddedInMemory)
             .with_master_key("mkey")

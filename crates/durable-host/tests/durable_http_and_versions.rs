@@ -1,6 +1,7 @@
 //! The local host runs durable HTTP's built-in activity itself (as the Durable extension does) and applies
 //! host.json's versioning before it invokes the handler. The handler is this test binary run again as a child
-//! process (`handler_process`); the HTTP calls go to a real server on a loopback port.
+//! process, with `DURABLE_HOST_HTTP_VERSIONS_HANDLER` set: the binary has its own `main` (`harness = false`), which
+//! serves the handler then and runs the tests otherwise. The HTTP calls go to a real server on a loopback port.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 use durable_core::http::DurableHttpRequest;
 use durable_core::{OrchestrationContext, OrchestrationError, Registry};
 use durable_host::{BackendChoice, HostOptions};
+use durable_testkit::harness::{Test, block_on};
 use serde_json::{Value, json};
 
 const HANDLER_ENV: &str = "DURABLE_HOST_HTTP_VERSIONS_HANDLER";
@@ -61,15 +63,27 @@ fn function_app() -> durable_handler::Handler {
         .unwrap()
 }
 
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
+fn main() -> std::process::ExitCode {
     if std::env::var_os(HANDLER_ENV).is_some() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime
             .block_on(durable_handler::serve(function_app()))
             .unwrap();
+        return std::process::ExitCode::SUCCESS;
     }
+    durable_testkit::harness::run(&[
+        Test::new("the_host_runs_durable_http_with_202_polling", || {
+            block_on(the_host_runs_durable_http_with_202_polling())
+        }),
+        Test::new(
+            "host_json_versioning_is_applied_before_the_handler_runs",
+            || block_on(host_json_versioning_is_applied_before_the_handler_runs()),
+        ),
+        Test::new(
+            "a_bad_version_strategy_in_host_json_stops_the_start",
+            || block_on(a_bad_version_strategy_in_host_json_stops_the_start()),
+        ),
+    ])
 }
 
 fn app_dir(durable_task: Value) -> Result<tempfile::TempDir> {
@@ -89,13 +103,6 @@ async fn start_host(app: &Path) -> Result<durable_host::HostHandle> {
         HostOptions::new(app)
             .with_port(0)
             .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
             .with_handler_env(HANDLER_ENV, "1")
             .with_backend(BackendChoice::EmbeddedInMemory)
             .with_timers(false),
@@ -118,7 +125,6 @@ async fn final_status(http: &reqwest::Client, hooks: &str, id: &str) -> Result<V
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_runs_durable_http_with_202_polling() -> Result<()> {
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = calls.clone();
@@ -163,7 +169,6 @@ async fn the_host_runs_durable_http_with_202_polling() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_json_versioning_is_applied_before_the_handler_runs() -> Result<()> {
     let app = app_dir(json!({
         "defaultVersion": "2.0",
@@ -205,7 +210,6 @@ async fn host_json_versioning_is_applied_before_the_handler_runs() -> Result<()>
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_version_strategy_in_host_json_stops_the_start() -> Result<()> {
     let app = app_dir(json!({"versionMatchStrategy": "Sometimes"}))?;
     match start_host(app.path()).await {

@@ -2,8 +2,8 @@
 //! final failures are final (after exactly one invocation), only timeouts and a vanished handler are retried,
 //! requests are rebuilt as the extension builds them, and extended sessions leave the history out.
 //!
-//! The handler is this test binary run again as a child process (`handler_process`), serving the misbehaving
-//! functions of `fidelity/handler.rs`.
+//! The handler is the `durable-host-fidelity-handler` program (`tests/bin/fidelity_handler.rs`), serving the
+//! misbehaving functions of `fidelity/handler.rs`.
 
 #[path = "fidelity/handler.rs"]
 mod handler;
@@ -14,14 +14,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use durable_host::{BackendChoice, HostHandle, HostOptions};
 use serde_json::{Value, json};
-
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
-    if let Some(log) = std::env::var_os(handler::LOG_ENV) {
-        handler::serve(PathBuf::from(log));
-    }
-}
 
 const ORCHESTRATORS: &[&str] = &[
     "Status500",
@@ -86,14 +78,7 @@ async fn start(app: &Path) -> Result<(HostHandle, PathBuf)> {
     let log = app.join("requests.jsonl");
     let options = HostOptions::new(app)
         .with_port(0)
-        .with_handler(std::env::current_exe()?)
-        .with_handler_args([
-            "--exact",
-            "handler_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .with_handler(env!("CARGO_BIN_EXE_durable-host-fidelity-handler"))
         .with_handler_env(handler::LOG_ENV, log.to_string_lossy())
         .with_backend(BackendChoice::EmbeddedInMemory)
         .with_timers(false);
@@ -489,8 +474,8 @@ async fn stopping_the_host_stops_a_wrapped_handler_too() -> Result<()> {
     let app = app_dir(json!({}), json!({}));
     let log = app.path().join("requests.jsonl");
     let command = format!(
-        "'{}' --exact handler_process --nocapture --test-threads 1; exit 0",
-        std::env::current_exe()?.display()
+        "'{}'; exit 0",
+        env!("CARGO_BIN_EXE_durable-host-fidelity-handler")
     );
     let host = durable_host::start(
         HostOptions::new(app.path())

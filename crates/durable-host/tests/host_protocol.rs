@@ -1,9 +1,9 @@
-//! The local host against a recording fake handler (this test binary, re-run as a child process): what it sends
+//! The local host against a recording fake handler (the `durable-host-fake-handler` program): what it sends
 //! to the handler, field for field against docs/FUNCTIONS-HOST.md, and what it answers over HTTP.
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -12,15 +12,6 @@ use durable_host::{BackendChoice, HostHandle, HostOptions};
 use durable_proto as proto;
 use prost::Message as _;
 use serde_json::{Value, json};
-
-/// Not a test of its own: the host runs this binary with `--exact handler_process`, and the recorder's
-/// environment variable turns this function into the fake handler.
-#[test]
-fn handler_process() {
-    if let Some(log) = std::env::var_os(support::LOG_ENV) {
-        support::serve(PathBuf::from(log));
-    }
-}
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let path = dir.join(rel);
@@ -84,14 +75,7 @@ async fn start_host_with(
 ) -> Result<HostHandle> {
     let mut options = HostOptions::new(app)
         .with_port(0)
-        .with_handler(std::env::current_exe()?)
-        .with_handler_args([
-            "--exact",
-            "handler_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .with_handler(env!("CARGO_BIN_EXE_durable-host-fake-handler"))
         .with_handler_env(support::LOG_ENV, log.to_string_lossy())
         .with_backend(BackendChoice::EmbeddedInMemory)
         .with_function_key("fkey")
@@ -674,14 +658,7 @@ async fn a_scheduler_named_by_connection_string_is_used_instead_of_the_embedded_
     let host = durable_host::start(
         HostOptions::new(app.path())
             .with_port(0)
-            .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+            .with_handler(env!("CARGO_BIN_EXE_durable-host-fake-handler"))
             .with_handler_env(support::LOG_ENV, log.to_string_lossy())
             .with_timers(false)
             .with_backend(BackendChoice::ConnectionString(format!(

@@ -2,26 +2,18 @@
 //! too large or never arrive, requests without keys. Each gets a clear 4xx before the host does any work for it,
 //! and the host keeps serving.
 //!
-//! The handler is this test binary run again as the recording fake handler of `support`.
+//! The handler is the recording fake handler of `support` (the `durable-host-fake-handler` program).
 
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use durable_host::{BackendChoice, HostHandle, HostOptions};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
-    if let Some(log) = std::env::var_os(support::LOG_ENV) {
-        support::serve(PathBuf::from(log));
-    }
-}
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let path = dir.join(rel);
@@ -73,14 +65,7 @@ fn app_dir_with(host_json: &str) -> tempfile::TempDir {
 fn options(app: &Path, log: &Path) -> Result<HostOptions> {
     Ok(HostOptions::new(app)
         .with_port(0)
-        .with_handler(std::env::current_exe()?)
-        .with_handler_args([
-            "--exact",
-            "handler_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .with_handler(env!("CARGO_BIN_EXE_durable-host-fake-handler"))
         .with_handler_env(support::LOG_ENV, log.to_string_lossy())
         .with_backend(BackendChoice::EmbeddedInMemory)
         .with_function_key("fkey")

@@ -5,11 +5,11 @@
 //! orchestrations through the management webhooks and checks what they return.
 //!
 //! Python comes from `DURABLE_PYTHON` or `<workspace>/.venv/bin/python` (`scripts/setup-python.sh`); without it
-//! the tests say `skipped` and pass, except under `CI`, where they fail.
+//! the tests say `skipped` and pass, except under the verify script or CI, where they fail (`durable_testkit`).
 #![cfg(unix)]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -19,24 +19,6 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// The interpreter with durabletask installed, or `None` (after saying why) when the tests should skip.
-fn python() -> Option<PathBuf> {
-    let from_env = std::env::var_os("DURABLE_PYTHON").map(PathBuf::from);
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    if let Some(found) = from_env.iter().chain([&venv]).find(|p| p.exists()) {
-        return Some(found.clone());
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but no Python with durabletask was found (set DURABLE_PYTHON or run scripts/setup-python.sh)"
-        );
-    }
-    println!(
-        "skipped: no Python with durabletask (set DURABLE_PYTHON or run scripts/setup-python.sh)"
-    );
-    None
-}
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let path = dir.join(rel);
@@ -93,13 +75,19 @@ struct HostProcess {
 }
 
 impl HostProcess {
-    /// Runs `durable-host --app-dir <app> --in-memory <extra...>`.
+    /// Runs `durable-host --app-dir <app> --in-memory <extra...>` (without `--in-memory` when `extra` names a
+    /// `--db`).
     fn start(app: &Path, extra: &[&str]) -> Result<HostProcess> {
         use std::os::unix::process::CommandExt as _;
+        let storage: &[&str] = if extra.contains(&"--db") {
+            &[]
+        } else {
+            &["--in-memory"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_durable-host"))
             .arg("--app-dir")
             .arg(app)
-            .arg("--in-memory")
+            .args(storage)
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
@@ -255,11 +243,14 @@ async fn wait_done(http: &reqwest::Client, host: &HostProcess, url: &str) -> Res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_fan_out_and_timer_run_on_microsofts_engine() -> Result<()> {
-    let Some(python) = python() else {
+    let Some(python) = durable_testkit::python() else {
         return Ok(());
     };
     let app = python_app(&python);
-    let mut host = HostProcess::start(app.path(), &["--port", "0"])?;
+    // A file, so that the recorded histories can be read once the host is gone.
+    let db = app.path().join("recorded.db");
+    let db_arg = db.to_string_lossy().into_owned();
+    let mut host = HostProcess::start(app.path(), &["--port", "0", "--db", &db_arg])?;
     let http = reqwest::Client::new();
 
     let chain = start(
@@ -341,12 +332,28 @@ async fn chain_fan_out_and_timer_run_on_microsofts_engine() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // The timer fired no earlier than its fire time, by the backend's own record: the turn that delivered it was
+    // dispatched at or after the time the orchestration asked for.
+    let backend = durable_backend::start(
+        durable_backend::Options::new()
+            .with_db_path(&db)
+            .with_bind(([127, 0, 0, 1], 0).into()),
+    )
+    .await?;
+    let client = durable_grpc::DurableClient::new(
+        &durable_grpc::ConnectionOptions::new(backend.endpoint()).with_task_hub("pythonhub"),
+    )?;
+    let history = client.get_history("timer-1").await?;
+    let timers = durable_testkit::fired_timers(&history).map_err(anyhow::Error::msg)?;
+    assert_eq!(timers.len(), 1, "{history:?}");
+    backend.shutdown().await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_reach_the_orchestrator_and_the_instance() -> Result<()> {
-    let Some(python) = python() else {
+    let Some(python) = durable_testkit::python() else {
         return Ok(());
     };
     let app = python_app(&python);
@@ -376,7 +383,7 @@ async fn failures_reach_the_orchestrator_and_the_instance() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_port_flag_the_local_settings_port_is_used() -> Result<()> {
-    let Some(python) = python() else {
+    let Some(python) = durable_testkit::python() else {
         return Ok(());
     };
     let app = python_app(&python);

@@ -1,7 +1,9 @@
-//! Queue triggers and queue output bindings against a real Azurite, with a real handler (`durable_handler`, this
-//! test binary run again as the custom handler): the invocation format and its metadata, deletion on success,
-//! retries and the poison queue, output bindings of queue, HTTP and timer functions, and every
-//! `extensions.queues` setting of `host.json`.
+//! Queue triggers and queue output bindings against a real Azurite, with a real handler (`durable_handler`): the
+//! invocation format and its metadata, deletion on success, retries and the poison queue, output bindings of queue,
+//! HTTP and timer functions, and every `extensions.queues` setting of `host.json`.
+//!
+//! The handler is this test binary run again as a child process, with `DURABLE_QUEUE_TEST_LOG` set: the binary has
+//! its own `main` (`harness = false`), which serves the handler then and runs the tests otherwise.
 
 mod azurite;
 
@@ -16,6 +18,7 @@ use durable_handler::{
     OutputBinding, QueueTrigger, TimerTrigger,
 };
 use durable_host::{BackendChoice, HostOptions};
+use durable_testkit::harness::Test;
 use serde_json::{Value, json};
 
 const HANDLER_ENV: &str = "DURABLE_QUEUE_TEST_LOG";
@@ -99,15 +102,35 @@ fn function_app() -> durable_handler::Handler {
         .unwrap()
 }
 
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
+fn main() -> std::process::ExitCode {
     if std::env::var_os(HANDLER_ENV).is_some() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime
             .block_on(durable_handler::serve(function_app()))
             .unwrap();
+        return std::process::ExitCode::SUCCESS;
     }
+    durable_testkit::harness::run(&[
+        Test::new(
+            "defaults_metadata_poison_and_outputs_of_every_trigger_kind",
+            || {
+                durable_testkit::harness::block_on(
+                    defaults_metadata_poison_and_outputs_of_every_trigger_kind(),
+                )
+            },
+        ),
+        Test::new("host_json_queue_settings_are_applied", || {
+            durable_testkit::harness::block_on(host_json_queue_settings_are_applied())
+        }),
+        Test::new(
+            "bad_queue_settings_stop_the_start_with_a_clear_error",
+            || {
+                durable_testkit::harness::block_on(
+                    bad_queue_settings_stop_the_start_with_a_clear_error(),
+                )
+            },
+        ),
+    ])
 }
 
 struct App {
@@ -138,13 +161,6 @@ async fn start_host(app: &App) -> Result<durable_host::HostHandle> {
         HostOptions::new(app.dir.path())
             .with_port(0)
             .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
             .with_handler_env(HANDLER_ENV, app.log.to_string_lossy())
             .with_handler_env(GATE_ENV, app.gate.to_string_lossy())
             .with_backend(BackendChoice::EmbeddedInMemory),
@@ -185,7 +201,6 @@ async fn wait_records(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defaults_metadata_poison_and_outputs_of_every_trigger_kind() -> Result<()> {
     let Some(azurite) = Azurite::start(&[], None).await? else {
         return Ok(());
@@ -264,7 +279,6 @@ async fn defaults_metadata_poison_and_outputs_of_every_trigger_kind() -> Result<
     azurite.stop().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_json_queue_settings_are_applied() -> Result<()> {
     let Some(azurite) = Azurite::start(&[], None).await? else {
         return Ok(());
@@ -352,7 +366,6 @@ async fn host_json_queue_settings_are_applied() -> Result<()> {
     azurite.stop().await
 }
 
-#[tokio::test]
 async fn bad_queue_settings_stop_the_start_with_a_clear_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(

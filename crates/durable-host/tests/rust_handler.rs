@@ -2,7 +2,8 @@
 //! request shapes the Durable extension builds: entity calls and critical sections arrive as `EventSent` /
 //! `EventRaised`, and with extended sessions every continued turn first arrives without its history.
 //!
-//! The handler is this test binary run again as a child process (`handler_process`).
+//! The handler is this test binary run again as a child process, with `DURABLE_HOST_RUST_HANDLER` set: the
+//! binary has its own `main` (`harness = false`), which serves the handler then and runs the tests otherwise.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use durable_core::{
     OrchestrationError, Registry,
 };
 use durable_host::{BackendChoice, HostOptions};
+use durable_testkit::harness::Test;
 use serde_json::{Value, json};
 
 const HANDLER_ENV: &str = "DURABLE_HOST_RUST_HANDLER";
@@ -71,15 +73,40 @@ fn function_app() -> durable_handler::Handler {
         .unwrap()
 }
 
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
+fn main() -> std::process::ExitCode {
     if std::env::var_os(HANDLER_ENV).is_some() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime
             .block_on(durable_handler::serve(function_app()))
             .unwrap();
+        return std::process::ExitCode::SUCCESS;
     }
+    durable_testkit::harness::run(&[
+        Test::new(
+            "entity_calls_and_critical_sections_run_on_the_extensions_history_shape",
+            || {
+                durable_testkit::harness::block_on(
+                    entity_calls_and_critical_sections_run_on_the_extensions_history_shape(),
+                )
+            },
+        ),
+        Test::new(
+            "the_engine_asks_for_its_history_inside_an_extended_session",
+            || {
+                durable_testkit::harness::block_on(
+                    the_engine_asks_for_its_history_inside_an_extended_session(),
+                )
+            },
+        ),
+        Test::new(
+            "a_starters_check_status_urls_carry_the_system_key_and_work",
+            || {
+                durable_testkit::harness::block_on(
+                    a_starters_check_status_urls_carry_the_system_key_and_work(),
+                )
+            },
+        ),
+    ])
 }
 
 fn app_dir(durable_task: Value) -> Result<tempfile::TempDir> {
@@ -99,13 +126,6 @@ async fn run_entity_work(app: &Path, key: &str) -> Result<Value> {
         HostOptions::new(app)
             .with_port(0)
             .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
             .with_handler_env(HANDLER_ENV, "1")
             .with_backend(BackendChoice::EmbeddedInMemory)
             .with_timers(false),
@@ -152,7 +172,6 @@ async fn run_entity_work(app: &Path, key: &str) -> Result<Value> {
     Ok(json!({ "status": status, "entity": entity }))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entity_calls_and_critical_sections_run_on_the_extensions_history_shape() -> Result<()> {
     let app = app_dir(json!({}))?;
     let outcome = run_entity_work(app.path(), "plain").await?;
@@ -163,7 +182,6 @@ async fn entity_calls_and_critical_sections_run_on_the_extensions_history_shape(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_asks_for_its_history_inside_an_extended_session() -> Result<()> {
     let app = app_dir(json!({ "extendedSessionsEnabled": true }))?;
     let outcome = run_entity_work(app.path(), "session").await?;
@@ -172,20 +190,12 @@ async fn the_engine_asks_for_its_history_inside_an_extended_session() -> Result<
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_starters_check_status_urls_carry_the_system_key_and_work() -> Result<()> {
     let app = app_dir(json!({}))?;
     let host = durable_host::start(
         HostOptions::new(app.path())
             .with_port(0)
             .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
             .with_handler_env(HANDLER_ENV, "1")
             .with_backend(BackendChoice::EmbeddedInMemory)
             .with_timers(false)

@@ -3,7 +3,8 @@
 //! the caller's trace, each under the right parent, none twice; and the entity operation the starter signals runs
 //! in a span under the starter's invocation.
 //!
-//! The handler is this test binary run again as a child process (`handler_process`).
+//! The handler is this test binary run again as a child process, with `DURABLE_HOST_TRACING_HANDLER` set: the
+//! binary has its own `main` (`harness = false`), which serves the handler then and runs the test otherwise.
 
 #[path = "../../durable-telemetry/tests/sink/mod.rs"]
 mod sink;
@@ -17,6 +18,7 @@ use durable_core::{
     Registry, when_all,
 };
 use durable_host::{BackendChoice, HostOptions};
+use durable_testkit::harness::Test;
 use serde_json::{Value, json};
 
 const HANDLER_ENV: &str = "DURABLE_HOST_TRACING_HANDLER";
@@ -82,9 +84,7 @@ fn function_app() -> durable_handler::Handler {
         .unwrap()
 }
 
-/// Not a test of its own: the host runs this binary with `--exact handler_process`.
-#[test]
-fn handler_process() {
+fn main() -> std::process::ExitCode {
     if std::env::var_os(HANDLER_ENV).is_some() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
@@ -93,10 +93,18 @@ fn handler_process() {
                     .expect("OTLP export from the environment");
             durable_handler::serve(function_app()).await.unwrap();
         });
+        return std::process::ExitCode::SUCCESS;
     }
+    durable_testkit::harness::run(&[Test::new(
+        "http_start_to_last_activity_is_one_trace_through_the_handler",
+        || {
+            durable_testkit::harness::block_on(
+                http_start_to_last_activity_is_one_trace_through_the_handler(),
+            )
+        },
+    )])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_start_to_last_activity_is_one_trace_through_the_handler() -> Result<()> {
     let (collector, mut received) = sink::http().await;
     let dir = tempfile::tempdir()?;
@@ -110,13 +118,6 @@ async fn http_start_to_last_activity_is_one_trace_through_the_handler() -> Resul
         HostOptions::new(dir.path())
             .with_port(0)
             .with_handler(std::env::current_exe()?)
-            .with_handler_args([
-                "--exact",
-                "handler_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
             .with_handler_env(HANDLER_ENV, "1")
             .with_handler_env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
             .with_handler_env("OTEL_SERVICE_NAME", "traced-handler")

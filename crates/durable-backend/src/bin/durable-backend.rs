@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -42,15 +43,36 @@ struct Args {
     #[cfg(feature = "dashboard")]
     #[arg(long, env = "DURABLE_BACKEND_DASHBOARD_PORT")]
     dashboard_port: Option<u16>,
+    /// Check the --db file instead of serving it (no backend may be serving it): SQLite's integrity check and the
+    /// backend's invariants. Prints a report; exit status 1 when something is broken.
+    #[arg(long, conflicts_with = "in_memory")]
+    check: bool,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     // Logs on stderr; spans over OTLP when the OTEL_* variables ask for it.
     let _telemetry = durable_telemetry::init_or_warn(durable_telemetry::TelemetryOptions::new(
         "durable-backend",
     ));
     let args = Args::parse();
+    if args.check {
+        // 1 for a broken store, 2 for a file that cannot be read, so that scripts can tell them apart.
+        return Ok(match durable_backend::check_database(&args.db) {
+            Ok(report) => {
+                println!("{report}");
+                if report.is_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("cannot check {}: {e}", args.db.display());
+                ExitCode::from(2)
+            }
+        });
+    }
     #[cfg(feature = "dashboard")]
     let dashboard_hubs: Vec<String> = std::iter::once(args.default_hub.clone())
         .chain(args.task_hubs.iter().cloned())
@@ -95,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         dashboard.shutdown().await;
     }
     backend.shutdown().await.context("shutdown failed")?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(feature = "dashboard")]

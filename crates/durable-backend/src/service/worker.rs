@@ -258,7 +258,9 @@ impl StreamTask {
             }
         };
         let sent = !leased.is_empty();
-        for work in leased {
+        // Every lease joins the stream before the first send: a stream that closes mid-batch gives back what it
+        // never sent too, instead of leaving it leased until the lease expires.
+        for work in &leased {
             let length = match work.kind {
                 WorkKind::Orchestration => options.orchestration_lease,
                 WorkKind::Activity => options.activity_lease,
@@ -280,6 +282,8 @@ impl StreamTask {
                     instance_id,
                 },
             );
+        }
+        for work in leased {
             if self.tx.send(Ok(work.item)).await.is_err() {
                 return Err(());
             }

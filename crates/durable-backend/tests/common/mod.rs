@@ -19,29 +19,9 @@ pub fn memory() -> Options {
 }
 
 /// The interpreter with the Durable Task SDKs, or `None` (after saying so) when this machine has none.
-/// Under CI a missing interpreter is a failure, not a skip.
+/// Under the verify script or CI a missing interpreter is a failure, not a skip.
 pub fn python() -> Option<PathBuf> {
-    let from_env = std::env::var_os("DURABLE_PYTHON").map(PathBuf::from);
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    if let Some(found) = from_env.iter().chain([&venv]).find(|p| p.exists()) {
-        return Some(found.clone());
-    }
-    let looked = format!(
-        "{}{}",
-        from_env
-            .map(|p| format!("$DURABLE_PYTHON={} or ", p.display()))
-            .unwrap_or_default(),
-        venv.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "no Python with the Durable Task SDKs at {looked} (run scripts/setup-python.sh or set DURABLE_PYTHON)"
-        );
-    }
-    println!(
-        "skipped: no Python with the Durable Task SDKs at {looked} (run scripts/setup-python.sh or set DURABLE_PYTHON)"
-    );
-    None
+    durable_testkit::python()
 }
 
 /// Runs a Python script (the shared prelude first) against `endpoint`/`hub` and returns the JSON object it

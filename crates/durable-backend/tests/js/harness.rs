@@ -18,34 +18,10 @@ pub(crate) const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
 pub(crate) const HUB: &str = "js";
 
 /// The `node` to run the scenarios with, once the SDK is known to be installed, or `None` (after saying why)
-/// when this machine lacks either.
+/// when this machine lacks either (a failure under the verify script or CI).
 pub(crate) fn javascript() -> Option<PathBuf> {
     let js_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let sdk = js_dir.join("node_modules/@microsoft/durabletask-js/package.json");
-    let node = match std::env::var_os("DURABLE_NODE") {
-        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
-        None => on_path("node"),
-    };
-    let missing = match node {
-        Some(node) if sdk.is_file() => return Some(node),
-        Some(_) => format!(
-            "no JavaScript SDK at {} (run scripts/setup-node.sh)",
-            sdk.display()
-        ),
-        None => "no Node.js (set DURABLE_NODE or put node on PATH)".to_owned(),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("JavaScript interop needs Node.js and the SDK under CI: {missing}");
-    }
-    println!("skipped: {missing}");
-    None
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    durable_testkit::node_with_package(&js_dir, "@microsoft/durabletask-js")
 }
 
 /// What one scenario printed, by check name.

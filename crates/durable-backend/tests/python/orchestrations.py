@@ -117,10 +117,9 @@ i = c.schedule_new_orchestration(fan, input=20)
 res["fan"] = c.wait_for_orchestration_completion(i, timeout=60).get_output()
 
 i = c.schedule_new_orchestration(sleeper)
-t0 = time.monotonic()
 s = c.wait_for_orchestration_completion(i, timeout=60)
 res["timer"] = s.get_output()
-res["timer_waited"] = time.monotonic() - t0 >= 0.9
+res["timer_instance"] = i
 res["updated_after_timer"] = (s.last_updated_at - s.created_at).total_seconds() >= 0.9
 
 i = c.schedule_new_orchestration(approval)

@@ -22,17 +22,7 @@ use durable_core::{
 use prost::Message;
 
 pub fn python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DURABLE_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    if venv.exists() {
-        return Some(venv);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("no Python found: set DURABLE_PYTHON or run scripts/setup-python.sh");
-    }
-    None
+    durable_testkit::python()
 }
 
 pub const PYTHON_ORCHESTRATORS: &str = r#"
@@ -320,7 +310,6 @@ pub fn differential(name: &str, input: Option<&str>, steps: Vec<Step>) {
 
 pub fn differential_in(name: &str, input: Option<&str>, steps: Vec<Step>, shape: Shape) {
     let Some(python) = python() else {
-        println!("skipped: no Python (set DURABLE_PYTHON or create <workspace>/.venv)");
         return;
     };
     let r = rust_registry();
@@ -348,10 +337,7 @@ pub fn rewind_differential(
     input: Option<&str>,
     steps: Vec<Step>,
 ) -> Option<Vec<String>> {
-    let Some(python) = python() else {
-        println!("skipped: no Python (set DURABLE_PYTHON or create <workspace>/.venv)");
-        return None;
-    };
+    let python = python()?;
     let r = rust_registry();
     let failed = run_incremental(&r, name, input, steps, Shape::Scheduler);
     assert!(summary(failed.last())[0].contains("Complete Failed"));

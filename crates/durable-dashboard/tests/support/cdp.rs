@@ -1,7 +1,7 @@
 //! Headless Chromium driven over the DevTools protocol: just what the dashboard's browser tests need (navigate,
 //! evaluate, wait for a condition, take a screenshot), over the browser's WebSocket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,29 +20,6 @@ use super::LIMIT;
 /// The viewport every page is rendered in.
 pub const WIDTH: u32 = 1440;
 pub const HEIGHT: u32 = 900;
-
-/// Chromium from `DURABLE_CHROMIUM` or Debian's `/usr/bin/chromium` (`scripts/setup-chromium.sh`), or `None`
-/// after saying why the test is skipped; under `CI` a missing browser is a failure.
-pub fn chromium() -> Option<PathBuf> {
-    let candidates = std::env::var_os("DURABLE_CHROMIUM")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin/chromium")]);
-    for candidate in candidates {
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but no Chromium was found (run scripts/setup-chromium.sh as root, or set DURABLE_CHROMIUM)"
-        );
-    }
-    println!(
-        "skipped: no Chromium (run scripts/setup-chromium.sh as root, or set DURABLE_CHROMIUM)"
-    );
-    None
-}
 
 pub struct Browser {
     child: Child,
@@ -201,11 +178,15 @@ impl Browser {
         Ok(result["result"]["value"].clone())
     }
 
-    /// Polls `expression` until it is truthy (at most [`LIMIT`]) and returns its value.
+    /// Polls `expression` until it is truthy (at most [`LIMIT`]) and returns its value. An expression that throws
+    /// counts as not yet: after a click on a link the old document goes before the new one has a body.
     pub async fn wait_for(&mut self, what: &str, expression: &str) -> Result<Value> {
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
-            let value = self.eval(expression).await?;
+            let (value, thrown) = match self.eval(expression).await {
+                Ok(value) => (value, None),
+                Err(e) => (Value::Null, Some(e)),
+            };
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -221,9 +202,11 @@ impl Browser {
                     .eval("document.getElementById('main') ? document.getElementById('main').innerText.slice(0, 600) : ''")
                     .await
                     .unwrap_or_default();
+                let thrown = thrown.map(|e| format!("; last evaluation threw: {e}"));
                 bail!(
-                    "{what}: not seen within {LIMIT:?}; page: {text}; errors: {:?}",
-                    self.errors
+                    "{what}: not seen within {LIMIT:?}; page: {text}; errors: {:?}{}",
+                    self.errors,
+                    thrown.unwrap_or_default()
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

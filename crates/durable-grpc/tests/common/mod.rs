@@ -9,23 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The Python interpreter with durabletask installed, or `None` (after printing why) when the test should skip.
 pub fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("DURABLE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-        });
-    if candidate.exists() {
-        return Some(candidate);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but no Python with durabletask was found at {candidate:?}; run scripts/setup-python.sh"
-        );
-    }
-    println!(
-        "skipped: no Python with durabletask at {candidate:?} (set DURABLE_PYTHON or run scripts/setup-python.sh)"
-    );
-    None
+    durable_testkit::python()
 }
 
 /// A port nobody listens on right now.

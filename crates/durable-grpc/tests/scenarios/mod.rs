@@ -243,6 +243,8 @@ pub async fn retries_and_failures(client: &DurableClient, key: &str) {
         Some(3),
         "succeeded on the third attempt"
     );
+    // The two waits between attempts are durable timers.
+    assert_timers_on_time(client, &id, 2).await;
 
     let id = client
         .schedule_new_orchestration("failing", &(), start("fail-1"))
@@ -262,6 +264,7 @@ pub async fn timers(client: &DurableClient) {
         .unwrap();
     let done = client.wait_for_completion(&id, true, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap().as_deref(), Some("fired"));
+    assert_timers_on_time(client, &id, 1).await;
 }
 
 pub async fn events_with_timeout(client: &DurableClient) {
@@ -286,6 +289,14 @@ pub async fn events_with_timeout(client: &DurableClient) {
         done.output::<String>().unwrap().as_deref(),
         Some("timed out")
     );
+    assert_timers_on_time(client, &id, 1).await;
+}
+
+/// The instance's history shows `expected` durable timers, each delivered no earlier than it was due.
+async fn assert_timers_on_time(client: &DurableClient, id: &str, expected: usize) {
+    let history = client.get_history(id).await.unwrap();
+    let timers = durable_testkit::fired_timers(&history).unwrap_or_else(|e| panic!("{id}: {e}"));
+    assert_eq!(timers.len(), expected, "{id}: {history:?}");
 }
 
 pub async fn sub_orchestrations(client: &DurableClient) {

@@ -157,18 +157,5 @@ pub fn started(name: &str, instance_id: &str, input: Option<&str>) -> Vec<proto:
 
 /// Where the Python interop SDKs live, or `None` (with a "skipped" line) when they are not installed.
 pub fn python() -> Option<std::path::PathBuf> {
-    if let Ok(path) = std::env::var("DURABLE_PYTHON") {
-        return Some(path.into());
-    }
-    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    if local.exists() {
-        return Some(local);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but no Python interop SDK was found (set DURABLE_PYTHON or run scripts/setup-python.sh)"
-        );
-    }
-    println!("skipped: no Python interop SDK (set DURABLE_PYTHON or run scripts/setup-python.sh)");
-    None
+    durable_testkit::python()
 }

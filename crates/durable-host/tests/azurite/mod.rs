@@ -2,13 +2,13 @@
 //! signs with Shared Key, written here from the REST reference, so that the host's SDK-based client is checked
 //! against Azurite rather than against itself.
 //!
-//! Azurite comes from npm (`bash scripts/setup-azurite.sh`); it is found through `$DURABLE_AZURITE` or
-//! `<workspace>/node_modules/.bin/azurite-queue`. When it is missing the tests say so and pass, unless
-//! `DURABLE_REQUIRE_AZURITE` is set, which makes that a failure (as in CI).
+//! Azurite comes from npm (`bash scripts/setup-azurite.sh`); `durable_testkit::azurite_queue` finds `azurite-queue`
+//! (`$DURABLE_AZURITE`, the script's `scripts/azurite/node_modules`, or `<workspace>/node_modules`). Without it the
+//! tests say `skipped` and pass, except under the verify script (`DURABLE_REQUIRE_PEERS`) or CI, where they fail.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,20 +19,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 pub const ACCOUNT: &str = "devstoreaccount1";
 pub const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-fn executable() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DURABLE_AZURITE") {
-        return Some(PathBuf::from(path));
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    [
-        "node_modules/.bin/azurite-queue",
-        "scripts/azurite/node_modules/.bin/azurite-queue",
-    ]
-    .iter()
-    .map(|p| workspace.join(p))
-    .find(|p| p.exists())
-}
 
 /// HTTPS for Azurite: its certificate and key files, and the CA a client must trust.
 pub struct Tls {
@@ -54,11 +40,7 @@ impl Azurite {
     /// Starts Azurite's queue service on a free port; `None` (after saying why) when it is not installed and not
     /// required.
     pub async fn start(extra: &[&str], tls: Option<&Tls>) -> Result<Option<Azurite>> {
-        let Some(exe) = executable() else {
-            if std::env::var_os("DURABLE_REQUIRE_AZURITE").is_some() {
-                bail!("azurite-queue not found (DURABLE_AZURITE or node_modules/.bin)");
-            }
-            println!("skipped: azurite-queue is not installed (bash scripts/setup-azurite.sh)");
+        let Some(exe) = durable_testkit::azurite_queue() else {
             return Ok(None);
         };
         let data = tempfile::tempdir()?;

@@ -7,6 +7,11 @@
 //! `@brokenentity@k`), `Sleepy` (hangs once), `Empty` (an empty 200 once), `Session` (needs its history when it is
 //! left out), `ApplyData` (calls `Echo` with an object input whose keys collide with the binding data),
 //! `Rewindable` (fails when `Flaky` fails, which it does once).
+//!
+//! It runs as its own program (`tests/bin/fidelity_handler.rs`); `tests/fidelity.rs` reads its log with the
+//! helpers at the end. Each side uses part of this module.
+
+#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

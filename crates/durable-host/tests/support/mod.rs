@@ -2,8 +2,10 @@
 //! JSON line and answers like a tiny durable app: orchestrator `HelloOrch` calls activity `SayHello` once and
 //! returns its result, `Counter` adds numbers, `HttpStart` answers through its `res` binding, `Secure` answers 200.
 //!
-//! The test binary runs itself as the handler (see `handler_process`): the host starts it with the recorder's
-//! environment, which turns that one test into this server.
+//! It runs as its own program (`tests/bin/fake_handler.rs`, the `durable-host-fake-handler` binary); the tests
+//! share the constants and the payload decoding. Each side uses part of this module.
+
+#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::PathBuf;
