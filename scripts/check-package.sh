@@ -27,14 +27,28 @@ args=()
 for entry in "${crates[@]}"; do
   args+=(-p "${entry%%$'\t'*}")
 done
+# Cargo treats a registry crate of a given name and version as unchanging: it reuses an unpacked copy in its home
+# (registry/src/<hash of the temporary registry's path>/) and its earlier build in the target directory, so a second
+# run on the same machine would build the siblings from the first run's sources. The packages are therefore built
+# in a target directory of their own, where every build of these crates is such a registry build, and both are
+# removed first (the builds of third-party crates stay). None of these crates comes from crates.io.
+verify_target="$target/package-verify"
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for entry in "${crates[@]}"; do
+  name=${entry%%$'\t'*}
+  version=${entry##*$'\t'}
+  rm -rf "$cargo_home"/registry/src/*/"$name-$version" "$cargo_home"/registry/cache/*/"$name-$version.crate" \
+    "$verify_target"/debug/.fingerprint/"$name"-*
+done
+
 # The tests, benches and examples stay out of the archives on purpose; cargo says so once per target.
-cargo package --locked --allow-dirty "${args[@]}" 2> >(grep -v '^warning: ignoring .* is not included in the published package$' >&2)
+CARGO_TARGET_DIR="$verify_target" cargo package --locked --allow-dirty "${args[@]}" 2> >(grep -v '^warning: ignoring .* is not included in the published package$' >&2)
 
 failed=0
 for entry in "${crates[@]}"; do
   name=${entry%%$'\t'*}
   version=${entry##*$'\t'}
-  archive="$target/package/$name-$version.crate"
+  archive="$verify_target/package/$name-$version.crate"
   files=$(tar -tzf "$archive" | sed "s#^$name-$version/##")
   for required in Cargo.toml Cargo.toml.orig README.md LICENSE src/lib.rs; do
     if ! grep -qx "$required" <<<"$files"; then
