@@ -40,7 +40,9 @@ fn record(function: &str, message: &Value, ctx: &InvocationContext) {
         .append(true)
         .open(log)
         .unwrap();
-    writeln!(file, "{line}").unwrap();
+    // One write per record: concurrent invocations append to the same file, and a record formatted straight into
+    // it would go out in many small writes that interleave with another's, leaving neither line readable.
+    file.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
 fn function_app() -> durable_handler::Handler {
