@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use durable_core::proto::orchestrator_action::OrchestratorActionType;
-use durable_core::trace::{SpanKind, SpanRecord, TraceParent, turn_trace};
+use durable_core::trace::{SpanKind, SpanRecord, TraceParent, turn_context, turn_trace};
 use durable_core::{OrchestrationContext, OrchestrationError, Registry, when_all};
 
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -63,6 +63,17 @@ fn run(shape: Shape, parent: Option<&str>) -> (Run, Vec<Vec<SpanRecord>>, Vec<Tr
         let response = run_turn(&registry, run, new, shape);
         let (request, _) = run.turns.last().unwrap();
         let trace = turn_trace(request, &response).expect("a turn with history has a trace");
+        // What transports read before the turn runs is the same identity and context, without walking history.
+        let before = turn_context(request).expect("a turn with history has a context");
+        assert!(before.spans.is_empty());
+        assert_eq!(
+            (&before.name, &before.instance_id, &before.execution_id),
+            (&trace.name, &trace.instance_id, &trace.execution_id)
+        );
+        assert_eq!(
+            (before.orchestration, &before.trace_state),
+            (trace.orchestration, &trace.trace_state)
+        );
         spans.push(trace.spans);
         contexts.push(trace.orchestration);
     };

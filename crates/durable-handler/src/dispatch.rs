@@ -140,7 +140,7 @@ async fn orchestrator(
     let scoped = sink.clone();
     // The turn's span hangs under the orchestration span derived from history, whatever the host's header says:
     // the extension never hands back the orchestration's trace context, and the derived one is the same each turn.
-    let turn = durable_core::trace::turn_trace(&req, &Default::default())
+    let turn = durable_core::trace::turn_context(&req)
         .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
         .unwrap_or_else(tracing::Span::none);
     // The engine is synchronous and CPU-bound; running it off the async workers also contains a panic.

@@ -22,7 +22,7 @@ mod context;
 mod turn;
 
 pub use context::TraceParent;
-pub use turn::{annotate_response, span_name, turn_trace};
+pub use turn::{annotate_response, span_name, turn_context, turn_trace};
 
 use time::OffsetDateTime;
 

@@ -147,6 +147,22 @@ struct Scheduled<'a> {
     fire_at: Option<OffsetDateTime>,
 }
 
+/// The orchestration's identity and span context for a turn, without the spans: what a transport needs before the
+/// turn runs (the turn's parent span, the context it hands on), at the cost of finding `ExecutionStarted` instead
+/// of walking the whole history as [`turn_trace`] does. Its `spans` is always empty.
+pub fn turn_context(request: &proto::OrchestratorRequest) -> Option<TurnTrace> {
+    let orch = Orchestration::of(request)?;
+    Some(TurnTrace {
+        name: orch.name.to_string(),
+        version: orch.version.map(str::to_string),
+        instance_id: orch.instance_id,
+        execution_id: orch.execution_id.map(str::to_string),
+        orchestration: orch.span,
+        trace_state: orch.trace_state,
+        spans: Vec::new(),
+    })
+}
+
 /// The tracing of the turn that `request` asked for and `response` answered: the orchestration span's context and
 /// the spans this turn finished. `None` when the request has no `ExecutionStarted` event, or asked only for
 /// history.

@@ -16,7 +16,7 @@ impl Executor for Registry {
             // The turn runs inside its span (the orchestration's context comes from the request alone); the spans
             // it finished are emitted after it, with the IDs history gives them. A version the worker's versioning
             // rejects is abandoned, for a worker that accepts it.
-            let turn = durable_core::trace::turn_trace(&request, &Default::default())
+            let turn = durable_core::trace::turn_context(&request)
                 .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
                 .unwrap_or_else(tracing::Span::none);
             let response = turn

@@ -199,7 +199,7 @@ impl HttpExecutor {
         );
         // The invocation runs under the orchestration's span, as the host's runs under DurableTask.Core's: its
         // context is the one the engine derives from the same history.
-        let trace = durable_core::trace::turn_trace(&request, &Default::default())
+        let trace = durable_core::trace::turn_context(&request)
             .map(|t| t.orchestration.to_proto(t.trace_state.as_deref()));
         let reply = self
             .invoker
