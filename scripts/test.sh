@@ -20,6 +20,10 @@ bash scripts/check-deps.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 bash scripts/check-package.sh
-cargo test --workspace --locked
+# Build every test first, then run them under a deadline: a test that hangs fails the run with the name libtest
+# printed ("has been running for over 60 seconds") instead of holding the machine until CI gives up. A whole run
+# takes a few minutes; 30 is a hang.
+cargo test --workspace --locked --no-run
+timeout --kill-after=60s "${DURABLE_TEST_TIMEOUT:-30m}" cargo test --workspace --locked
 # The whole stack as separate processes, killed at random under a mixed workload for a minute (scripts/soak.sh).
 SOAK_PROFILE=dev bash scripts/soak.sh 1

@@ -314,8 +314,9 @@ async fn run_worker(app: FunctionApp, connection_string: &str) -> Result<(), Err
         .connection(connection)
         .registry(handler.registry().clone())
         .build()?;
+    let mut stop = durable_telemetry::StopSignal::listen().map_err(Error::Signal)?;
     tracing::info!("worker started; press Ctrl-C to stop");
-    worker.run_until(stop_requested()).await?;
+    worker.run_until(async move { stop.recv().await }).await?;
     Ok(())
 }
 
@@ -405,10 +406,11 @@ async fn start_local_host(
     if in_memory {
         options = options.with_backend(BackendChoice::EmbeddedInMemory);
     }
+    let mut stop = durable_telemetry::StopSignal::listen().map_err(Error::Signal)?;
     // A stop request during start-up drops the half-started host, which stops the handler with it.
     let host = tokio::select! {
         host = durable_host::start(options) => host?,
-        () = stop_requested() => return Ok(()),
+        () = stop.recv() => return Ok(()),
     };
     println!("{name} listening on {}", host.base_url());
     tracing::info!(
@@ -417,7 +419,7 @@ async fn start_local_host(
         host.master_key()
     );
     tracing::info!("press Ctrl-C to stop");
-    stop_requested().await;
+    stop.recv().await;
     tracing::info!("stopping");
     host.stop().await?;
     Ok(())
@@ -431,22 +433,4 @@ async fn start_local_host(
     _in_memory: bool,
 ) -> Result<(), Error> {
     Err(Error::NoLocalHost)
-}
-
-/// Ctrl-C, or SIGTERM (what `kill`, process managers and the Functions host send).
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        tracing::warn!("cannot listen for Ctrl-C ({error}); stopping");
-    }
 }

@@ -66,4 +66,7 @@ pub enum Error {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The process cannot listen for its stop request (Ctrl-C, SIGTERM).
+    #[error("cannot listen for Ctrl-C and SIGTERM: {0}")]
+    Signal(#[source] std::io::Error),
 }

@@ -3,18 +3,17 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, ensure};
-use common::{Running, cargo, new_app, start_orchestration, text, wait_done};
+use anyhow::{Result, ensure};
+use common::{cargo, new_app, start_orchestration, text, wait_done};
+use durable_testkit::Spawned;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_app_builds_starts_and_completes_an_orchestration() -> Result<()> {
     let clock = Instant::now();
-    let tmp = tempfile::tempdir()?;
     let dir = new_app(&common::apps_dir("new_app")?, "hello-durable")?;
 
     for file in [
@@ -60,34 +59,19 @@ async fn a_new_app_builds_starts_and_completes_an_orchestration() -> Result<()> 
     let build_time = clock.elapsed();
 
     let executable = common::shared_target_dir().join("debug/hello-durable");
-    let logs = tmp.path().join("app.log");
-    let mut app = Running {
-        child: Command::new(&executable)
-            .current_dir(&dir)
-            .args(["start", "--port", "0", "--in-memory"])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&logs)?)
-            .spawn()?,
-    };
-    let stdout = app.child.stdout.take().context("stdout")?;
+    let mut app = Spawned::start(Command::new(&executable).current_dir(&dir).args([
+        "start",
+        "--port",
+        "0",
+        "--in-memory",
+    ]))?;
     // The start command prints the URL it listens on once every part is up.
-    let base = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.split_once("listening on ")
-                    .map(|(_, url)| url.trim().to_owned())
-            })
-    })
-    .await?;
-    let base = match base {
-        Some(base) => base,
-        None => anyhow::bail!(
-            "the app ended without listening: {}",
-            std::fs::read_to_string(&logs)?
-        ),
-    };
+    let base = app
+        .wait_for_stdout(common::LIMIT, |line| {
+            line.split_once("listening on ")
+                .map(|(_, url)| url.trim().to_owned())
+        })
+        .map_err(anyhow::Error::msg)?;
 
     let status_url = start_orchestration(&base, "Greetings", &json!(["Tokyo", "Lisbon"])).await?;
     let done = wait_done(&status_url).await?;
@@ -102,11 +86,11 @@ async fn a_new_app_builds_starts_and_completes_an_orchestration() -> Result<()> 
         wait_done(&start_orchestration(&base, "Greetings", &json!(["Oslo"])).await?).await?;
     assert_eq!(again["output"]["total"], 3, "{again}");
 
-    let status = app.terminate()?;
+    let status = app.terminate(common::LIMIT).map_err(anyhow::Error::msg)?;
     assert!(
         status.success(),
         "start ended with {status}: {}",
-        std::fs::read_to_string(&logs)?
+        app.output()
     );
     eprintln!(
         "new app: created and built in {:.1?}, whole test {:.1?}",

@@ -7,7 +7,7 @@
 //! `skipped` and passes, except under the verify script (`DURABLE_REQUIRE_PEERS`) or CI, where it fails.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use durable_core::{
     ActivityContext, ActivityError, OrchestrationContext, OrchestrationError, Registry,
 };
 use durable_grpc::{ConnectionOptions, DurableClient, StartOptions, Worker, WorkerOptions};
+use durable_testkit::Spawned;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use serde_json::Value;
@@ -24,6 +25,8 @@ use tracing_subscriber::layer::SubscriberExt;
 const RUST_STARTS: &str = "11111111111111111111111111111111";
 const PYTHON_STARTS: &str = "22222222222222222222222222222222";
 const CALLER: &str = "00f067aa0ba902b7";
+/// How long the Python worker may take to start, print or exit; only a hang reaches it.
+const LIMIT: Duration = Duration::from_secs(60);
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
@@ -88,14 +91,14 @@ async fn the_python_sdk_reads_our_trace_context_and_we_read_its() -> anyhow::Res
         .start();
     let address = backend.endpoint().trim_start_matches("http://").to_string();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/traced_worker.py");
-    let mut child = Command::new(&python)
-        .args([script, &address])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().transpose()?.as_deref(), Some("ready"));
+    let mut child = Spawned::start(
+        Command::new(&python)
+            .args([script, &address])
+            .stdin(Stdio::piped()),
+    )?;
+    child
+        .wait_for_stdout(LIMIT, |line| (line == "ready").then_some(()))
+        .map_err(anyhow::Error::msg)?;
 
     let client = DurableClient::new(&connection)?;
     let rust_id = client
@@ -123,17 +126,19 @@ async fn the_python_sdk_reads_our_trace_context_and_we_read_its() -> anyhow::Res
         );
     }
 
-    child.stdin.take().unwrap().write_all(b"done\n")?;
+    child.stdin().expect("piped stdin").write_all(b"done\n")?;
     let mut python_spans = Vec::new();
-    for line in lines.by_ref() {
-        let line = line?;
+    loop {
+        let line = child
+            .wait_for_stdout(LIMIT, |line| Some(line.to_owned()))
+            .map_err(anyhow::Error::msg)?;
         if line == "end" {
             break;
         }
         python_spans.push(serde_json::from_str::<Value>(&line)?);
     }
-    let output = child.wait_with_output()?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    child.wait(LIMIT).map_err(anyhow::Error::msg)?;
+    let stderr = child.stderr();
     assert!(
         !stderr.contains("Traceback"),
         "the Python worker failed:\n{stderr}"

@@ -80,6 +80,9 @@ pub enum ServeError {
     /// The app definition is invalid.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The process cannot listen for its stop request (Ctrl-C, SIGTERM).
+    #[error("cannot listen for Ctrl-C and SIGTERM: {0}")]
+    Signal(#[source] std::io::Error),
 }
 
 /// The error a user function returns; the invocation fails with it.

@@ -301,12 +301,14 @@ pub async fn serve_listener(
 /// until Ctrl-C / SIGTERM.
 pub async fn serve(handler: Handler) -> Result<(), ServeError> {
     let port = port_from_env()?;
+    // Listening starts before the socket is bound, so a stop sent while the handler starts is not lost.
+    let mut stop = durable_telemetry::StopSignal::listen().map_err(ServeError::Signal)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     tracing::info!(%addr, functions = ?handler.function_names(), "custom handler listening");
-    serve_listener(handler, listener, shutdown_signal()).await
+    serve_listener(handler, listener, async move { stop.recv().await }).await
 }
 
 /// The port the host chose: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy `FUNCTIONS_HTTPWORKER_PORT`.
@@ -323,27 +325,6 @@ fn parse_port(raw: Option<String>) -> Result<u16, ServeError> {
         .and_then(|p| p.trim().parse::<u16>().ok())
         .filter(|p| *p != 0)
         .ok_or(ServeError::MissingPort(raw))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub enum HostError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The process cannot listen for its stop request (Ctrl-C, SIGTERM).
+    #[error("cannot listen for Ctrl-C and SIGTERM: {0}")]
+    Signal(std::io::Error),
 }
 
 /// Shorthand for results of this crate.

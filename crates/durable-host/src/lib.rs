@@ -51,28 +51,14 @@ pub async fn run(options: HostOptions) -> Result<()> {
     let _telemetry = durable_telemetry::init_or_warn(
         durable_telemetry::TelemetryOptions::new("durable-host").show_target(false),
     );
-    let host = start(options).await?;
+    let mut stop = durable_telemetry::StopSignal::listen().map_err(HostError::Signal)?;
+    let host = tokio::select! {
+        host = start(options) => host?,
+        () = stop.recv() => return Ok(()),
+    };
     tracing::info!("{}", host.key_summary());
     tracing::info!("press Ctrl-C to stop");
-    shutdown_signal().await;
+    stop.recv().await;
     tracing::info!("stopping");
     host.stop().await
-}
-
-/// Ctrl-C, or SIGTERM (what `kill` and process managers send), so the handler is stopped with the host.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::warn!("cannot listen for Ctrl-C ({e}); stopping");
-    }
 }

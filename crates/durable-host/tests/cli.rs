@@ -3,9 +3,14 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use durable_testkit::Spawned;
+
+/// How long the host may take to start or to stop; only a hang reaches it.
+const LIMIT: Duration = Duration::from_secs(60);
 
 fn durable_host(args: &[&str], app: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_durable-host"))
@@ -114,36 +119,24 @@ fn keys_given_by_the_user_are_never_printed_and_generated_ones_are() {
         "DURABLE_HOST_ENABLE_AUTH": "true",
     }});
     std::fs::write(app.join("local.settings.json"), settings.to_string()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_durable-host"))
-        .arg("--app-dir")
-        .arg(app)
-        .args(["--in-memory", "-p", "0"])
-        .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
-        .env_remove("DURABLE_HOST_FUNCTION_KEY")
-        .env_remove("DURABLE_HOST_SYSTEM_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let listening = stdout
-        .lines()
-        .map_while(Result::ok)
-        .any(|line| line.starts_with("durable-host listening on http://localhost:"));
-    let stopped = Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(listening, "{stderr}");
+    let mut host = Spawned::start(
+        Command::new(env!("CARGO_BIN_EXE_durable-host"))
+            .arg("--app-dir")
+            .arg(app)
+            .args(["--in-memory", "-p", "0"])
+            .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
+            .env_remove("DURABLE_HOST_FUNCTION_KEY")
+            .env_remove("DURABLE_HOST_SYSTEM_KEY"),
+    )
+    .unwrap();
+    host.wait_for_stdout(LIMIT, |line| {
+        line.starts_with("durable-host listening on http://localhost:")
+            .then_some(())
+    })
+    .unwrap();
+    // SIGTERM right after the line: the host must neither lose it nor die of it.
+    let status = host.terminate(LIMIT).unwrap();
+    let stderr = host.stderr();
     assert!(status.success(), "{status}: {stderr}");
     assert!(!stderr.contains("user-master-secret"), "{stderr}");
     assert!(stderr.contains("function key: "), "{stderr}");

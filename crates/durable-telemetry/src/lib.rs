@@ -11,7 +11,8 @@
 //!   which must not change from one replay to the next (see [`durable_core::trace`]).
 //!
 //! Binaries set everything up with [`init`]: a `fmt` subscriber filtered by `RUST_LOG`, and, with the `otlp`
-//! feature, an OTLP exporter switched on and configured by the standard `OTEL_*` environment variables.
+//! feature, an OTLP exporter switched on and configured by the standard `OTEL_*` environment variables. They wait
+//! for their stop request (Ctrl-C, SIGTERM) with [`StopSignal`], which keeps a signal sent while they were busy.
 //!
 //! ```no_run
 //! # async fn run() {
@@ -58,6 +59,7 @@ mod exporter;
 mod ids;
 mod init;
 mod spans;
+mod stop;
 
 pub use durable_core::trace::{SpanKind, SpanRecord, TraceParent, TurnTrace};
 pub use emit::emit;
@@ -67,6 +69,7 @@ pub use spans::{
     activity_span, context_of, entity_operation_span, orchestration_turn_span, parent_of,
     set_parent, set_parent_from_proto,
 };
+pub use stop::StopSignal;
 
 /// The instrumentation scope of the spans emitted here, as the SDKs name theirs.
 pub const TRACER_NAME: &str = "durabletask";

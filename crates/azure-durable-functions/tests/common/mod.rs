@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -87,37 +87,6 @@ pub(crate) fn text(output: &Output) -> String {
 }
 
 /// A child process stopped with SIGTERM (so that it stops its own children), then killed if it lingers.
-pub(crate) struct Running {
-    pub(crate) child: Child,
-}
-
-impl Running {
-    pub(crate) fn terminate(&mut self) -> Result<std::process::ExitStatus> {
-        if let Some(status) = self.child.try_wait()? {
-            return Ok(status);
-        }
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let deadline = std::time::Instant::now() + LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                bail!("{pid} did not stop within {LIMIT:?} of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.terminate();
-    }
-}
-
 /// `POST {base}/api/orchestrators/{name}` with a JSON body; returns the `statusQueryGetUri` of the 202.
 pub(crate) async fn start_orchestration(base: &str, name: &str, input: &Value) -> Result<String> {
     let reply = reqwest::Client::new()

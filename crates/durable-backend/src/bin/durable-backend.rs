@@ -73,6 +73,9 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
         });
     }
+    // Listening starts before the store opens: a stop sent while the backend starts or prints its address is kept.
+    let mut stop =
+        durable_telemetry::StopSignal::listen().context("cannot listen for Ctrl-C and SIGTERM")?;
     #[cfg(feature = "dashboard")]
     let dashboard_hubs: Vec<String> = std::iter::once(args.default_hub.clone())
         .chain(args.task_hubs.iter().cloned())
@@ -110,7 +113,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    stop_requested().await?;
+    stop.recv().await;
     tracing::info!("shutting down");
     #[cfg(feature = "dashboard")]
     if let Some(dashboard) = dashboard {
@@ -157,22 +160,4 @@ mod dashboard {
         println!("durable-backend dashboard on {}", server.url());
         Ok(server)
     }
-}
-
-/// Ctrl-C, or SIGTERM where there is one (container and service managers stop processes with it).
-async fn stop_requested() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
 }

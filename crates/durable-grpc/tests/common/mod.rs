@@ -1,10 +1,11 @@
 //! Test helpers: the Python SDK's reference server as a child process, and bounded polling.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use durable_testkit::Spawned;
 use std::time::{Duration, Instant};
 
 /// The Python interpreter with durabletask installed, or `None` (after printing why) when the test should skip.
@@ -29,7 +30,7 @@ backend.stop()
 
 /// `durabletask.testing.in_memory_backend` in its own process; killed on drop.
 pub struct PythonServer {
-    child: Child,
+    child: Spawned,
     pub port: u16,
 }
 
@@ -37,23 +38,17 @@ impl PythonServer {
     /// Starts the server on `port` (0: a free one) and waits until it accepts connections.
     pub fn start(python: &PathBuf, port: u16) -> Self {
         let port = if port == 0 { free_port() } else { port };
-        let mut child = Command::new(python)
-            .args(["-c", SERVER_SCRIPT, &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("PY_SERVER_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("start the Python reference server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the server's first line");
-        assert_eq!(line.trim(), "ready", "the reference server did not start");
+        let mut child = Spawned::start(
+            Command::new(python)
+                .args(["-c", SERVER_SCRIPT, &port.to_string()])
+                .stdin(Stdio::piped()),
+        )
+        .expect("start the Python reference server");
+        if let Err(e) = child.wait_for_stdout(Duration::from_secs(60), |line| {
+            (line.trim() == "ready").then_some(())
+        }) {
+            panic!("the reference server did not start: {e}");
+        }
         let server = Self { child, port };
         wait_until(Duration::from_secs(30), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -66,22 +61,9 @@ impl PythonServer {
     }
 
     /// Stops the process and waits for it, so the port is free again.
-    pub fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        if let Some(stdin) = self.child.stdin.as_mut() {
-            let _ = stdin.flush();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        self.kill();
+    pub fn stop(self) {
+        // Dropping the child kills it and waits for it.
+        drop(self);
     }
 }
 

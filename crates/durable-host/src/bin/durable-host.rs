@@ -109,33 +109,16 @@ async fn run(args: Args) -> Result<(), HostError> {
         tracing::info!("using the scheduler in ${CONNECTION_STRING_SETTING}");
     }
     let options = args.options();
+    let mut stop = durable_telemetry::StopSignal::listen().map_err(HostError::Signal)?;
     // A stop request during start-up drops the half-started host, which kills the handler with it.
     let host = tokio::select! {
         host = durable_host::start(options) => host?,
-        () = stop_requested() => return Ok(()),
+        () = stop.recv() => return Ok(()),
     };
     println!("durable-host listening on {}", host.base_url());
     tracing::info!("{}", host.key_summary());
     tracing::info!("press Ctrl-C to stop");
-    stop_requested().await;
+    stop.recv().await;
     tracing::info!("stopping");
     host.stop().await
-}
-
-/// Ctrl-C, or SIGTERM (what `kill` and process managers send).
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::warn!("cannot listen for Ctrl-C ({e}); stopping");
-    }
 }
