@@ -26,9 +26,10 @@ async fn work_leased_for_a_stream_that_closes_mid_batch_is_handed_out_again_at_o
             .unwrap();
     }
 
-    // A worker that asks for the whole batch, reads none of it, and goes away.
+    // A worker that asks for the whole batch, reads the first item (so the backend has leased and is sending) and
+    // goes away without completing anything.
     let mut gone = raw::connect(&endpoint).await;
-    let stream = gone
+    let mut stream = gone
         .get_work_items(GetWorkItemsRequest {
             max_concurrent_orchestration_work_items: INSTANCES as i32,
             ..Default::default()
@@ -36,7 +37,11 @@ async fn work_leased_for_a_stream_that_closes_mid_batch_is_handed_out_again_at_o
         .await
         .unwrap()
         .into_inner();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("the first item within 30 s")
+        .unwrap();
+    assert!(first.is_some(), "the stream ended before any work");
     drop(stream);
     drop(gone);
 
