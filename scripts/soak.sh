@@ -23,4 +23,6 @@ dir=$profile
 if [[ $profile == dev ]]; then
   dir=debug
 fi
-exec "$target/$dir/soak" --minutes "$minutes" "$@"
+# The soak checks the store and every result after its minutes; ten more minutes than asked for is a hang, which
+# then fails the run instead of holding it.
+exec timeout --kill-after=60s "$((minutes * 60 + 600))s" "$target/$dir/soak" --minutes "$minutes" "$@"
