@@ -8,7 +8,9 @@
 //!   [`tracing_opentelemetry`] layer puts them in the caller's trace;
 //! - read the context of a span, to send it on ([`context_of`]);
 //! - emit the spans the replay engine finished in a turn ([`emit`]) with the IDs and times it derived from history,
-//!   which must not change from one replay to the next (see [`durable_core::trace`]).
+//!   which must not change from one replay to the next (see [`durable_core::trace`]);
+//! - do both for a whole turn ([`orchestration_turn`], [`try_orchestration_turn`]): run it in its span, then emit
+//!   what it finished, computing nothing from the history when no subscriber takes the spans.
 //!
 //! Binaries set everything up with [`init`]: a `fmt` subscriber filtered by `RUST_LOG`, and, with the `otlp`
 //! feature, an OTLP exporter switched on and configured by the standard `OTEL_*` environment variables.
@@ -58,6 +60,7 @@ mod exporter;
 mod ids;
 mod init;
 mod spans;
+mod turn;
 
 pub use durable_core::trace::{SpanKind, SpanRecord, TraceParent, TurnTrace};
 pub use emit::emit;
@@ -67,6 +70,7 @@ pub use spans::{
     activity_span, context_of, entity_operation_span, orchestration_turn_span, parent_of,
     set_parent, set_parent_from_proto,
 };
+pub use turn::{orchestration_turn, try_orchestration_turn};
 
 /// The instrumentation scope of the spans emitted here, as the SDKs name theirs.
 pub const TRACER_NAME: &str = "durabletask";
