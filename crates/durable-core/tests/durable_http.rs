@@ -159,13 +159,13 @@ fn without_retry_after_the_poll_waits_the_interval_the_host_sends() {
         instance_id: INSTANCE.into(),
         past_events: vec![
             ev::orchestrator_started(t0()),
-            ev::execution_started("restart", None),
+            ev::execution_started(INSTANCE, EXECUTION, "restart", None),
             ev::task_scheduled(0, HTTP_ACTIVITY_NAME),
             ev::orchestrator_completed(),
         ],
         new_events: vec![
             ev::orchestrator_started(at(1)),
-            ev::task_completed(0, &accepted),
+            ev::task_completed(0, Some(accepted.as_str())),
         ],
         properties: [(
             "HttpDefaultAsyncRequestSleepTimeMilliseconds".to_owned(),

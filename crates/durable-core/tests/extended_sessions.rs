@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::ev;
+use common::{EXECUTION, INSTANCE, ev};
 use durable_core::proto::prost_types::{Value, value::Kind};
 use durable_core::{OrchestrationContext, OrchestrationError, Registry, proto};
 
@@ -46,7 +46,7 @@ fn a_turn_without_its_history_asks_for_it() {
         past_events: Vec::new(),
         new_events: vec![
             ev::orchestrator_started(common::at(5)),
-            ev::task_completed(0, "\"Hello, Oslo\""),
+            ev::task_completed(0, Some("\"Hello, Oslo\"")),
         ],
         properties: include_state(false),
         ..Default::default()
@@ -63,13 +63,13 @@ fn the_same_turn_with_its_history_runs() {
         instance_id: "i1".into(),
         past_events: vec![
             ev::orchestrator_started(common::at(0)),
-            ev::execution_started("hello", Some("\"Oslo\"")),
+            ev::execution_started(INSTANCE, EXECUTION, "hello", Some("\"Oslo\"")),
             ev::task_scheduled(0, "greet"),
             ev::orchestrator_completed(),
         ],
         new_events: vec![
             ev::orchestrator_started(common::at(5)),
-            ev::task_completed(0, "\"Hello, Oslo\""),
+            ev::task_completed(0, Some("\"Hello, Oslo\"")),
         ],
         properties: include_state(true),
         ..Default::default()

@@ -6,6 +6,7 @@ mod differential;
 
 use common::*;
 use differential::*;
+use durable_core::FailureDetails;
 
 #[test]
 fn same_decisions_for_a_sequence() {
@@ -13,8 +14,8 @@ fn same_decisions_for_a_sequence() {
         "sequence",
         Some("2"),
         vec![
-            step(1, |_| vec![ev::task_completed(0, r#""hi c0""#)]),
-            step(2, |_| vec![ev::task_completed(1, r#""hi c1""#)]),
+            step(1, |_| vec![ev::task_completed(0, Some(r#""hi c0""#))]),
+            step(2, |_| vec![ev::task_completed(1, Some(r#""hi c1""#))]),
         ],
     );
 }
@@ -25,9 +26,12 @@ fn same_decisions_for_fan_out() {
         "fan_out",
         Some("3"),
         vec![
-            step(1, |_| vec![ev::task_completed(2, "4")]),
+            step(1, |_| vec![ev::task_completed(2, Some("4"))]),
             step(2, |_| {
-                vec![ev::task_completed(0, "0"), ev::task_completed(1, "2")]
+                vec![
+                    ev::task_completed(0, Some("0")),
+                    ev::task_completed(1, Some("2")),
+                ]
             }),
         ],
     );
@@ -40,8 +44,8 @@ fn same_decisions_for_when_any() {
         None,
         vec![step(1, |_| {
             vec![
-                ev::task_completed(1, r#""B""#),
-                ev::task_completed(0, r#""A""#),
+                ev::task_completed(1, Some(r#""B""#)),
+                ev::task_completed(0, Some(r#""A""#)),
             ]
         })],
     );
@@ -68,7 +72,9 @@ fn same_decisions_for_retries_up_to_the_second_attempt() {
     differential(
         "retry",
         None,
-        vec![step(1, |_| vec![ev::task_failed(0, "Io", "again", false)])],
+        vec![step(1, |_| {
+            vec![ev::task_failed(0, &FailureDetails::new("Io", "again"))]
+        })],
     );
 }
 
@@ -108,7 +114,7 @@ fn same_decisions_for_suspend_resume_and_terminate() {
         None,
         vec![
             step(1, |_| vec![ev::suspended()]),
-            step(2, |_| vec![ev::task_completed(0, "1")]),
+            step(2, |_| vec![ev::task_completed(0, Some("1"))]),
             step(3, |_| vec![ev::resumed()]),
             step(4, |_| vec![ev::terminated(Some(r#""stop""#))]),
         ],
@@ -181,8 +187,10 @@ fn same_rewind_of_a_failed_activity() {
         "two_steps",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, "1")]),
-            step(2, |_| vec![ev::task_failed(1, "Boom", "b failed", false)]),
+            step(1, |_| vec![ev::task_completed(0, Some("1"))]),
+            step(2, |_| {
+                vec![ev::task_failed(1, &FailureDetails::new("Boom", "b failed"))]
+            }),
         ],
     );
     if let Some(replayed) = replayed {
@@ -197,9 +205,9 @@ fn same_rewind_of_a_failed_fan_out() {
         Some("3"),
         vec![step(1, |_| {
             vec![
-                ev::task_completed(0, "0"),
-                ev::task_completed(1, "2"),
-                ev::task_failed(2, "Boom", "two failed", false),
+                ev::task_completed(0, Some("0")),
+                ev::task_completed(1, Some("2")),
+                ev::task_failed(2, &FailureDetails::new("Boom", "two failed")),
             ]
         })],
     );
@@ -214,8 +222,13 @@ fn same_rewind_of_a_failed_sub_orchestration() {
         "parent",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, "7")]),
-            step(2, |_| vec![ev::sub_failed(1, "Boom", "the child failed")]),
+            step(1, |_| vec![ev::task_completed(0, Some("7"))]),
+            step(2, |_| {
+                vec![ev::sub_orchestration_failed(
+                    1,
+                    &FailureDetails::new("Boom", "the child failed"),
+                )]
+            }),
         ],
     );
     // The child is still created: the parent waits for its new outcome.

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{at, ev, ts};
+use common::{EXECUTION, INSTANCE, at, ev, ts};
+use durable_core::FailureDetails;
 use durable_core::proto::{self, history_event::EventType};
 use durable_core::{
     EntityId, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_any,
@@ -73,7 +74,12 @@ fn arb_event() -> impl Strategy<Value = proto::HistoryEvent> {
     let secs = 0i64..400_000;
     prop_oneof![
         secs.clone().prop_map(|s| ev::orchestrator_started(at(s))),
-        (arb_name(), arb_json()).prop_map(|(n, i)| ev::execution_started(&n, i.as_deref())),
+        (arb_name(), arb_json()).prop_map(|(n, i)| ev::execution_started(
+            INSTANCE,
+            EXECUTION,
+            &n,
+            i.as_deref()
+        )),
         (id.clone(), arb_name()).prop_map(|(i, n)| ev::task_scheduled(i, &n)),
         (id.clone(), arb_json()).prop_map(|(i, r)| ev::event(
             -1,
@@ -82,8 +88,10 @@ fn arb_event() -> impl Strategy<Value = proto::HistoryEvent> {
                 result: r
             })
         )),
-        id.clone()
-            .prop_map(|i| ev::task_failed(i, "E", "m", i % 2 == 0)),
+        id.clone().prop_map(|i| ev::task_failed(
+            i,
+            &FailureDetails::new("E", "m").with_non_retriable(i % 2 == 0)
+        )),
         (id.clone(), secs.clone()).prop_map(|(i, s)| ev::timer_created(i, at(s))),
         (id.clone(), secs.clone()).prop_map(|(i, s)| ev::timer_fired(i, at(s))),
         (arb_name(), arb_json()).prop_map(|(n, i)| ev::event_raised(&n, i.as_deref())),
@@ -93,8 +101,10 @@ fn arb_event() -> impl Strategy<Value = proto::HistoryEvent> {
             &n,
             Some(r#"{"id":"q"}"#)
         )),
-        id.clone().prop_map(|i| ev::sub_completed(i, "1")),
-        id.clone().prop_map(|i| ev::sub_failed(i, "E", "m")),
+        id.clone()
+            .prop_map(|i| ev::sub_orchestration_completed(i, Some("1"))),
+        id.clone()
+            .prop_map(|i| ev::sub_orchestration_failed(i, &FailureDetails::new("E", "m"))),
         id.clone().prop_map(|i| ev::event(
             i,
             EventType::SubOrchestrationInstanceCreated(
@@ -146,7 +156,7 @@ proptest! {
         let mut past = past;
         if prefix {
             // Often give the history a plausible start so the orchestrator code actually runs.
-            past.insert(0, ev::execution_started("mixed", Some("2")));
+            past.insert(0, ev::execution_started(INSTANCE, EXECUTION, "mixed", Some("2")));
             past.insert(0, ev::orchestrator_started(at(0)));
         }
         let request = proto::OrchestratorRequest {

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use durable_core::FailureDetails;
 use durable_core::replay_check::{
     InstanceOutcome, MismatchKind, RecordedHistory, ReplayCheckOptions, ReplayMismatch,
     check_histories, check_history, read_export,
@@ -43,24 +44,27 @@ fn v1() -> Registry {
 /// Runs "order" to completion on `registry`, failing "bill" once so that the retry timer is in the history.
 fn record_order(registry: &Registry) -> Run {
     let steps = vec![
-        step(1, |_| vec![ev::task_completed(0, r#""reserved""#)]),
+        step(1, |_| vec![ev::task_completed(0, Some(r#""reserved""#))]),
         step(61, |run| vec![ev::timer_fired(1, run.fire_at(1))]),
         step(62, |_| vec![ev::event_raised("approval", Some("true"))]),
         step(63, |_| {
             vec![
-                ev::task_completed(2, r#""s0""#),
-                ev::task_completed(3, r#""s1""#),
+                ev::task_completed(2, Some(r#""s0""#)),
+                ev::task_completed(3, Some(r#""s1""#)),
             ]
         }),
         step(64, |run| {
             vec![ev::entity_completed(&run.request_id(4), Some("5"))]
         }),
         step(65, |_| {
-            vec![ev::task_failed(5, "Flaky", "try again", false)]
+            vec![ev::task_failed(
+                5,
+                &FailureDetails::new("Flaky", "try again"),
+            )]
         }),
         step(70, |run| vec![ev::timer_fired(6, run.fire_at(6))]),
-        step(71, |_| vec![ev::task_completed(7, r#""billed""#)]),
-        step(72, |_| vec![ev::sub_completed(8, "8")]),
+        step(71, |_| vec![ev::task_completed(7, Some(r#""billed""#))]),
+        step(72, |_| vec![ev::sub_orchestration_completed(8, Some("8"))]),
     ];
     let run = run_incremental(registry, "order", Some("7"), steps, Shape::Scheduler);
     assert!(
@@ -165,7 +169,7 @@ fn an_extra_call_where_the_recorded_turn_made_none_is_reported() {
         &r,
         "wait",
         None,
-        vec![step(1, |_| vec![ev::task_completed(0, r#""x""#)])],
+        vec![step(1, |_| vec![ev::task_completed(0, Some(r#""x""#))])],
         Shape::Scheduler,
     );
     assert_eq!(
@@ -209,9 +213,9 @@ fn a_call_moved_to_an_earlier_turn_is_reported_at_the_turn_that_did_not_make_it(
         "flow",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, r#""x""#)]),
+            step(1, |_| vec![ev::task_completed(0, Some(r#""x""#))]),
             step(2, |_| vec![ev::event_raised("go", Some("true"))]),
-            step(3, |_| vec![ev::task_completed(1, r#""y""#)]),
+            step(3, |_| vec![ev::task_completed(1, Some(r#""y""#))]),
         ],
         Shape::Scheduler,
     );
@@ -318,7 +322,15 @@ fn removed_orchestrators_and_changed_inputs_are_reported_or_skipped() {
 fn entities_and_histories_without_a_turn_are_skipped() {
     let registry = v1();
     let entity = RecordedHistory::new("@counter@orders", vec![ev::orchestrator_started(t0())]);
-    let pending = RecordedHistory::new("p", vec![ev::execution_started("order", Some("1"))]);
+    let pending = RecordedHistory::new(
+        "p",
+        vec![ev::execution_started(
+            INSTANCE,
+            EXECUTION,
+            "order",
+            Some("1"),
+        )],
+    );
     let report = check_histories(&registry, [&entity, &pending], &ReplayCheckOptions::new());
     assert_eq!(report.checked(), 0);
     assert!(

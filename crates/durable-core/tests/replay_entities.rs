@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use durable_core::FailureDetails;
 use durable_core::{
     EntityId, OrchestrationContext, OrchestrationError, Registry, TaskError, when_any,
 };
@@ -129,7 +130,10 @@ fn entity_failure_reaches_the_orchestrator() {
         "call_catch",
         None,
         vec![step(1, |r| {
-            vec![ev::entity_failed(&r.request_id(0), "Boom", "bad op")]
+            vec![ev::entity_failed(
+                &r.request_id(0),
+                &FailureDetails::new("Boom", "bad op"),
+            )]
         })],
     );
     assert_eq!(
@@ -284,7 +288,7 @@ fn event_sent_to_the_wrong_entity_is_non_determinism() {
     let r = registry();
     let past = vec![
         ev::orchestrator_started(t0()),
-        ev::execution_started("call", None),
+        ev::execution_started(INSTANCE, EXECUTION, "call", None),
         ev::event_sent(0, "@counter@zzz", "op", Some(r#"{"id":"x"}"#)),
     ];
     let response = execute(&r, &past, &[ev::orchestrator_started(at(1))]);
@@ -340,7 +344,7 @@ fn unlock_where_the_code_did_something_else_is_non_determinism() {
     // check the signal would silently be dropped or, worse, sent again.
     let past = vec![
         ev::orchestrator_started(t0()),
-        ev::execution_started("call", None),
+        ev::execution_started(INSTANCE, EXECUTION, "call", None),
         unlock_event(0, "section", "@counter@a"),
         ev::orchestrator_completed(),
     ];

@@ -156,9 +156,9 @@ fn suspended_instances_return_no_actions_and_resume_later() {
         None,
         vec![
             step(1, |_| vec![ev::suspended()]),
-            step(2, |_| vec![ev::task_completed(0, "1")]),
+            step(2, |_| vec![ev::task_completed(0, Some("1"))]),
             step(3, |_| vec![ev::resumed()]),
-            step(4, |_| vec![ev::task_completed(1, "2")]),
+            step(4, |_| vec![ev::task_completed(1, Some("2"))]),
         ],
     );
     assert!(run.turns[1].1.actions.is_empty());
@@ -205,7 +205,7 @@ fn panics_fail_the_orchestration() {
         &r,
         "panics",
         None,
-        vec![step(1, |_| vec![ev::task_completed(0, "1")])],
+        vec![step(1, |_| vec![ev::task_completed(0, Some("1"))])],
     );
     let f = failure(run.last()).unwrap();
     assert_eq!(f.error_type, "Panic");
@@ -232,7 +232,7 @@ fn unknown_orchestrator_fails_clearly() {
         &[],
         &[
             ev::orchestrator_started(t0()),
-            ev::execution_started("nope", None),
+            ev::execution_started(INSTANCE, EXECUTION, "nope", None),
         ],
     );
     let f = failure(&response).unwrap();
@@ -246,7 +246,10 @@ fn request_without_execution_started_fails_clearly() {
     let response = execute(
         &r,
         &[],
-        &[ev::orchestrator_started(t0()), ev::task_completed(0, "1")],
+        &[
+            ev::orchestrator_started(t0()),
+            ev::task_completed(0, Some("1")),
+        ],
     );
     assert_eq!(
         failure(&response).unwrap().error_type,
@@ -267,7 +270,7 @@ fn bad_input_fails_clearly() {
         &[],
         &[
             ev::orchestrator_started(t0()),
-            ev::execution_started("counter", Some("\"x\"")),
+            ev::execution_started(INSTANCE, EXECUTION, "counter", Some("\"x\"")),
         ],
     );
     let f = failure(&response).unwrap();
@@ -288,11 +291,14 @@ fn non_determinism_wrong_name() {
     let case = ReplayCase {
         past: vec![
             ev::orchestrator_started(t0()),
-            ev::execution_started("two_steps", None),
+            ev::execution_started(INSTANCE, EXECUTION, "two_steps", None),
             ev::task_scheduled(0, "renamed"),
             ev::orchestrator_completed(),
         ],
-        new: vec![ev::orchestrator_started(at(1)), ev::task_completed(0, "1")],
+        new: vec![
+            ev::orchestrator_started(at(1)),
+            ev::task_completed(0, Some("1")),
+        ],
         expected: vec![
             "1 Complete Failed [NonDeterminismError: non-deterministic orchestration: at sequence number 0 the \
              history has TaskScheduled 'renamed' but the orchestrator code produced ScheduleTask 'a']",
@@ -307,7 +313,7 @@ fn non_determinism_wrong_kind_and_missing_action() {
     let case = ReplayCase {
         past: vec![
             ev::orchestrator_started(t0()),
-            ev::execution_started("two_steps", None),
+            ev::execution_started(INSTANCE, EXECUTION, "two_steps", None),
             ev::timer_created(0, at(5)),
         ],
         new: vec![ev::orchestrator_started(at(1))],
@@ -320,7 +326,7 @@ fn non_determinism_wrong_kind_and_missing_action() {
     let case = ReplayCase {
         past: vec![
             ev::orchestrator_started(t0()),
-            ev::execution_started("two_steps", None),
+            ev::execution_started(INSTANCE, EXECUTION, "two_steps", None),
             ev::task_scheduled(0, "a"),
             ev::task_scheduled(5, "b"),
         ],
@@ -340,7 +346,7 @@ fn non_determinism_event_sent_target() {
     let case = ReplayCase {
         past: vec![
             ev::orchestrator_started(t0()),
-            ev::execution_started("sender", None),
+            ev::execution_started(INSTANCE, EXECUTION, "sender", None),
             ev::event_sent(0, "someone-else", "Ping", Some("5")),
         ],
         new: vec![ev::orchestrator_started(at(1))],
@@ -407,7 +413,7 @@ fn custom_status_is_reported_every_turn() {
 #[test]
 fn context_exposes_identity_and_input() {
     let r = registry();
-    let mut started = ev::execution_started("info", Some(r#""in""#));
+    let mut started = ev::execution_started(INSTANCE, EXECUTION, "info", Some(r#""in""#));
     if let Some(durable_core::proto::history_event::EventType::ExecutionStarted(s)) =
         &mut started.event_type
     {
@@ -466,7 +472,7 @@ fn an_instance_suspended_before_it_started_waits_instead_of_failing() {
     let first = vec![
         ev::orchestrator_started(t0()),
         ev::suspended(),
-        ev::execution_started("two_steps", None),
+        ev::execution_started(INSTANCE, EXECUTION, "two_steps", None),
     ];
     let response = execute(&r, &[], &first);
     assert!(response.actions.is_empty(), "{:?}", summary(&response));
@@ -543,7 +549,7 @@ fn non_determinism_is_detected_for_every_scheduled_event_kind() {
     for (expected, event) in cases {
         let past = vec![
             ev::orchestrator_started(t0()),
-            ev::execution_started("two_steps", None),
+            ev::execution_started(INSTANCE, EXECUTION, "two_steps", None),
             event,
             ev::orchestrator_completed(),
         ];

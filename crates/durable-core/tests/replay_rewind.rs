@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use durable_core::FailureDetails;
 use durable_core::proto::{self, history_event::EventType};
 use durable_core::{
     CallOptions, OrchestrationContext, OrchestrationError, Registry, RetryPolicy, when_all,
@@ -55,7 +56,7 @@ fn registry() -> Registry {
 fn rewind_request(secs: i64, parent_execution_id: Option<&str>) -> Vec<proto::HistoryEvent> {
     vec![
         ev::orchestrator_started(at(secs)),
-        ev::execution_rewound(at(secs), "try again", parent_execution_id),
+        execution_rewound(at(secs), "try again", parent_execution_id),
     ]
 }
 
@@ -74,8 +75,10 @@ fn failed_two_steps(r: &Registry) -> Run {
         "two_steps",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, "1")]),
-            step(2, |_| vec![ev::task_failed(1, "Boom", "b failed", false)]),
+            step(1, |_| vec![ev::task_completed(0, Some("1"))]),
+            step(2, |_| {
+                vec![ev::task_failed(1, &FailureDetails::new("Boom", "b failed"))]
+            }),
         ],
         Shape::Scheduler,
     );
@@ -126,7 +129,7 @@ fn a_failed_activity_runs_again_and_the_instance_completes() {
         &mut run,
         vec![
             ev::orchestrator_started(at(102)),
-            ev::task_completed(1, "2"),
+            ev::task_completed(1, Some("2")),
         ],
         Shape::Scheduler,
     );
@@ -162,7 +165,7 @@ fn an_instance_rewound_twice_keeps_both_markers() {
         &mut run,
         vec![
             ev::orchestrator_started(at(102)),
-            ev::task_failed(1, "Boom", "b failed again", false),
+            ev::task_failed(1, &FailureDetails::new("Boom", "b failed again")),
         ],
         Shape::Scheduler,
     );
@@ -201,9 +204,9 @@ fn only_the_failed_calls_of_a_fan_out_run_again() {
         Some("3"),
         vec![step(1, |_| {
             vec![
-                ev::task_failed(1, "Boom", "one failed", false),
-                ev::task_completed(0, "0"),
-                ev::task_failed(2, "Boom", "two failed", false),
+                ev::task_failed(1, &FailureDetails::new("Boom", "one failed")),
+                ev::task_completed(0, Some("0")),
+                ev::task_failed(2, &FailureDetails::new("Boom", "two failed")),
             ]
         })],
         Shape::Scheduler,
@@ -239,8 +242,8 @@ fn only_the_failed_calls_of_a_fan_out_run_again() {
         &mut run,
         vec![
             ev::orchestrator_started(at(102)),
-            ev::task_completed(2, "4"),
-            ev::task_completed(1, "2"),
+            ev::task_completed(2, Some("4")),
+            ev::task_completed(1, Some("2")),
         ],
         Shape::Scheduler,
     );
@@ -256,8 +259,13 @@ fn a_failed_sub_orchestration_stays_created_and_its_new_outcome_is_awaited() {
         "parent",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, "7")]),
-            step(2, |_| vec![ev::sub_failed(1, "Boom", "the child failed")]),
+            step(1, |_| vec![ev::task_completed(0, Some("7"))]),
+            step(2, |_| {
+                vec![ev::sub_orchestration_failed(
+                    1,
+                    &FailureDetails::new("Boom", "the child failed"),
+                )]
+            }),
         ],
         Shape::Scheduler,
     );
@@ -294,7 +302,7 @@ fn a_failed_sub_orchestration_stays_created_and_its_new_outcome_is_awaited() {
         &mut run,
         vec![
             ev::orchestrator_started(at(150)),
-            ev::sub_completed(1, r#""fine""#),
+            ev::sub_orchestration_completed(1, Some(r#""fine""#)),
         ],
         Shape::Scheduler,
     );
@@ -310,7 +318,10 @@ fn a_rewound_sub_orchestration_reports_to_its_parents_new_execution() {
         "child",
         Some("7"),
         vec![step(1, |_| {
-            vec![ev::task_failed(0, "Boom", "flaky failed", false)]
+            vec![ev::task_failed(
+                0,
+                &FailureDetails::new("Boom", "flaky failed"),
+            )]
         })],
         Shape::Scheduler,
     );
@@ -383,8 +394,8 @@ fn rewinding_an_instance_that_did_not_fail_restates_its_outcome() {
         "two_steps",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, "1")]),
-            step(2, |_| vec![ev::task_completed(1, "2")]),
+            step(1, |_| vec![ev::task_completed(0, Some("1"))]),
+            step(2, |_| vec![ev::task_completed(1, Some("2"))]),
         ],
         Shape::Scheduler,
     );
@@ -411,7 +422,10 @@ fn a_rewind_request_for_a_running_instance_changes_nothing() {
     let response = run_turn(
         &r,
         &mut run,
-        vec![ev::orchestrator_started(at(2)), ev::task_completed(0, "1")],
+        vec![
+            ev::orchestrator_started(at(2)),
+            ev::task_completed(0, Some("1")),
+        ],
         Shape::Scheduler,
     );
     assert_eq!(summary(&response), ["1 ScheduleTask b null"]);
@@ -428,9 +442,13 @@ fn a_rewound_retried_call_fails_with_a_non_determinism_error() {
         "retried",
         None,
         vec![
-            step(1, |_| vec![ev::task_failed(0, "Boom", "first", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(0, &FailureDetails::new("Boom", "first"))]
+            }),
             step(11, |run| vec![ev::timer_fired(1, run.fire_at(1))]),
-            step(12, |_| vec![ev::task_failed(2, "Boom", "second", false)]),
+            step(12, |_| {
+                vec![ev::task_failed(2, &FailureDetails::new("Boom", "second"))]
+            }),
         ],
         Shape::Scheduler,
     );

@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use durable_core::FailureDetails;
 use durable_core::{
     ActivityError, CallOptions, OrchestrationContext, OrchestrationError, Registry, RetryPolicy,
     TaskError, when_all, when_any,
@@ -160,8 +161,8 @@ fn sequence_of_activities() {
         "sequence",
         Some("2"),
         vec![
-            step(1, |_| vec![ev::task_completed(0, r#""hi c0""#)]),
-            step(2, |_| vec![ev::task_completed(1, r#""hi c1""#)]),
+            step(1, |_| vec![ev::task_completed(0, Some(r#""hi c0""#))]),
+            step(2, |_| vec![ev::task_completed(1, Some(r#""hi c1""#))]),
         ],
     );
     assert_eq!(summary(&run.turns[0].1), ["0 ScheduleTask hello \"c0\""]);
@@ -180,9 +181,9 @@ fn fan_out_fan_in() {
         "fan_out",
         Some("3"),
         vec![
-            step(1, |_| vec![ev::task_completed(2, "4")]),
-            step(2, |_| vec![ev::task_completed(0, "0")]),
-            step(3, |_| vec![ev::task_completed(1, "2")]),
+            step(1, |_| vec![ev::task_completed(2, Some("4"))]),
+            step(2, |_| vec![ev::task_completed(0, Some("0"))]),
+            step(3, |_| vec![ev::task_completed(1, Some("2"))]),
         ],
     );
     assert_eq!(
@@ -207,8 +208,8 @@ fn when_any_picks_the_first_completion_in_history() {
         None,
         vec![step(1, |_| {
             vec![
-                ev::task_completed(1, r#""B""#),
-                ev::task_completed(0, r#""A""#),
+                ev::task_completed(1, Some(r#""B""#)),
+                ev::task_completed(0, Some(r#""A""#)),
             ]
         })],
     );
@@ -223,8 +224,8 @@ fn when_any_uses_history_order_even_when_both_completed_earlier() {
         "race_late",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(1, r#""B""#)]),
-            step(2, |_| vec![ev::task_completed(0, r#""A""#)]),
+            step(1, |_| vec![ev::task_completed(1, Some(r#""B""#))]),
+            step(2, |_| vec![ev::task_completed(0, Some(r#""A""#))]),
             step(3, |_| vec![ev::event_raised("GO", None)]),
         ],
     );
@@ -239,11 +240,15 @@ fn retry_waits_on_durable_timers_then_succeeds() {
         "retry",
         None,
         vec![
-            step(1, |_| vec![ev::task_failed(0, "Io", "try again", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(0, &FailureDetails::new("Io", "try again"))]
+            }),
             step(11, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
-            step(12, |_| vec![ev::task_failed(2, "Io", "try again", false)]),
+            step(12, |_| {
+                vec![ev::task_failed(2, &FailureDetails::new("Io", "try again"))]
+            }),
             step(32, |r| vec![ev::timer_fired(3, r.fire_at(3))]),
-            step(33, |_| vec![ev::task_completed(4, r#""ok""#)]),
+            step(33, |_| vec![ev::task_completed(4, Some(r#""ok""#))]),
         ],
     );
     // First wait 10s after the failure at t+1, second wait 20s (backoff 2.0) after the failure at t+12.
@@ -262,11 +267,17 @@ fn retry_gives_up_after_max_attempts() {
         "retry",
         None,
         vec![
-            step(1, |_| vec![ev::task_failed(0, "Io", "1", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(0, &FailureDetails::new("Io", "1"))]
+            }),
             step(11, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
-            step(12, |_| vec![ev::task_failed(2, "Io", "2", false)]),
+            step(12, |_| {
+                vec![ev::task_failed(2, &FailureDetails::new("Io", "2"))]
+            }),
             step(32, |r| vec![ev::timer_fired(3, r.fire_at(3))]),
-            step(33, |_| vec![ev::task_failed(4, "Io", "3", false)]),
+            step(33, |_| {
+                vec![ev::task_failed(4, &FailureDetails::new("Io", "3"))]
+            }),
         ],
     );
     let f = failure(run.last()).unwrap();
@@ -281,7 +292,12 @@ fn retry_stops_at_non_retriable_failure() {
         &r,
         "retry",
         None,
-        vec![step(1, |_| vec![ev::task_failed(0, "Bad", "no", true)])],
+        vec![step(1, |_| {
+            vec![ev::task_failed(
+                0,
+                &FailureDetails::new("Bad", "no").with_non_retriable(true),
+            )]
+        })],
     );
     assert_eq!(
         summary(run.last()),
@@ -296,7 +312,9 @@ fn activity_failure_can_be_caught_and_inspected() {
         &r,
         "catch",
         None,
-        vec![step(1, |_| vec![ev::task_failed(0, "Boom", "bad", false)])],
+        vec![step(1, |_| {
+            vec![ev::task_failed(0, &FailureDetails::new("Boom", "bad"))]
+        })],
     );
     assert_eq!(
         summary(run.last()),
@@ -311,7 +329,9 @@ fn activity_failure_propagates_with_inner_failure() {
         &r,
         "propagate",
         None,
-        vec![step(1, |_| vec![ev::task_failed(0, "Boom", "bad", false)])],
+        vec![step(1, |_| {
+            vec![ev::task_failed(0, &FailureDetails::new("Boom", "bad"))]
+        })],
     );
     let f = failure(run.last()).unwrap();
     assert_eq!(f.error_type, "TaskFailedError");
@@ -325,14 +345,17 @@ fn activity_failure_propagates_with_inner_failure() {
 #[test]
 fn failure_envelope_in_task_completed_is_a_failure() {
     let r = registry();
-    let envelope =
-        durable_core::failure_envelope::encode(&ev::failure("Boom", "through the host", false))
-            .to_string();
+    let envelope = durable_core::failure_envelope::encode(
+        &FailureDetails::new("Boom", "through the host").to_proto(),
+    )
+    .to_string();
     let run = run_both(
         &r,
         "catch",
         None,
-        vec![step(1, move |_| vec![ev::task_completed(0, &envelope)])],
+        vec![step(1, move |_| {
+            vec![ev::task_completed(0, Some(envelope.as_str()))]
+        })],
     );
     assert_eq!(
         summary(run.last()),
@@ -348,8 +371,8 @@ fn sub_orchestrations_get_derived_or_explicit_ids() {
         "parent",
         None,
         vec![
-            step(1, |_| vec![ev::sub_completed(0, "10")]),
-            step(2, |_| vec![ev::sub_completed(1, "20")]),
+            step(1, |_| vec![ev::sub_orchestration_completed(0, Some("10"))]),
+            step(2, |_| vec![ev::sub_orchestration_completed(1, Some("20"))]),
         ],
     );
     assert_eq!(
@@ -371,9 +394,14 @@ fn sub_orchestration_retry_keeps_the_child_id() {
         "parent_retry",
         None,
         vec![
-            step(1, |_| vec![ev::sub_failed(0, "X", "first")]),
+            step(1, |_| {
+                vec![ev::sub_orchestration_failed(
+                    0,
+                    &FailureDetails::new("X", "first"),
+                )]
+            }),
             step(6, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
-            step(7, |_| vec![ev::sub_completed(2, "7")]),
+            step(7, |_| vec![ev::sub_orchestration_completed(2, Some("7"))]),
         ],
     );
     assert_eq!(
@@ -392,9 +420,9 @@ fn unknown_completion_ids_are_ignored() {
         Some("1"),
         vec![
             step(1, |_| {
-                vec![ev::task_completed(42, "1"), ev::timer_fired(7, at(0))]
+                vec![ev::task_completed(42, Some("1")), ev::timer_fired(7, at(0))]
             }),
-            step(2, |_| vec![ev::task_completed(0, r#""hi c0""#)]),
+            step(2, |_| vec![ev::task_completed(0, Some(r#""hi c0""#))]),
         ],
     );
     assert!(run.turns[1].1.actions.is_empty());
@@ -408,7 +436,7 @@ fn a_result_of_the_wrong_type_is_a_decode_error() {
         &r,
         "sequence",
         Some("1"),
-        vec![step(1, |_| vec![ev::task_completed(0, "12")])],
+        vec![step(1, |_| vec![ev::task_completed(0, Some("12"))])],
     );
     let f = failure(run.last()).unwrap();
     assert_eq!(f.error_type, "SerializationError");
@@ -428,12 +456,12 @@ fn nested_combinators_wake_the_right_branches() {
         "nested",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(3, "1")]),
-            step(2, |_| vec![ev::task_completed(0, "10")]),
-            step(3, |_| vec![ev::task_completed(2, "2")]),
-            step(4, |_| vec![ev::task_completed(1, "20")]),
-            step(5, |_| vec![ev::task_completed(5, "300")]),
-            step(6, |_| vec![ev::task_completed(4, "100")]),
+            step(1, |_| vec![ev::task_completed(3, Some("1"))]),
+            step(2, |_| vec![ev::task_completed(0, Some("10"))]),
+            step(3, |_| vec![ev::task_completed(2, Some("2"))]),
+            step(4, |_| vec![ev::task_completed(1, Some("20"))]),
+            step(5, |_| vec![ev::task_completed(5, Some("300"))]),
+            step(6, |_| vec![ev::task_completed(4, Some("100"))]),
         ],
     );
     assert_eq!(
@@ -460,9 +488,16 @@ fn retry_predicate_decides_which_failures_are_retried() {
         "retry_if",
         None,
         vec![
-            step(1, |_| vec![ev::task_failed(0, "Transient", "again", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(
+                    0,
+                    &FailureDetails::new("Transient", "again"),
+                )]
+            }),
             step(2, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
-            step(3, |_| vec![ev::task_failed(2, "Fatal", "stop", false)]),
+            step(3, |_| {
+                vec![ev::task_failed(2, &FailureDetails::new("Fatal", "stop"))]
+            }),
         ],
     );
     assert_eq!(summary(&run.turns[1].1), ["1 CreateTimer +2s"]);
@@ -479,10 +514,15 @@ fn call_options_carry_version_tags_and_instance_id() {
         "options",
         None,
         vec![
-            step(1, |_| vec![ev::task_completed(0, "1")]),
-            step(2, |_| vec![ev::sub_failed(1, "X", "once")]),
+            step(1, |_| vec![ev::task_completed(0, Some("1"))]),
+            step(2, |_| {
+                vec![ev::sub_orchestration_failed(
+                    1,
+                    &FailureDetails::new("X", "once"),
+                )]
+            }),
             step(2, |r| vec![ev::timer_fired(2, r.fire_at(2))]),
-            step(3, |_| vec![ev::sub_completed(3, "2")]),
+            step(3, |_| vec![ev::sub_orchestration_completed(3, Some("2"))]),
         ],
     );
     match &run.action(0).orchestrator_action_type {
@@ -535,14 +575,14 @@ fn absent_and_null_inputs_and_results_both_read_as_none() {
         &r,
         "nullable",
         Some("null"),
-        vec![step(1, |_| vec![ev::task_completed(0, "null")])],
+        vec![step(1, |_| vec![ev::task_completed(0, Some("null"))])],
     );
     assert_eq!(summary(run.last()), [r#"1 Complete Completed "None/None""#]);
     let run = run_both(
         &r,
         "nullable",
         Some(r#""x""#),
-        vec![step(1, |_| vec![ev::task_completed(0, "7")])],
+        vec![step(1, |_| vec![ev::task_completed(0, Some("7"))])],
     );
     assert_eq!(summary(&run.turns[0].1), [r#"0 ScheduleTask maybe "x""#]);
     assert_eq!(
@@ -562,18 +602,18 @@ fn parallel_retries_interleave_with_their_own_timers() {
             // Both first attempts fail, in reverse order; each retry gets its own timer and a new sequence number.
             step(1, |_| {
                 vec![
-                    ev::task_failed(1, "Io", "y1", false),
-                    ev::task_failed(0, "Io", "x1", false),
+                    ev::task_failed(1, &FailureDetails::new("Io", "y1")),
+                    ev::task_failed(0, &FailureDetails::new("Io", "x1")),
                 ]
             }),
             step(11, |r| vec![ev::timer_fired(2, r.fire_at(2))]),
             step(12, |r| {
                 vec![
                     ev::timer_fired(3, r.fire_at(3)),
-                    ev::task_completed(4, r#""Y""#),
+                    ev::task_completed(4, Some(r#""Y""#)),
                 ]
             }),
-            step(13, |_| vec![ev::task_completed(5, r#""X""#)]),
+            step(13, |_| vec![ev::task_completed(5, Some(r#""X""#))]),
         ],
     );
     assert_eq!(

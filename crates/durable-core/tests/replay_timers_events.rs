@@ -186,7 +186,7 @@ fn events_buffered_before_the_wait_are_delivered() {
         ev::orchestrator_started(t0()),
         ev::event_raised("approval", Some(r#""early""#)),
     ];
-    first.push(ev::execution_started("approval", None));
+    first.push(ev::execution_started(INSTANCE, EXECUTION, "approval", None));
     first.push(ev::event_raised("Approval", Some(r#""late""#)));
     let response = execute(&r, &[], &first);
     assert_eq!(summary(&response), [r#"0 Complete Completed "early,late""#]);
@@ -355,7 +355,7 @@ fn a_wait_with_timeout_takes_a_buffered_event_without_a_timer() {
         None,
         vec![
             step(1, |_| vec![ev::event_raised("E", Some(r#""early""#))]),
-            step(2, |_| vec![ev::task_completed(0, "null")]),
+            step(2, |_| vec![ev::task_completed(0, Some("null"))]),
         ],
     );
     assert!(run.turns[1].1.actions.is_empty());

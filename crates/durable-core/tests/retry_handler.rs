@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use durable_core::FailureDetails;
 use durable_core::replay_check::{RecordedHistory, ReplayCheckOptions, check_histories};
 use durable_core::{
     CallOptions, CancellationToken, OrchestrationContext, OrchestrationError, Registry,
@@ -87,14 +88,25 @@ fn the_handler_sees_attempts_elapsed_time_and_failures_and_waits_durably() {
         "activity",
         None,
         vec![
-            step(1, |_| vec![ev::task_failed(0, "Transient", "first", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(
+                    0,
+                    &FailureDetails::new("Transient", "first"),
+                )]
+            }),
             step(6, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
             step(7, |_| {
-                vec![ev::task_failed(2, "Transient", "second", false)]
+                vec![ev::task_failed(
+                    2,
+                    &FailureDetails::new("Transient", "second"),
+                )]
             }),
             step(17, |r| vec![ev::timer_fired(3, r.fire_at(3))]),
             step(18, |_| {
-                vec![ev::task_failed(4, "Transient", "third", false)]
+                vec![ev::task_failed(
+                    4,
+                    &FailureDetails::new("Transient", "third"),
+                )]
             }),
         ],
     );
@@ -133,9 +145,14 @@ fn a_success_after_a_retry_is_the_result() {
         "activity",
         None,
         vec![
-            step(1, |_| vec![ev::task_failed(0, "Transient", "first", false)]),
+            step(1, |_| {
+                vec![ev::task_failed(
+                    0,
+                    &FailureDetails::new("Transient", "first"),
+                )]
+            }),
             step(6, |r| vec![ev::timer_fired(1, r.fire_at(1))]),
-            step(7, |_| vec![ev::task_completed(2, r#""ok""#)]),
+            step(7, |_| vec![ev::task_completed(2, Some(r#""ok""#))]),
         ],
     );
     assert_eq!(summary(run.last()), [r#"3 Complete Completed "ok""#]);
@@ -149,7 +166,10 @@ fn non_retriable_failures_and_other_errors_do_not_reach_the_handler() {
         "activity",
         None,
         vec![step(1, |_| {
-            vec![ev::task_failed(0, "Transient", "no", true)]
+            vec![ev::task_failed(
+                0,
+                &FailureDetails::new("Transient", "no").with_non_retriable(true),
+            )]
         })],
     );
     assert_eq!(run.last().custom_status, None, "the handler was asked");
@@ -161,7 +181,10 @@ fn non_retriable_failures_and_other_errors_do_not_reach_the_handler() {
         "activity",
         None,
         vec![step(1, |_| {
-            vec![ev::task_failed(0, "Permanent", "nope", false)]
+            vec![ev::task_failed(
+                0,
+                &FailureDetails::new("Permanent", "nope"),
+            )]
         })],
     );
     // Asked once, said no: no timer, no second attempt.
@@ -181,10 +204,20 @@ fn a_handler_may_decide_with_an_activity_and_sub_orchestrations_keep_their_insta
         "ask",
         None,
         vec![
-            step(1, |_| vec![ev::sub_failed(0, "Boom", "child failed")]),
-            step(2, |_| vec![ev::task_completed(1, "true")]),
-            step(3, |_| vec![ev::sub_failed(2, "Boom", "again")]),
-            step(4, |_| vec![ev::task_completed(3, "false")]),
+            step(1, |_| {
+                vec![ev::sub_orchestration_failed(
+                    0,
+                    &FailureDetails::new("Boom", "child failed"),
+                )]
+            }),
+            step(2, |_| vec![ev::task_completed(1, Some("true"))]),
+            step(3, |_| {
+                vec![ev::sub_orchestration_failed(
+                    2,
+                    &FailureDetails::new("Boom", "again"),
+                )]
+            }),
+            step(4, |_| vec![ev::task_completed(3, Some("false"))]),
         ],
     );
     assert_eq!(
@@ -211,10 +244,16 @@ fn a_cancelled_token_stops_the_other_calls_retries() {
         vec![
             // "a" fails for good and cancels; "b" then fails retriably but is not tried again.
             step(1, |_| {
-                vec![ev::task_failed(0, "Fatal", "a is broken", false)]
+                vec![ev::task_failed(
+                    0,
+                    &FailureDetails::new("Fatal", "a is broken"),
+                )]
             }),
             step(2, |_| {
-                vec![ev::task_failed(1, "Transient", "b hiccup", false)]
+                vec![ev::task_failed(
+                    1,
+                    &FailureDetails::new("Transient", "b hiccup"),
+                )]
             }),
         ],
     );
@@ -227,7 +266,10 @@ fn a_cancelled_token_stops_the_other_calls_retries() {
         "cancel",
         None,
         vec![step(1, |_| {
-            vec![ev::task_failed(1, "Transient", "b hiccup", false)]
+            vec![ev::task_failed(
+                1,
+                &FailureDetails::new("Transient", "b hiccup"),
+            )]
         })],
     );
     assert_eq!(summary(run.last()), ["2 ScheduleTask b null"]);
@@ -264,7 +306,10 @@ fn a_call_cancelled_before_it_fails_does_not_ask_its_handler() {
         "precancelled",
         None,
         vec![step(1, |_| {
-            vec![ev::task_failed(0, "Transient", "c hiccup", false)]
+            vec![ev::task_failed(
+                0,
+                &FailureDetails::new("Transient", "c hiccup"),
+            )]
         })],
     );
     assert_eq!(summary(run.last()), ["1 Complete Completed true"]);

@@ -31,7 +31,7 @@ fn registry() -> Registry {
 }
 
 fn started(parent: Option<&str>) -> durable_core::proto::HistoryEvent {
-    let mut event = ev::execution_started("main", Some("null"));
+    let mut event = ev::execution_started(INSTANCE, EXECUTION, "main", Some("null"));
     event.timestamp = Some(ts(t0()));
     if let Some(Some(durable_core::proto::history_event::EventType::ExecutionStarted(s))) =
         Some(event.event_type.as_mut())
@@ -85,15 +85,15 @@ fn run(shape: Shape, parent: Option<&str>) -> (Run, Vec<Vec<SpanRecord>>, Vec<Tr
         &mut run,
         vec![
             ev::orchestrator_started(at(5)),
-            stamped(ev::task_completed(0, "\"A\""), 4),
+            stamped(ev::task_completed(0, Some("\"A\"")), 4),
         ],
     );
     turn(
         &mut run,
         vec![
             ev::orchestrator_started(at(9)),
-            stamped(ev::task_completed(1, "\"B\""), 7),
-            stamped(ev::sub_completed(2, "\"C\""), 8),
+            stamped(ev::task_completed(1, Some("\"B\"")), 7),
+            stamped(ev::sub_orchestration_completed(2, Some("\"C\"")), 8),
         ],
     );
     let fire_at = run.fire_at(3);

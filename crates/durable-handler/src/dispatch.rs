@@ -140,17 +140,13 @@ async fn orchestrator(
     let scoped = sink.clone();
     // The turn's span hangs under the orchestration span derived from history, whatever the host's header says:
     // the extension never hands back the orchestration's trace context, and the derived one is the same each turn.
-    let turn = durable_core::trace::turn_context(&req)
-        .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
-        .unwrap_or_else(tracing::Span::none);
+    let invocation = tracing::Span::current();
     // The engine is synchronous and CPU-bound; running it off the async workers also contains a panic.
     let response = tokio::task::spawn_blocking(move || {
-        turn.in_scope(|| {
-            let response = scoped.sync_scope(|| registry.execute_orchestrator(&req));
-            if let Some(trace) = durable_core::trace::turn_trace(&req, &response) {
-                trace.spans.iter().for_each(durable_telemetry::emit);
-            }
-            response
+        invocation.in_scope(|| {
+            durable_telemetry::orchestration_turn(&req, || {
+                scoped.sync_scope(|| registry.execute_orchestrator(&req))
+            })
         })
     })
     .await

@@ -8,7 +8,9 @@
 //!   [`tracing_opentelemetry`] layer puts them in the caller's trace;
 //! - read the context of a span, to send it on ([`context_of`]);
 //! - emit the spans the replay engine finished in a turn ([`emit`]) with the IDs and times it derived from history,
-//!   which must not change from one replay to the next (see [`durable_core::trace`]).
+//!   which must not change from one replay to the next (see [`durable_core::trace`]);
+//! - do both for a whole turn ([`orchestration_turn`], [`try_orchestration_turn`]): run it in its span, then emit
+//!   what it finished, computing nothing from the history when no subscriber takes the spans.
 //!
 //! Binaries set everything up with [`init`]: a `fmt` subscriber filtered by `RUST_LOG`, and, with the `otlp`
 //! feature, an OTLP exporter switched on and configured by the standard `OTEL_*` environment variables. They wait
@@ -60,6 +62,7 @@ mod ids;
 mod init;
 mod spans;
 mod stop;
+mod turn;
 
 pub use durable_core::trace::{SpanKind, SpanRecord, TraceParent, TurnTrace};
 pub use emit::emit;
@@ -70,6 +73,7 @@ pub use spans::{
     set_parent, set_parent_from_proto,
 };
 pub use stop::StopSignal;
+pub use turn::{orchestration_turn, try_orchestration_turn};
 
 /// The instrumentation scope of the spans emitted here, as the SDKs name theirs.
 pub const TRACER_NAME: &str = "durabletask";

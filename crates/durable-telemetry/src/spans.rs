@@ -9,6 +9,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// Makes `parent` (with its `tracestate`) the OpenTelemetry parent of `span`. Without an OpenTelemetry layer in
 /// the subscriber this does nothing.
 pub fn set_parent(span: &tracing::Span, parent: &TraceParent, trace_state: Option<&str>) {
+    parent_span(span, parent, trace_state);
+}
+
+/// [`set_parent`], telling whether an OpenTelemetry layer took the span.
+fn parent_span(span: &tracing::Span, parent: &TraceParent, trace_state: Option<&str>) -> bool {
     let state = trace_state
         .and_then(|s| s.parse::<TraceState>().ok())
         .unwrap_or_default();
@@ -19,8 +24,9 @@ pub fn set_parent(span: &tracing::Span, parent: &TraceParent, trace_state: Optio
         true,
         state,
     );
-    // Fails only when the span is disabled or already started, and then there is nothing to parent.
-    let _ = span.set_parent(Context::new().with_remote_span_context(context));
+    // Fails when the span is disabled, already started or has no OpenTelemetry layer: nothing to parent then.
+    span.set_parent(Context::new().with_remote_span_context(context))
+        .is_ok()
 }
 
 /// [`set_parent`] from a protocol `TraceContext`; an absent or invalid one leaves `span` as it is.
@@ -62,6 +68,11 @@ pub fn context_of(span: &tracing::Span) -> Option<proto::TraceContext> {
 /// that the engine derived, so every turn lands under the one orchestration span, which is emitted when the
 /// execution completes.
 pub fn orchestration_turn_span(trace: &TurnTrace) -> tracing::Span {
+    turn_span(trace).0
+}
+
+/// [`orchestration_turn_span`], and whether an OpenTelemetry layer records it.
+pub(crate) fn turn_span(trace: &TurnTrace) -> (tracing::Span, bool) {
     let span = tracing::info_span!(
         target: "durabletask",
         "orchestration turn",
@@ -72,8 +83,8 @@ pub fn orchestration_turn_span(trace: &TurnTrace) -> tracing::Span {
         durabletask.task.instance_id = %trace.instance_id,
         durabletask.task.execution_id = trace.execution_id.as_deref(),
     );
-    set_parent(&span, &trace.orchestration, trace.trace_state.as_deref());
-    span
+    let exported = parent_span(&span, &trace.orchestration, trace.trace_state.as_deref());
+    (span, exported)
 }
 
 /// The span of one activity execution (`activity:<Name>`, SERVER), under the context the activity request carried.

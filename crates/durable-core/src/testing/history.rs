@@ -1,5 +1,32 @@
-//! What a backend writes to history: the events both the harness and the in-process runtime append, in the shape
-//! the Durable Task Scheduler records them (one "scheduled" event per action, under the action's id).
+//! What a backend writes to history, for tests that build an orchestrator request by hand.
+//!
+//! [`OrchestrationHarness`](super::OrchestrationHarness) and [`InProcessRuntime`](super::InProcessRuntime) build
+//! their histories with these; a test that calls [`Registry::execute_orchestrator`](crate::Registry::execute_orchestrator)
+//! directly can too. Events are in the shape the Durable Task Scheduler records them: a "scheduled" event per
+//! action, under the action's id ([`confirmation`]), and results that name the id they answer. Inputs, outputs and
+//! results are JSON text. Events carry no timestamp unless they say otherwise.
+//!
+//! ```
+//! use durable_core::testing::history;
+//! use durable_core::{OffsetDateTime, proto};
+//!
+//! let t0 = OffsetDateTime::UNIX_EPOCH;
+//! let request = proto::OrchestratorRequest {
+//!     instance_id: "order-1".into(),
+//!     past_events: vec![
+//!         history::orchestrator_started(t0),
+//!         history::execution_started("order-1", "e1", "Checkout", Some("42")),
+//!         history::task_scheduled(0, "Charge"),
+//!         history::orchestrator_completed(),
+//!     ],
+//!     new_events: vec![
+//!         history::orchestrator_started(t0),
+//!         history::task_completed(0, Some(r#""paid""#)),
+//!     ],
+//!     ..Default::default()
+//! };
+//! # let _ = request;
+//! ```
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -12,7 +39,8 @@ use crate::proto::orchestrator_action::OrchestratorActionType;
 use crate::proto::send_entity_message_action::EntityMessageType;
 use crate::time_util;
 
-pub(crate) fn event(event_id: i32, event_type: EventType) -> proto::HistoryEvent {
+/// An event with `event_id` (the sequence number of the action a "scheduled" event confirms, else `-1`).
+pub fn event(event_id: i32, event_type: EventType) -> proto::HistoryEvent {
     proto::HistoryEvent {
         event_id,
         timestamp: None,
@@ -28,12 +56,35 @@ pub(crate) fn stamped(event_type: EventType, at: OffsetDateTime) -> proto::Histo
     }
 }
 
-pub(crate) fn orchestrator_started(at: OffsetDateTime) -> proto::HistoryEvent {
+/// `OrchestratorStarted`, which leads every turn's new events; its time is the orchestration's clock for the turn.
+pub fn orchestrator_started(at: OffsetDateTime) -> proto::HistoryEvent {
     stamped(EventType::OrchestratorStarted(Default::default()), at)
 }
 
-pub(crate) fn orchestrator_completed() -> proto::HistoryEvent {
+/// `OrchestratorCompleted`, which a backend appends after a turn's confirmations.
+pub fn orchestrator_completed() -> proto::HistoryEvent {
     event(-1, EventType::OrchestratorCompleted(Default::default()))
+}
+
+/// `ExecutionStarted` for execution `execution_id` of instance `instance_id`, running orchestrator `name`.
+pub fn execution_started(
+    instance_id: &str,
+    execution_id: &str,
+    name: &str,
+    input: Option<&str>,
+) -> proto::HistoryEvent {
+    event(
+        -1,
+        EventType::ExecutionStarted(proto::ExecutionStartedEvent {
+            name: name.to_string(),
+            input: input.map(str::to_string),
+            orchestration_instance: Some(proto::OrchestrationInstance {
+                instance_id: instance_id.to_string(),
+                execution_id: Some(execution_id.to_string()),
+            }),
+            ..Default::default()
+        }),
+    )
 }
 
 /// The JSON text of a value, as inputs, outputs and event data travel.
@@ -47,17 +98,30 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(
     })
 }
 
-pub(crate) fn task_completed(task_id: i32, result: Option<String>) -> proto::HistoryEvent {
+/// `TaskScheduled`: the call of activity `name` that action `task_id` made was recorded.
+pub fn task_scheduled(task_id: i32, name: &str) -> proto::HistoryEvent {
     event(
-        -1,
-        EventType::TaskCompleted(proto::TaskCompletedEvent {
-            task_scheduled_id: task_id,
-            result,
+        task_id,
+        EventType::TaskScheduled(proto::TaskScheduledEvent {
+            name: name.to_string(),
+            ..Default::default()
         }),
     )
 }
 
-pub(crate) fn task_failed(task_id: i32, details: &FailureDetails) -> proto::HistoryEvent {
+/// `TaskCompleted`: activity call `task_id` returned `result`.
+pub fn task_completed(task_id: i32, result: Option<&str>) -> proto::HistoryEvent {
+    event(
+        -1,
+        EventType::TaskCompleted(proto::TaskCompletedEvent {
+            task_scheduled_id: task_id,
+            result: result.map(str::to_string),
+        }),
+    )
+}
+
+/// `TaskFailed`: activity call `task_id` failed.
+pub fn task_failed(task_id: i32, details: &FailureDetails) -> proto::HistoryEvent {
     event(
         -1,
         EventType::TaskFailed(proto::TaskFailedEvent {
@@ -67,25 +131,21 @@ pub(crate) fn task_failed(task_id: i32, details: &FailureDetails) -> proto::Hist
     )
 }
 
-pub(crate) fn sub_orchestration_completed(
-    task_id: i32,
-    result: Option<String>,
-) -> proto::HistoryEvent {
+/// `SubOrchestrationInstanceCompleted`: sub-orchestration call `task_id` returned `result`.
+pub fn sub_orchestration_completed(task_id: i32, result: Option<&str>) -> proto::HistoryEvent {
     event(
         -1,
         EventType::SubOrchestrationInstanceCompleted(
             proto::SubOrchestrationInstanceCompletedEvent {
                 task_scheduled_id: task_id,
-                result,
+                result: result.map(str::to_string),
             },
         ),
     )
 }
 
-pub(crate) fn sub_orchestration_failed(
-    task_id: i32,
-    details: &FailureDetails,
-) -> proto::HistoryEvent {
+/// `SubOrchestrationInstanceFailed`: sub-orchestration call `task_id` failed.
+pub fn sub_orchestration_failed(task_id: i32, details: &FailureDetails) -> proto::HistoryEvent {
     event(
         -1,
         EventType::SubOrchestrationInstanceFailed(proto::SubOrchestrationInstanceFailedEvent {
@@ -95,7 +155,18 @@ pub(crate) fn sub_orchestration_failed(
     )
 }
 
-pub(crate) fn timer_fired(timer_id: i32, fire_at: OffsetDateTime) -> proto::HistoryEvent {
+/// `TimerCreated`: timer action `timer_id`, due at `fire_at`, was recorded.
+pub fn timer_created(timer_id: i32, fire_at: OffsetDateTime) -> proto::HistoryEvent {
+    event(
+        timer_id,
+        EventType::TimerCreated(proto::TimerCreatedEvent {
+            fire_at: Some(time_util::to_timestamp(fire_at)),
+        }),
+    )
+}
+
+/// `TimerFired`: timer `timer_id`, due at `fire_at`, fired.
+pub fn timer_fired(timer_id: i32, fire_at: OffsetDateTime) -> proto::HistoryEvent {
     event(
         -1,
         EventType::TimerFired(proto::TimerFiredEvent {
@@ -105,40 +176,79 @@ pub(crate) fn timer_fired(timer_id: i32, fire_at: OffsetDateTime) -> proto::Hist
     )
 }
 
-pub(crate) fn event_raised(name: &str, input: Option<String>) -> proto::HistoryEvent {
+/// `EventRaised`: an external event `name` arrived with `input`.
+pub fn event_raised(name: &str, input: Option<&str>) -> proto::HistoryEvent {
     event(
         -1,
         EventType::EventRaised(proto::EventRaisedEvent {
             name: name.to_string(),
-            input,
+            input: input.map(str::to_string),
         }),
     )
 }
 
-pub(crate) fn entity_completed(request_id: &str, output: Option<String>) -> proto::HistoryEvent {
+/// `EventSent`: event action `event_id`, sending `name` to `instance_id`, was recorded.
+pub fn event_sent(
+    event_id: i32,
+    instance_id: &str,
+    name: &str,
+    input: Option<&str>,
+) -> proto::HistoryEvent {
+    event(
+        event_id,
+        EventType::EventSent(proto::EventSentEvent {
+            instance_id: instance_id.to_string(),
+            name: name.to_string(),
+            input: input.map(str::to_string),
+        }),
+    )
+}
+
+/// `ExecutionSuspended`: the instance was suspended.
+pub fn suspended() -> proto::HistoryEvent {
+    event(-1, EventType::ExecutionSuspended(Default::default()))
+}
+
+/// `ExecutionResumed`: the instance was resumed.
+pub fn resumed() -> proto::HistoryEvent {
+    event(-1, EventType::ExecutionResumed(Default::default()))
+}
+
+/// `ExecutionTerminated`: the instance was terminated, with `output` as its output.
+pub fn terminated(output: Option<&str>) -> proto::HistoryEvent {
+    event(
+        -1,
+        EventType::ExecutionTerminated(proto::ExecutionTerminatedEvent {
+            input: output.map(str::to_string),
+            recurse: false,
+        }),
+    )
+}
+
+/// `EntityOperationCompleted`: the entity call `request_id` returned `output`.
+pub fn entity_completed(request_id: &str, output: Option<&str>) -> proto::HistoryEvent {
     event(
         -1,
         EventType::EntityOperationCompleted(proto::EntityOperationCompletedEvent {
             request_id: request_id.to_string(),
-            output,
+            output: output.map(str::to_string),
         }),
     )
 }
 
-pub(crate) fn entity_failed(
-    request_id: &str,
-    details: proto::TaskFailureDetails,
-) -> proto::HistoryEvent {
+/// `EntityOperationFailed`: the entity call `request_id` failed.
+pub fn entity_failed(request_id: &str, details: &FailureDetails) -> proto::HistoryEvent {
     event(
         -1,
         EventType::EntityOperationFailed(proto::EntityOperationFailedEvent {
             request_id: request_id.to_string(),
-            failure_details: Some(details),
+            failure_details: Some(details.to_proto()),
         }),
     )
 }
 
-pub(crate) fn lock_granted(critical_section_id: &str) -> proto::HistoryEvent {
+/// `EntityLockGranted`: every lock of critical section `critical_section_id` is held.
+pub fn lock_granted(critical_section_id: &str) -> proto::HistoryEvent {
     event(
         -1,
         EventType::EntityLockGranted(proto::EntityLockGrantedEvent {
@@ -147,8 +257,10 @@ pub(crate) fn lock_granted(critical_section_id: &str) -> proto::HistoryEvent {
     )
 }
 
-/// The "scheduled" event a backend appends for an action (event id = action id), or none for a completion.
-pub(crate) fn confirmation(action: &proto::OrchestratorAction) -> Option<proto::HistoryEvent> {
+/// The event a backend appends to history for `action` once its turn is committed: the "scheduled" event, under
+/// the action's id, for what it schedules or sends. `None` for a completion, a termination or a rewind, which end
+/// or rewrite the execution rather than add to it.
+pub fn confirmation(action: &proto::OrchestratorAction) -> Option<proto::HistoryEvent> {
     let event_type = match action.orchestrator_action_type.as_ref()? {
         OrchestratorActionType::ScheduleTask(t) => {
             EventType::TaskScheduled(proto::TaskScheduledEvent {

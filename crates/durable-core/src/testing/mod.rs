@@ -47,7 +47,7 @@
 
 mod action;
 mod harness;
-mod history;
+pub mod history;
 mod runtime;
 
 pub use action::Action;

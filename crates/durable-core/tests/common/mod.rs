@@ -34,7 +34,29 @@ pub fn from_ts(ts: &proto::prost_types::Timestamp) -> OffsetDateTime {
     .unwrap()
 }
 
-pub mod ev;
+/// The history event builders the engine's testing tools use (`durable_core::testing::history`).
+pub use durable_core::testing::history as ev;
+
+/// The execution of [`INSTANCE`] that [`run_incremental`] starts.
+pub const EXECUTION: &str = "exec-1";
+
+/// `ExecutionRewound` for [`INSTANCE`], as a backend asks a worker to rewind.
+pub fn execution_rewound(
+    at: OffsetDateTime,
+    reason: &str,
+    parent_execution_id: Option<&str>,
+) -> proto::HistoryEvent {
+    proto::HistoryEvent {
+        event_id: -1,
+        timestamp: Some(ts(at)),
+        event_type: Some(EventType::ExecutionRewound(proto::ExecutionRewoundEvent {
+            reason: Some(reason.into()),
+            parent_execution_id: parent_execution_id.map(str::to_string),
+            instance_id: Some(INSTANCE.into()),
+            ..Default::default()
+        })),
+    }
+}
 
 /// How the simulated backend records entity messages.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,105 +67,54 @@ pub enum Shape {
     FunctionsHost,
 }
 
-/// The history event a backend appends for an action (eventId = action id), or none for completions.
+/// The history event a backend appends for an action: the scheduler's confirmation (`ev::confirmation`), an
+/// entity message as the Functions host records it under that shape, and `ExecutionCompleted` for a completion.
 pub fn confirmation(
     action: &proto::OrchestratorAction,
     shape: Shape,
 ) -> Option<proto::HistoryEvent> {
-    let id = action.id;
-    let event_type = match action.orchestrator_action_type.as_ref()? {
-        OrchestratorActionType::ScheduleTask(t) => {
-            EventType::TaskScheduled(proto::TaskScheduledEvent {
-                name: t.name.clone(),
-                version: t.version.clone(),
-                input: t.input.clone(),
-                ..Default::default()
-            })
-        }
-        OrchestratorActionType::CreateSubOrchestration(s) => {
-            EventType::SubOrchestrationInstanceCreated(
-                proto::SubOrchestrationInstanceCreatedEvent {
-                    instance_id: s.instance_id.clone(),
-                    name: s.name.clone(),
-                    version: s.version.clone(),
-                    input: s.input.clone(),
-                    ..Default::default()
-                },
-            )
-        }
-        OrchestratorActionType::CreateTimer(t) => {
-            EventType::TimerCreated(proto::TimerCreatedEvent { fire_at: t.fire_at })
-        }
-        OrchestratorActionType::SendEvent(e) => EventType::EventSent(proto::EventSentEvent {
-            instance_id: e
-                .instance
-                .as_ref()
-                .map(|i| i.instance_id.clone())
-                .unwrap_or_default(),
-            name: e.name.clone(),
-            input: e.data.clone(),
-        }),
-        OrchestratorActionType::CompleteOrchestration(c) => {
+    match action.orchestrator_action_type.as_ref()? {
+        OrchestratorActionType::CompleteOrchestration(c) => Some(ev::event(
+            action.id,
             EventType::ExecutionCompleted(proto::ExecutionCompletedEvent {
                 orchestration_status: c.orchestration_status,
                 result: c.result.clone(),
                 failure_details: c.failure_details.clone(),
-            })
+            }),
+        )),
+        OrchestratorActionType::SendEntityMessage(m) if shape == Shape::FunctionsHost => {
+            let (target, request_id, op) = match m.entity_message_type.as_ref()? {
+                EntityMessageType::EntityOperationCalled(c) => (
+                    c.target_instance_id.clone(),
+                    c.request_id.clone(),
+                    c.operation.clone(),
+                ),
+                EntityMessageType::EntityOperationSignaled(s) => (
+                    s.target_instance_id.clone(),
+                    s.request_id.clone(),
+                    s.operation.clone(),
+                ),
+                EntityMessageType::EntityLockRequested(l) => (
+                    l.lock_set.first().cloned(),
+                    l.critical_section_id.clone(),
+                    "lock".into(),
+                ),
+                EntityMessageType::EntityUnlockSent(u) => (
+                    u.target_instance_id.clone(),
+                    u.critical_section_id.clone(),
+                    "release".into(),
+                ),
+            };
+            let input = serde_json::json!({"id": request_id, "op": op}).to_string();
+            Some(ev::event_sent(
+                action.id,
+                &target.unwrap_or_default(),
+                "op",
+                Some(&input),
+            ))
         }
-        OrchestratorActionType::SendEntityMessage(m) => {
-            let message = m.entity_message_type.as_ref()?;
-            if shape == Shape::FunctionsHost {
-                let (target, request_id, op) = match message {
-                    EntityMessageType::EntityOperationCalled(c) => (
-                        c.target_instance_id.clone(),
-                        c.request_id.clone(),
-                        c.operation.clone(),
-                    ),
-                    EntityMessageType::EntityOperationSignaled(s) => (
-                        s.target_instance_id.clone(),
-                        s.request_id.clone(),
-                        s.operation.clone(),
-                    ),
-                    EntityMessageType::EntityLockRequested(l) => (
-                        l.lock_set.first().cloned(),
-                        l.critical_section_id.clone(),
-                        "lock".into(),
-                    ),
-                    EntityMessageType::EntityUnlockSent(u) => (
-                        u.target_instance_id.clone(),
-                        u.critical_section_id.clone(),
-                        "release".into(),
-                    ),
-                };
-                let input = serde_json::json!({"id": request_id, "op": op}).to_string();
-                EventType::EventSent(proto::EventSentEvent {
-                    instance_id: target.unwrap_or_default(),
-                    name: "op".into(),
-                    input: Some(input),
-                })
-            } else {
-                match message {
-                    EntityMessageType::EntityOperationCalled(c) => {
-                        EventType::EntityOperationCalled(c.clone())
-                    }
-                    EntityMessageType::EntityOperationSignaled(s) => {
-                        EventType::EntityOperationSignaled(s.clone())
-                    }
-                    EntityMessageType::EntityLockRequested(l) => {
-                        EventType::EntityLockRequested(l.clone())
-                    }
-                    EntityMessageType::EntityUnlockSent(u) => {
-                        EventType::EntityUnlockSent(u.clone())
-                    }
-                }
-            }
-        }
-        OrchestratorActionType::TerminateOrchestration(_)
-        | OrchestratorActionType::RewindOrchestration(_) => {
-            return None;
-        }
-    };
-    Some(ev::event(id, event_type))
+        _ => ev::confirmation(action),
+    }
 }
 
 type StepFn = Box<dyn Fn(&Run) -> Vec<proto::HistoryEvent>>;
@@ -241,7 +212,7 @@ pub fn run_incremental(
     let mut run = Run::default();
     let first = vec![
         ev::orchestrator_started(t0()),
-        ev::execution_started(name, input),
+        ev::execution_started(INSTANCE, EXECUTION, name, input),
     ];
     let mut turns: Vec<(OffsetDateTime, Option<StepFn>)> = vec![(t0(), None)];
     turns.extend(steps.into_iter().map(|s| (s.at, Some(s.make))));

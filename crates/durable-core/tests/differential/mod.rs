@@ -346,7 +346,7 @@ pub fn rewind_differential(
         past_events: failed.history.clone(),
         new_events: vec![
             ev::orchestrator_started(at(100)),
-            ev::execution_rewound(at(100), "try again", None),
+            crate::execution_rewound(at(100), "try again", None),
         ],
         ..Default::default()
     };

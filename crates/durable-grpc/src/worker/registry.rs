@@ -13,19 +13,11 @@ impl Executor for Registry {
         // A turn is pure replay over in-memory events: fast enough to run on the task itself, and no I/O to await.
         let registry = self.clone();
         Box::pin(async move {
-            // The turn runs inside its span (the orchestration's context comes from the request alone); the spans
-            // it finished are emitted after it, with the IDs history gives them. A version the worker's versioning
-            // rejects is abandoned, for a worker that accepts it.
-            let turn = durable_core::trace::turn_context(&request)
-                .map(|trace| durable_telemetry::orchestration_turn_span(&trace))
-                .unwrap_or_else(tracing::Span::none);
-            let response = turn
-                .in_scope(|| registry.try_execute_orchestrator(&request))
-                .map_err(|mismatch| ExecutorError(format!("rejected by versioning: {mismatch}")))?;
-            if let Some(trace) = durable_core::trace::turn_trace(&request, &response) {
-                turn.in_scope(|| trace.spans.iter().for_each(durable_telemetry::emit));
-            }
-            Ok(response)
+            // A version the worker's versioning rejects is abandoned, for a worker that accepts it.
+            durable_telemetry::try_orchestration_turn(&request, || {
+                registry.try_execute_orchestrator(&request)
+            })
+            .map_err(|mismatch| ExecutorError(format!("rejected by versioning: {mismatch}")))
         })
     }
 

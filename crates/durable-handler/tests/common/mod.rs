@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use durable_core::proto;
 use durable_core::proto::history_event::EventType;
+use durable_core::testing::history;
 use durable_handler::Handler;
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -137,21 +138,13 @@ pub fn event(event_id: i32, event_type: EventType) -> proto::HistoryEvent {
     }
 }
 
+/// A first turn's new events, stamped now like every [`event`].
 pub fn started(name: &str, instance_id: &str, input: Option<&str>) -> Vec<proto::HistoryEvent> {
+    let mut execution = history::execution_started(instance_id, "exec-1", name, input);
+    execution.timestamp = Some(std::time::SystemTime::now().into());
     vec![
         event(-1, EventType::OrchestratorStarted(Default::default())),
-        event(
-            -1,
-            EventType::ExecutionStarted(proto::ExecutionStartedEvent {
-                name: name.to_owned(),
-                input: input.map(str::to_owned),
-                orchestration_instance: Some(proto::OrchestrationInstance {
-                    instance_id: instance_id.to_owned(),
-                    execution_id: Some("exec-1".to_owned()),
-                }),
-                ..Default::default()
-            }),
-        ),
+        execution,
     ]
 }
 

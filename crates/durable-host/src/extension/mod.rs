@@ -198,7 +198,8 @@ impl HttpExecutor {
             host_string(&BASE64.encode(built.encode_to_vec())),
         );
         // The invocation runs under the orchestration's span, as the host's runs under DurableTask.Core's: its
-        // context is the one the engine derives from the same history.
+        // context is the one the engine derives from the same history. It is handed on whether or not this process
+        // exports spans, since the handler may; finding it reads `ExecutionStarted` only, not the whole history.
         let trace = durable_core::trace::turn_context(&request)
             .map(|t| t.orchestration.to_proto(t.trace_state.as_deref()));
         let reply = self

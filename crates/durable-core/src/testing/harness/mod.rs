@@ -426,7 +426,7 @@ impl OrchestrationHarness {
         data: &T,
     ) -> Result<&mut Self, TestingError> {
         let input = to_json("the event data", data)?;
-        self.queued.push(history::event_raised(name, Some(input)));
+        self.queued.push(history::event_raised(name, Some(&input)));
         Ok(self)
     }
 

@@ -56,8 +56,8 @@ impl OrchestrationHarness {
         let output = to_json(F::NAME, output.borrow())?;
         let id = self.take_task(K::TASK, F::NAME)?;
         self.queued.push(match K::TASK {
-            TaskKind::Activity => history::task_completed(id, Some(output)),
-            _ => history::sub_orchestration_completed(id, Some(output)),
+            TaskKind::Activity => history::task_completed(id, Some(&output)),
+            _ => history::sub_orchestration_completed(id, Some(&output)),
         });
         Ok(self)
     }
@@ -85,7 +85,7 @@ impl OrchestrationHarness {
     ) -> Result<&mut Self, TestingError> {
         let output = to_json(name, output)?;
         let id = self.take_task(TaskKind::Activity, name)?;
-        self.queued.push(history::task_completed(id, Some(output)));
+        self.queued.push(history::task_completed(id, Some(&output)));
         Ok(self)
     }
 
@@ -109,7 +109,7 @@ impl OrchestrationHarness {
         let output = to_json(name, output)?;
         let id = self.take_task(TaskKind::SubOrchestration, name)?;
         self.queued
-            .push(history::sub_orchestration_completed(id, Some(output)));
+            .push(history::sub_orchestration_completed(id, Some(&output)));
         Ok(self)
     }
 
@@ -149,7 +149,7 @@ impl OrchestrationHarness {
         let output = to_json(operation, output)?;
         let request_id = self.take_entity_call(entity, operation)?;
         self.queued
-            .push(history::entity_completed(&request_id, Some(output)));
+            .push(history::entity_completed(&request_id, Some(&output)));
         Ok(self)
     }
 
@@ -173,7 +173,7 @@ impl OrchestrationHarness {
     ) -> Result<&mut Self, TestingError> {
         let request_id = self.take_entity_call(entity, operation)?;
         self.queued
-            .push(history::entity_failed(&request_id, details.to_proto()));
+            .push(history::entity_failed(&request_id, &details));
         Ok(self)
     }
 

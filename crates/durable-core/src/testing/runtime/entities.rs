@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::{InProcessRuntime, TimerTarget};
 use crate::entity_id::EntityId;
+use crate::errors::FailureDetails;
 use crate::proto;
 use crate::proto::send_entity_message_action::EntityMessageType;
 use crate::testing::history;
@@ -212,11 +213,12 @@ impl InProcessRuntime {
             let request_id = &message.operation.request_id;
             let event = match outcome.result_type {
                 Some(proto::operation_result::ResultType::Success(s)) => {
-                    history::entity_completed(request_id, s.result)
+                    history::entity_completed(request_id, s.result.as_deref())
                 }
-                Some(proto::operation_result::ResultType::Failure(f)) => {
-                    history::entity_failed(request_id, f.failure_details.unwrap_or_default())
-                }
+                Some(proto::operation_result::ResultType::Failure(f)) => history::entity_failed(
+                    request_id,
+                    &FailureDetails::from(&f.failure_details.unwrap_or_default()),
+                ),
                 None => history::entity_completed(request_id, None),
             };
             if let Some(instance) = self.instances.get_mut(caller)

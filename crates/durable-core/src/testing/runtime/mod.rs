@@ -255,7 +255,7 @@ impl InProcessRuntime {
         let data = to_json("the event data", data)?;
         self.running(instance_id)?
             .inbox
-            .push(history::event_raised(name, Some(data)));
+            .push(history::event_raised(name, Some(&data)));
         Ok(())
     }
 

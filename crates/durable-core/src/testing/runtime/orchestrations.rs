@@ -92,7 +92,9 @@ impl InProcessRuntime {
                 if let Some(target) = self.instances.get_mut(&target)
                     && !target.status.is_terminal()
                 {
-                    target.inbox.push(history::event_raised(&e.name, e.data));
+                    target
+                        .inbox
+                        .push(history::event_raised(&e.name, e.data.as_deref()));
                 }
             }
             OrchestratorActionType::SendEntityMessage(m) => {
@@ -155,7 +157,7 @@ impl InProcessRuntime {
         };
         let event = match instance.status {
             RuntimeStatus::Completed => {
-                history::sub_orchestration_completed(task_id, completion.result)
+                history::sub_orchestration_completed(task_id, completion.result.as_deref())
             }
             _ => history::sub_orchestration_failed(
                 task_id,
@@ -183,7 +185,7 @@ impl InProcessRuntime {
                 Some(details) => {
                     history::task_failed(response.task_id, &FailureDetails::from(&details))
                 }
-                None => history::task_completed(response.task_id, response.result),
+                None => history::task_completed(response.task_id, response.result.as_deref()),
             };
             self.deliver(&activity.instance_id, activity.generation, event);
         }
