@@ -2,13 +2,17 @@
 //!
 //! 1. this crate's worker against the embedded backend,
 //! 2. this crate's worker against the Python SDK's reference server,
-//! 3. the Python SDK's worker against the embedded backend.
+//! 3. the Python SDK's worker against the embedded backend,
+//! 4. the Python SDK's worker against the Python SDK's reference server.
 //!
-//! Each worker runs in its own process so its peak RSS (`VmHWM`) can be read from /proc. Throughput and latency
-//! come from the server's own created/completed timestamps.
+//! Each worker runs in its own process so its peak RSS (`VmHWM`) and CPU time can be read from /proc. Throughput
+//! and latency come from the server's own created/completed timestamps. The last lines compare the cases of one
+//! round that were run: our worker / the Python worker on our backend, and the Python worker on our backend / on
+//! the reference server (work items/s); `--rounds N` repeats every case N times, in turn.
 //!
 //! ```text
-//! cargo run --release -p durable-grpc --example bench_throughput -- [--orchestrations 5000] [--python PATH] [--only rust-embedded,rust-python,python-embedded]
+//! cargo run --release -p durable-grpc --example bench_throughput -- [--orchestrations 5000] [--python PATH]
+//!     [--only rust-embedded,rust-python,python-embedded,python-python] [--rounds N]
 //! ```
 
 use std::io::{BufRead, BufReader, Read};
@@ -99,14 +103,7 @@ impl Proc {
 
     /// User plus system CPU time so far, in seconds.
     fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).ok()?;
-        // The command name may hold spaces; the fields after its closing parenthesis do not.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        // USER_HZ is 100 on every Linux this runs on.
-        Some(ticks / 100.0)
+        cpu_seconds_of(&self.0.id().to_string())
     }
 
     fn stop(mut self) {
@@ -123,6 +120,24 @@ impl Proc {
     }
 }
 
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// User plus system CPU time of a process (a pid, or `self`) so far, in seconds.
+fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
 struct Report {
     name: &'static str,
     orchestrations: usize,
@@ -132,14 +147,21 @@ struct Report {
     rss_mib: Option<f64>,
     /// Worker CPU (user + system) spent on the run, in seconds.
     cpu_s: Option<f64>,
+    /// The server's CPU spent on the run, in seconds: the reference server's process, or this process for the
+    /// embedded backend (with this driver's share).
+    server_cpu_s: Option<f64>,
 }
 
-async fn drive(
-    endpoint: &str,
-    n: usize,
-    worker: &Proc,
-) -> Result<(f64, f64, f64, Option<f64>, Option<f64>)> {
+/// What one run measured: seconds, p50 and p99 latency, worker RSS, worker CPU, server CPU.
+type Measured = (f64, f64, f64, Option<f64>, Option<f64>, Option<f64>);
+
+async fn drive(endpoint: &str, n: usize, worker: &Proc, server: Option<&Proc>) -> Result<Measured> {
+    let server_cpu = || match server {
+        Some(server) => server.cpu_seconds(),
+        None => cpu_seconds_of("self"),
+    };
     let cpu_before = worker.cpu_seconds();
+    let server_before = server_cpu();
     let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
@@ -196,7 +218,15 @@ async fn drive(
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     let cpu = worker.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
-    Ok((seconds, pct(0.50), pct(0.99), worker.peak_rss_mib(), cpu))
+    let server = server_cpu().zip(server_before).map(|(a, b)| a - b);
+    Ok((
+        seconds,
+        pct(0.50),
+        pct(0.99),
+        worker.peak_rss_mib(),
+        cpu,
+        server,
+    ))
 }
 
 fn rust_worker(endpoint: &str) -> Result<Proc> {
@@ -212,7 +242,7 @@ fn python_worker(python: &PathBuf, endpoint: &str) -> Result<Proc> {
 }
 
 async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Report> {
-    let (seconds, p50_ms, p99_ms, rss_mib, cpu_s) = match name {
+    let (seconds, p50_ms, p99_ms, rss_mib, cpu_s, server_cpu_s) = match name {
         "rust-embedded" | "python-embedded" => {
             let dir = tempfile::tempdir()?;
             let options = durable_backend::Options::new()
@@ -224,12 +254,12 @@ async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Repo
             } else {
                 python_worker(python, &backend.endpoint())?
             };
-            let result = drive(&backend.endpoint(), n, &worker).await;
+            let result = drive(&backend.endpoint(), n, &worker, None).await;
             worker.stop();
             backend.shutdown().await?;
             result?
         }
-        "rust-python" => {
+        "rust-python" | "python-python" => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
                 .port();
@@ -237,8 +267,12 @@ async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Repo
             command.args(["-c", PYTHON_SERVER, &port.to_string()]);
             let server = Proc::spawn(command)?;
             let endpoint = format!("http://127.0.0.1:{port}");
-            let worker = rust_worker(&endpoint)?;
-            let result = drive(&endpoint, n, &worker).await;
+            let worker = if name == "rust-python" {
+                rust_worker(&endpoint)?
+            } else {
+                python_worker(python, &endpoint)?
+            };
+            let result = drive(&endpoint, n, &worker, Some(&server)).await;
             worker.stop();
             server.stop();
             result?
@@ -253,6 +287,7 @@ async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Repo
         p99_ms,
         rss_mib,
         cpu_s,
+        server_cpu_s,
     })
 }
 
@@ -289,12 +324,19 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
         });
-    let mut cases = vec!["rust-embedded", "rust-python", "python-embedded"];
+    let mut cases = vec![
+        "rust-embedded",
+        "rust-python",
+        "python-embedded",
+        "python-python",
+    ];
+    let mut rounds = 1usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--orchestrations" => n = it.next().context("--orchestrations N")?.parse()?,
             "--python" => python = it.next().context("--python PATH")?.into(),
+            "--rounds" => rounds = it.next().context("--rounds N")?.parse()?,
             "--only" => {
                 let only = it.next().context("--only CASES")?.clone();
                 cases.retain(|c| only.split(',').any(|o| o == *c));
@@ -303,31 +345,64 @@ fn main() -> Result<()> {
         }
     }
     println!(
-        "workload: {n} orchestrations x {} sequential no-op activities",
-        CITIES.len()
+        "workload: {n} orchestrations x {} sequential no-op activities; load average {}",
+        CITIES.len(),
+        load_average()
     );
     println!(
-        "| case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS | worker CPU per work item |"
+        "| round | case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS | worker CPU per work item | server CPU per work item | load after |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for case in cases {
-        let report = runtime.block_on(run_case(case, n, &python))?;
-        let per_s = report.orchestrations as f64 / report.seconds;
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for round in 1..=rounds.max(1) {
+        let mut per_s_of = std::collections::HashMap::new();
+        for case in &cases {
+            let report = runtime.block_on(run_case(case, n, &python))?;
+            per_s_of.insert(report.name, print_row(round, &report));
+        }
+        let ratio = |a, b| per_s_of.get(a).zip(per_s_of.get(b)).map(|(a, b)| a / b);
+        ratios.push((
+            ratio("rust-embedded", "python-embedded"),
+            ratio("python-embedded", "python-python"),
+        ));
+    }
+    for (round, (ours, python)) in ratios.iter().enumerate() {
+        let show = |r: &Option<f64>| r.map_or("n/a".to_owned(), |r| format!("{r:.2}x"));
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} | {} |",
-            report.name,
-            per_s,
-            per_s * WORK_ITEMS_PER_ORCHESTRATION,
-            report.p50_ms,
-            report.p99_ms,
-            report
-                .rss_mib
-                .map_or("n/a".to_owned(), |m| format!("{m:.1} MiB")),
-            report.cpu_s.map_or("n/a".to_owned(), |cpu| format!(
-                "{:.0} us",
-                cpu * 1e6 / (report.orchestrations as f64 * WORK_ITEMS_PER_ORCHESTRATION)
-            )),
+            "round {}: our worker / Python worker on our backend: {}; Python worker on our backend / on the \
+             reference server: {}",
+            round + 1,
+            show(ours),
+            show(python)
         );
     }
     Ok(())
+}
+
+/// Prints one result row; returns the case's orchestrations per second.
+fn print_row(round: usize, report: &Report) -> f64 {
+    let per_s = report.orchestrations as f64 / report.seconds;
+    let per_item = |cpu: Option<f64>| {
+        cpu.map_or("n/a".to_owned(), |cpu| {
+            format!(
+                "{:.0} us",
+                cpu * 1e6 / (report.orchestrations as f64 * WORK_ITEMS_PER_ORCHESTRATION)
+            )
+        })
+    };
+    println!(
+        "| {round} | {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} | {} | {} | {} |",
+        report.name,
+        per_s,
+        per_s * WORK_ITEMS_PER_ORCHESTRATION,
+        report.p50_ms,
+        report.p99_ms,
+        report
+            .rss_mib
+            .map_or("n/a".to_owned(), |m| format!("{m:.1} MiB")),
+        per_item(report.cpu_s),
+        per_item(report.server_cpu_s),
+        load_average(),
+    );
+    per_s
 }

@@ -1,12 +1,19 @@
-//! Throughput of the local host's HTTP custom-handler path next to the direct gRPC worker, on the same embedded
-//! backend and the same engine: N orchestrations, each calling 5 activities in sequence.
+//! The local host's HTTP custom-handler path next to the direct gRPC worker, on the same embedded backend and the
+//! same engine: orchestrations that each call 5 activities in sequence.
 //!
-//! `cargo bench -p durable-host --bench local_host` (N = 5000; `BENCH_ORCHESTRATIONS` overrides it). The binary
-//! is also its own custom handler: the host starts it again with `FUNCTIONS_CUSTOMHANDLER_PORT` set.
+//! `cargo bench -p durable-host --bench local_host`: N = 5000 orchestrations started at once on each path
+//! (`BENCH_ORCHESTRATIONS` overrides N), with the CPU each path spent per work item. `BENCH_LATENCY=K` instead runs
+//! K orchestrations one after another on each path (the next starts when the previous one has completed), after
+//! one that warms the connections up, and reports the end-to-end times a client sees. `BENCH_ROUNDS=R` repeats
+//! either R times, alternating the paths, and ends with the ratio host / direct of each round. The binary is also
+//! its own custom handler: the host starts it again with `FUNCTIONS_CUSTOMHANDLER_PORT` set.
 //!
 //! Both paths store on a fresh SQLite file (WAL, `synchronous=FULL`), as the backend's and the worker's benchmarks
-//! do and as `cargo run` does: every completion is on disk before it is acknowledged.
+//! do and as `cargo run` does: every completion is on disk before it is acknowledged. The first lines printed are
+//! what makes two runs comparable: the machine, its load, the filesystem of the databases and its fsync floor.
 
+use std::io::Write as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -18,8 +25,12 @@ use durable_host::{BackendChoice, HostOptions};
 use futures::StreamExt as _;
 
 const ACTIVITIES: usize = 5;
+/// Each orchestration is 1 + ACTIVITIES orchestrator turns and ACTIVITIES activity invocations.
+const WORK_ITEMS_PER_ORCHESTRATION: usize = 2 * ACTIVITIES + 1;
 /// Starts in flight at once while seeding the backend.
 const START_CONCURRENCY: usize = 64;
+/// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on every Linux this runs on).
+const TICKS_PER_SECOND: f64 = 100.0;
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
@@ -37,29 +48,48 @@ fn registry() -> Registry {
     registry
 }
 
+fn env_number(name: &str) -> Result<Option<usize>> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v.parse().with_context(|| name.to_owned())?)),
+        Err(_) => Ok(None),
+    }
+}
+
 fn main() -> Result<()> {
     if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() {
         return serve_handler();
     }
-    let n: usize = match std::env::var("BENCH_ORCHESTRATIONS") {
-        Ok(v) => v.parse().context("BENCH_ORCHESTRATIONS")?,
-        Err(_) => 5000,
-    };
+    let n = env_number("BENCH_ORCHESTRATIONS")?.unwrap_or(5000);
+    let latency = env_number("BENCH_LATENCY")?;
+    let rounds = env_number("BENCH_ROUNDS")?.unwrap_or(1).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let dir = tempfile::tempdir()?;
-    println!(
-        "storage: a fresh SQLite file per path in {} (WAL, synchronous=FULL)",
-        dir.path().display()
-    );
-    runtime.block_on(async {
-        let direct = run_direct(n, &dir.path().join("direct.db")).await?;
-        report("direct gRPC worker", n, direct);
-        let host = run_host(n, &dir.path().join("host.db")).await?;
-        report("local host, HTTP custom handler", n, host);
-        Ok(())
-    })
+    print_machine(dir.path())?;
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let direct_db = dir.path().join(format!("direct-{round}.db"));
+        let direct = runtime.block_on(Route::Direct.measure(latency, n, &direct_db))?;
+        direct.print(round);
+        let host_db = dir.path().join(format!("host-{round}.db"));
+        let host = runtime.block_on(Route::Host.measure(latency, n, &host_db))?;
+        host.print(round);
+        ratios.push(direct.ratio(&host));
+    }
+    let what = if latency.is_some() {
+        "p50 end-to-end"
+    } else {
+        "time, CPU per work item"
+    };
+    for (round, (a, b)) in ratios.iter().enumerate() {
+        println!(
+            "round {}: host / direct {what}: {a:.2}{}",
+            round + 1,
+            b.map_or(String::new(), |b| format!(", {b:.2}"))
+        );
+    }
+    Ok(())
 }
 
 fn serve_handler() -> Result<()> {
@@ -71,64 +101,310 @@ fn serve_handler() -> Result<()> {
     Ok(())
 }
 
-fn report(path: &str, n: usize, elapsed: Duration) {
-    let secs = elapsed.as_secs_f64();
-    // Each orchestration is 1 + ACTIVITIES orchestrator turns and ACTIVITIES activity invocations.
-    let work_items = n * (2 * ACTIVITIES + 1);
+/// The machine, its load, and the filesystem and fsync floor where the databases live.
+fn print_machine(dir: &Path) -> Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
-        "{path:<34} {n} orchestrations x {ACTIVITIES} activities in {secs:>7.2} s: {:>8.1} orchestrations/s, {:>9.1} work items/s",
-        n as f64 / secs,
-        work_items as f64 / secs
+        "machine: {cpu} x{} cores, Linux {}, load average {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        kernel.trim(),
+        load_average()
     );
+    let (median, min) = fsync_floor(dir, 50)?;
+    println!(
+        "storage: a fresh SQLite file per path and round in {} (WAL, synchronous=FULL); fsync floor there \
+         (4 KiB write + fdatasync): median {median:.2} ms, min {min:.2} ms",
+        dir.display()
+    );
+    Ok(())
 }
 
-/// Starts `n` instances and waits for all of them; returns the time from the first start to the last completion.
-async fn drive(client: &DurableClient, n: usize) -> Result<Duration> {
-    let started = Instant::now();
-    let ids: Vec<String> = futures::stream::iter(0..n)
-        .map(|i| async move {
-            client
-                .schedule_new_orchestration("Chain", &(i as u64), StartOptions::new())
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// One small write made durable, `rounds` times: the median and the minimum, in milliseconds. A commit at
+/// `synchronous=FULL` costs at least one of these.
+fn fsync_floor(dir: &Path, rounds: usize) -> Result<(f64, f64)> {
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        file.write_all(&[7u8; 4096])?;
+        file.sync_data()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[0]))
+}
+
+/// User + system CPU seconds of a process so far (`self` or a pid).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / TICKS_PER_SECOND)
+}
+
+/// The two ways a work item reaches the engine.
+#[derive(Clone, Copy)]
+enum Route {
+    Direct,
+    Host,
+}
+
+/// What one path measured in one round.
+enum Measured {
+    Throughput {
+        path: Route,
+        n: usize,
+        elapsed: Duration,
+        /// CPU of this process (backend, worker or host, client) plus the handler's, per work item, in us.
+        cpu_us: Option<f64>,
+    },
+    Latency {
+        path: Route,
+        /// End-to-end times as this client sees them, sorted, in milliseconds.
+        times: Vec<f64>,
+    },
+}
+
+impl Route {
+    fn label(self) -> &'static str {
+        match self {
+            Route::Direct => "direct gRPC worker",
+            Route::Host => "local host, HTTP custom handler",
+        }
+    }
+
+    async fn measure(self, latency: Option<usize>, n: usize, db: &Path) -> Result<Measured> {
+        let running = Running::start(self, db).await?;
+        let result = match latency {
+            Some(k) => one_at_a_time(&running.client, k)
                 .await
-        })
-        .buffer_unordered(START_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    for id in &ids {
+                .map(|times| Measured::Latency { path: self, times }),
+            None => running
+                .throughput(n)
+                .await
+                .map(|(elapsed, cpu_us)| Measured::Throughput {
+                    path: self,
+                    n,
+                    elapsed,
+                    cpu_us,
+                }),
+        };
+        running.stop().await?;
+        result
+    }
+}
+
+/// A path, up and ready for work.
+struct Running {
+    client: DurableClient,
+    handler_pid: Option<u32>,
+    stop: Stop,
+    /// The host's app directory, which lives as long as the host.
+    _app: Option<tempfile::TempDir>,
+}
+
+enum Stop {
+    Direct(durable_grpc::WorkerHandle, durable_backend::Handle),
+    Host(Box<durable_host::HostHandle>),
+}
+
+impl Running {
+    async fn start(path: Route, db: &Path) -> Result<Self> {
+        match path {
+            Route::Direct => {
+                let backend = durable_backend::start(
+                    durable_backend::Options::new()
+                        .with_db_path(db)
+                        .with_synchronous(durable_backend::Synchronous::Full)
+                        .with_bind(([127, 0, 0, 1], 0).into()),
+                )
+                .await?;
+                let connection = ConnectionOptions::new(backend.endpoint()).with_task_hub("bench");
+                let worker = Worker::builder()
+                    .connection(connection.clone())
+                    .registry(registry())
+                    .build()?
+                    .start();
+                Ok(Running {
+                    client: DurableClient::new(&connection)?,
+                    handler_pid: None,
+                    stop: Stop::Direct(worker, backend),
+                    _app: None,
+                })
+            }
+            Route::Host => {
+                let (host, app) = start_host(db).await?;
+                let connection =
+                    ConnectionOptions::new(host.backend_endpoint()).with_task_hub(host.task_hub());
+                Ok(Running {
+                    client: DurableClient::new(&connection)?,
+                    handler_pid: Some(host.handler_pid()),
+                    stop: Stop::Host(Box::new(host)),
+                    _app: Some(app),
+                })
+            }
+        }
+    }
+
+    fn cpu(&self) -> Option<f64> {
+        let handler = match self.handler_pid {
+            Some(pid) => cpu_seconds(&pid.to_string())?,
+            None => 0.0,
+        };
+        Some(cpu_seconds("self")? + handler)
+    }
+
+    /// Starts `n` instances and waits for all of them: the time from the first start to the last completion, and
+    /// the CPU spent meanwhile per work item, in microseconds.
+    async fn throughput(&self, n: usize) -> Result<(Duration, Option<f64>)> {
+        let cpu_before = self.cpu();
+        let started = Instant::now();
+        let client = &self.client;
+        let ids: Vec<String> = futures::stream::iter(0..n)
+            .map(|i| async move {
+                client
+                    .schedule_new_orchestration("Chain", &(i as u64), StartOptions::new())
+                    .await
+            })
+            .buffer_unordered(START_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        for id in &ids {
+            let done = client
+                .wait_for_completion(id, false, Duration::from_secs(600))
+                .await?;
+            if done.status != OrchestrationStatus::Completed {
+                bail!("{id} ended {:?}", done.status);
+            }
+        }
+        let elapsed = started.elapsed();
+        let cpu = self.cpu().zip(cpu_before).map(|(after, before)| {
+            (after - before) * 1e6 / (n * WORK_ITEMS_PER_ORCHESTRATION) as f64
+        });
+        Ok((elapsed, cpu))
+    }
+
+    async fn stop(self) -> Result<()> {
+        match self.stop {
+            Stop::Direct(worker, backend) => {
+                worker.shutdown().await?;
+                backend.shutdown().await?;
+            }
+            Stop::Host(host) => host.stop().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs one orchestration to warm the connections up, then `k` one after another: each one's time from the start
+/// call to its completion as this client sees it, sorted, in milliseconds.
+async fn one_at_a_time(client: &DurableClient, k: usize) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(k);
+    for i in 0..=k {
+        let start = Instant::now();
+        let id = client
+            .schedule_new_orchestration("Chain", &(i as u64), StartOptions::new())
+            .await?;
         let done = client
-            .wait_for_completion(id, false, Duration::from_secs(600))
+            .wait_for_completion(&id, false, Duration::from_secs(60))
             .await?;
         if done.status != OrchestrationStatus::Completed {
             bail!("{id} ended {:?}", done.status);
         }
+        if i > 0 {
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
     }
-    Ok(started.elapsed())
+    times.sort_by(f64::total_cmp);
+    Ok(times)
 }
 
-async fn run_direct(n: usize, db: &std::path::Path) -> Result<Duration> {
-    let backend = durable_backend::start(
-        durable_backend::Options::new()
-            .with_db_path(db)
-            .with_synchronous(durable_backend::Synchronous::Full)
-            .with_bind(([127, 0, 0, 1], 0).into()),
-    )
-    .await?;
-    let connection = ConnectionOptions::new(backend.endpoint()).with_task_hub("bench");
-    let worker = Worker::builder()
-        .connection(connection.clone())
-        .registry(registry())
-        .build()?
-        .start();
-    let client = DurableClient::new(&connection)?;
-    let elapsed = drive(&client, n).await?;
-    worker.shutdown().await?;
-    backend.shutdown().await?;
-    Ok(elapsed)
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn run_host(n: usize, db: &std::path::Path) -> Result<Duration> {
+impl Measured {
+    fn print(&self, round: usize) {
+        match self {
+            Measured::Throughput {
+                path,
+                n,
+                elapsed,
+                cpu_us,
+            } => {
+                let secs = elapsed.as_secs_f64();
+                println!(
+                    "round {round} {:<32} {n} orchestrations x {ACTIVITIES} activities in {secs:>7.2} s: \
+                     {:>8.1} orchestrations/s, {:>9.1} work items/s, CPU per work item {}, load average {}",
+                    path.label(),
+                    *n as f64 / secs,
+                    (n * WORK_ITEMS_PER_ORCHESTRATION) as f64 / secs,
+                    cpu_us.map_or("n/a".to_owned(), |c| format!("{c:.0} us")),
+                    load_average()
+                );
+            }
+            Measured::Latency { path, times } => println!(
+                "round {round} {:<32} {} orchestrations one at a time: p50 {:.1} ms, p90 {:.1} ms, min {:.1} ms, \
+                 max {:.1} ms, load average {}",
+                path.label(),
+                times.len(),
+                percentile(times, 0.5),
+                percentile(times, 0.9),
+                percentile(times, 0.0),
+                percentile(times, 1.0),
+                load_average()
+            ),
+        }
+    }
+
+    /// Host / direct: the p50, or the time and the CPU per work item.
+    fn ratio(&self, host: &Measured) -> (f64, Option<f64>) {
+        match (self, host) {
+            (Measured::Latency { times: d, .. }, Measured::Latency { times: h, .. }) => {
+                (percentile(h, 0.5) / percentile(d, 0.5), None)
+            }
+            (
+                Measured::Throughput {
+                    elapsed: d,
+                    cpu_us: dc,
+                    ..
+                },
+                Measured::Throughput {
+                    elapsed: h,
+                    cpu_us: hc,
+                    ..
+                },
+            ) => (
+                h.as_secs_f64() / d.as_secs_f64(),
+                hc.zip(*dc).map(|(h, d)| h / d),
+            ),
+            _ => (f64::NAN, None),
+        }
+    }
+}
+
+async fn start_host(db: &Path) -> Result<(durable_host::HostHandle, tempfile::TempDir)> {
     // Unset: the host's default, which is the direct worker's default too.
     let concurrency: Option<u16> = match std::env::var("BENCH_HOST_CONCURRENCY") {
         Ok(v) => Some(v.parse().context("BENCH_HOST_CONCURRENCY")?),
@@ -150,10 +426,5 @@ async fn run_host(n: usize, db: &std::path::Path) -> Result<Duration> {
     if let Some(c) = concurrency {
         options = options.with_concurrency(c, c, c);
     }
-    let host = durable_host::start(options).await?;
-    let connection = ConnectionOptions::new(host.backend_endpoint()).with_task_hub(host.task_hub());
-    let client = DurableClient::new(&connection)?;
-    let elapsed = drive(&client, n).await?;
-    host.stop().await?;
-    Ok(elapsed)
+    Ok((durable_host::start(options).await?, app))
 }
