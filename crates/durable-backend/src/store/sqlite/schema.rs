@@ -213,6 +213,7 @@ pub(super) fn ensure_hub(conn: &Connection, hub: &str) -> Result<(), StoreError>
 }
 
 pub(super) fn delete_hub(conn: &Connection, hub: &str) -> Result<(), StoreError> {
+    super::leases::drop_hub(hub);
     for table in [
         "instances",
         "history",
