@@ -10,7 +10,7 @@ use durable_proto::{
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::codec::{decode_event, encode, event, is_terminal, new_id, ts};
+use crate::codec::{decode_history_row, encode, encode_turn, event, is_terminal, new_id, ts};
 use crate::error::StoreError;
 
 /// Inbox ordering: a new generation's ExecutionStarted (and its carried-over events) go before anything queued.
@@ -211,24 +211,22 @@ pub(super) fn load_sql(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The committed history as the scheduler returns it. Databases written by earlier versions of this backend hold
-/// an `OrchestratorCompleted` after every turn; they are skipped here rather than rewritten, so such a file works
-/// unchanged (the rows cost a few bytes each and are dropped with the history on purge or continue-as-new).
+/// The committed history as the scheduler returns it. Each turn is one row holding its events; rows written by
+/// earlier versions hold one event each, and those versions also wrote an `OrchestratorCompleted` after every
+/// turn, which is skipped here rather than rewritten, so such a file works unchanged.
 pub(super) fn history(
     c: &Connection,
     hub: &str,
     id: &str,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT event FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
+        "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
     )?;
-    let rows = stmt.query_map((hub, id), |r| r.get::<_, Vec<u8>>(0))?;
+    let mut rows = stmt.query((hub, id))?;
     let mut events = Vec::new();
-    for row in rows {
-        let event = decode_event(&row?)?;
-        if !matches!(event.event_type, Some(EventType::OrchestratorCompleted(_))) {
-            events.push(event);
-        }
+    while let Some(row) = rows.next()? {
+        let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
     }
     Ok(events)
 }
@@ -244,12 +242,54 @@ pub(super) fn append_history(
             "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE hub = ?1 AND instance_id = ?2",
         )?
         .query_row((hub, id), |r| r.get(0))?;
-    let mut stmt = c.prepare_cached(
-        "INSERT INTO history (hub, instance_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (offset, e) in (next..).zip(events) {
-        stmt.execute(rusqlite::params![hub, id, offset, encode(e)])?;
+    // One row per turn: one B-tree insert and one key instead of one per event.
+    if events.is_empty() {
+        return Ok(());
     }
+    c.prepare_cached(
+        "INSERT INTO history (hub, instance_id, seq, event, turn) VALUES (?1, ?2, ?3, ?4, 1)",
+    )?
+    .execute(rusqlite::params![hub, id, next, encode_turn(events)])?;
+    Ok(())
+}
+
+/// Writes what a turn that did not finish its instance changes in its row: status, custom status, the time, and
+/// the trace context the worker returned (kept for this execution only). The other columns stay as they are, so
+/// their values are not encoded and written again.
+pub(super) fn save_turn(
+    c: &Connection,
+    hub: &str,
+    row: &InstanceRow,
+    trace: Option<&durable_proto::OrchestrationTraceContext>,
+) -> Result<(), StoreError> {
+    super::changes::note_instance(hub, &row.instance_id);
+    match trace {
+        Some(trace) => c
+            .prepare_cached(
+                "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5, trace_context = ?6, \
+                 trace_execution_id = execution_id WHERE hub = ?1 AND instance_id = ?2",
+            )?
+            .execute(rusqlite::params![
+                hub,
+                row.instance_id,
+                row.status,
+                row.updated_at,
+                row.custom_status,
+                encode(trace)
+            ])?,
+        None => c
+            .prepare_cached(
+                "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5 \
+                 WHERE hub = ?1 AND instance_id = ?2",
+            )?
+            .execute(rusqlite::params![
+                hub,
+                row.instance_id,
+                row.status,
+                row.updated_at,
+                row.custom_status
+            ])?,
+    };
     Ok(())
 }
 

@@ -211,8 +211,9 @@ pub(super) fn complete(
     let id = instances::leased_instance(&token).unwrap_or_default();
     let mut row =
         instances::load(c, hub, id)?.ok_or_else(|| StoreError::StaleLease(token.clone()))?;
-    if let Some(trace) = &response.orchestration_trace_context {
-        // Kept for this execution only: a continued-as-new or restarted instance starts a new span.
+    // Kept for this execution only: a continued-as-new or restarted instance starts a new span.
+    let trace = response.orchestration_trace_context.clone();
+    if let Some(trace) = trace.as_ref().filter(|_| has_completion(&response)) {
         c.prepare_cached(
             "UPDATE instances SET trace_context = ?3, trace_execution_id = ?4 WHERE hub = ?1 AND instance_id = ?2",
         )?
@@ -412,9 +413,21 @@ pub(super) fn complete(
         }
         _ => {
             instances::append_history(c, hub, &row.instance_id, &appended)?;
-            row.save(c, hub)
+            instances::save_turn(c, hub, &row, trace.as_ref())
         }
     }
+}
+
+/// Whether a turn ends its execution (or rewinds it), so the instance row is written whole rather than by
+/// [`instances::save_turn`], which also records the turn's trace context.
+fn has_completion(response: &OrchestratorResponse) -> bool {
+    response.actions.iter().any(|a| {
+        matches!(
+            a.orchestrator_action_type,
+            Some(OrchestratorActionType::CompleteOrchestration(_))
+                | Some(OrchestratorActionType::RewindOrchestration(_))
+        )
+    })
 }
 
 fn start_child(
