@@ -46,10 +46,16 @@ enum Undo {
     Activity(ActivityKey, Option<ActivityLease>),
 }
 
+/// Per hub, so that looking a lease up by borrowed names allocates nothing (lease calls look at every queued item).
+#[derive(Debug, Default)]
+struct Hub {
+    orchestrations: HashMap<String, OrchestrationLease>,
+    activities: HashMap<i64, ActivityLease>,
+}
+
 #[derive(Debug, Default)]
 struct Table {
-    orchestrations: HashMap<InstanceKey, OrchestrationLease>,
-    activities: HashMap<ActivityKey, ActivityLease>,
+    hubs: HashMap<String, Hub>,
     /// The entries replaced by the current commit group, oldest first.
     undo: Vec<Undo>,
 }
@@ -69,16 +75,9 @@ impl Leases {
     /// The earliest lease of `hub` that runs out after `now`.
     pub(super) fn next_expiry(&self, hub: &str, now: i64) -> Option<i64> {
         let table = self.lock();
-        let orchestrations = table
-            .orchestrations
-            .iter()
-            .filter(|((h, _), _)| h == hub)
-            .map(|(_, l)| l.expires_at);
-        let activities = table
-            .activities
-            .iter()
-            .filter(|((h, _), _)| h == hub)
-            .map(|(_, l)| l.expires_at);
+        let hub = table.hubs.get(hub)?;
+        let orchestrations = hub.orchestrations.values().map(|l| l.expires_at);
+        let activities = hub.activities.values().map(|l| l.expires_at);
         orchestrations.chain(activities).filter(|t| *t > now).min()
     }
 }
@@ -105,20 +104,54 @@ fn with<T>(f: impl FnOnce(&mut Table) -> T) -> T {
 }
 
 impl Table {
+    fn put_orchestration(
+        &mut self,
+        (hub, id): InstanceKey,
+        lease: Option<OrchestrationLease>,
+    ) -> Option<OrchestrationLease> {
+        match lease {
+            Some(lease) => self
+                .hubs
+                .entry(hub)
+                .or_default()
+                .orchestrations
+                .insert(id, lease),
+            None => self.hubs.get_mut(&hub)?.orchestrations.remove(&id),
+        }
+    }
+
+    fn put_activity(
+        &mut self,
+        (hub, row): ActivityKey,
+        lease: Option<ActivityLease>,
+    ) -> Option<ActivityLease> {
+        match lease {
+            Some(lease) => self
+                .hubs
+                .entry(hub)
+                .or_default()
+                .activities
+                .insert(row, lease),
+            None => self.hubs.get_mut(&hub)?.activities.remove(&row),
+        }
+    }
+
     fn set_orchestration(&mut self, key: InstanceKey, lease: Option<OrchestrationLease>) {
-        let old = match lease {
-            Some(lease) => self.orchestrations.insert(key.clone(), lease),
-            None => self.orchestrations.remove(&key),
-        };
+        let old = self.put_orchestration(key.clone(), lease);
         self.undo.push(Undo::Orchestration(key, old));
     }
 
     fn set_activity(&mut self, key: ActivityKey, lease: Option<ActivityLease>) {
-        let old = match lease {
-            Some(lease) => self.activities.insert(key.clone(), lease),
-            None => self.activities.remove(&key),
-        };
+        let old = self.put_activity(key.clone(), lease);
         self.undo.push(Undo::Activity(key, old));
+    }
+
+    fn orchestration(&self, hub: &str, id: &str) -> Option<&OrchestrationLease> {
+        self.hubs.get(hub)?.orchestrations.get(id)
+    }
+
+    fn activity(&self, hub: &str, row: i64) -> Option<&ActivityLease> {
+        self.hubs.get(hub)?.activities.get(&row)
     }
 }
 
@@ -133,16 +166,10 @@ pub(super) fn roll_back_to(mark: usize) {
         while t.undo.len() > mark {
             match t.undo.pop() {
                 Some(Undo::Orchestration(key, old)) => {
-                    match old {
-                        Some(lease) => t.orchestrations.insert(key, lease),
-                        None => t.orchestrations.remove(&key),
-                    };
+                    t.put_orchestration(key, old);
                 }
                 Some(Undo::Activity(key, old)) => {
-                    match old {
-                        Some(lease) => t.activities.insert(key, lease),
-                        None => t.activities.remove(&key),
-                    };
+                    t.put_activity(key, old);
                 }
                 None => break,
             }
@@ -157,19 +184,12 @@ pub(super) fn keep() {
 
 /// Whether instance `id` has a lease that has not run out at `now`.
 pub(super) fn orchestration_live(hub: &str, id: &str, now: i64) -> bool {
-    with(|t| {
-        t.orchestrations
-            .get(&(hub.to_owned(), id.to_owned()))
-            .is_some_and(|l| l.expires_at > now)
-    })
+    with(|t| t.orchestration(hub, id).is_some_and(|l| l.expires_at > now))
 }
 
 /// Whether instance `id` has a lease, even one that ran out but was not handed out again.
 pub(super) fn orchestration_held(hub: &str, id: &str) -> bool {
-    with(|t| {
-        t.orchestrations
-            .contains_key(&(hub.to_owned(), id.to_owned()))
-    })
+    with(|t| t.orchestration(hub, id).is_some())
 }
 
 /// Records a new lease of instance `id` (replacing a lapsed one, whose token is stale from now on).
@@ -180,24 +200,18 @@ pub(super) fn lease_orchestration(hub: &str, id: &str, lease: OrchestrationLease
 /// Ends the lease of instance `id` held under `token` and returns it; `None` when `token` is not its lease.
 pub(super) fn take_orchestration(hub: &str, id: &str, token: &str) -> Option<OrchestrationLease> {
     with(|t| {
-        let key = (hub.to_owned(), id.to_owned());
         let lease = t
-            .orchestrations
-            .get(&key)
+            .orchestration(hub, id)
             .filter(|l| l.token == token)?
             .clone();
-        t.set_orchestration(key, None);
+        t.set_orchestration((hub.to_owned(), id.to_owned()), None);
         Some(lease)
     })
 }
 
 /// Whether activity row `row` has a lease that has not run out at `now`.
 pub(super) fn activity_live(hub: &str, row: i64, now: i64) -> bool {
-    with(|t| {
-        t.activities
-            .get(&(hub.to_owned(), row))
-            .is_some_and(|l| l.expires_at > now)
-    })
+    with(|t| t.activity(hub, row).is_some_and(|l| l.expires_at > now))
 }
 
 /// Records a new lease of activity row `row`.
@@ -208,9 +222,8 @@ pub(super) fn lease_activity(hub: &str, row: i64, lease: ActivityLease) {
 /// Ends the lease of activity row `row` held under `token` and returns it.
 pub(super) fn take_activity(hub: &str, row: i64, token: &str) -> Option<ActivityLease> {
     with(|t| {
-        let key = (hub.to_owned(), row);
-        let lease = t.activities.get(&key).filter(|l| l.token == token)?.clone();
-        t.set_activity(key, None);
+        let lease = t.activity(hub, row).filter(|l| l.token == token)?.clone();
+        t.set_activity((hub.to_owned(), row), None);
         Some(lease)
     })
 }
@@ -219,18 +232,18 @@ pub(super) fn take_activity(hub: &str, row: i64, token: &str) -> Option<Activity
 /// so a late completion is stale and a reused row id cannot inherit a lease.
 pub(super) fn drop_instance(hub: &str, id: &str) {
     with(|t| {
-        let key = (hub.to_owned(), id.to_owned());
-        if t.orchestrations.contains_key(&key) {
-            t.set_orchestration(key, None);
+        if t.orchestration(hub, id).is_some() {
+            t.set_orchestration((hub.to_owned(), id.to_owned()), None);
         }
-        let activities: Vec<ActivityKey> = t
-            .activities
-            .iter()
-            .filter(|((h, _), l)| h == hub && l.instance_id == id)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in activities {
-            t.set_activity(key, None);
+        let activities: Vec<i64> = t.hubs.get(hub).map_or_else(Vec::new, |h| {
+            h.activities
+                .iter()
+                .filter(|(_, l)| l.instance_id == id)
+                .map(|(row, _)| *row)
+                .collect()
+        });
+        for row in activities {
+            t.set_activity((hub.to_owned(), row), None);
         }
     });
 }
@@ -238,23 +251,16 @@ pub(super) fn drop_instance(hub: &str, id: &str) {
 /// A hub was deleted: none of its leases hold any more.
 pub(super) fn drop_hub(hub: &str) {
     with(|t| {
-        let instances: Vec<InstanceKey> = t
-            .orchestrations
-            .keys()
-            .filter(|(h, _)| h == hub)
-            .cloned()
-            .collect();
-        for key in instances {
-            t.set_orchestration(key, None);
+        let Some(leased) = t.hubs.get(hub) else {
+            return;
+        };
+        let instances: Vec<String> = leased.orchestrations.keys().cloned().collect();
+        let activities: Vec<i64> = leased.activities.keys().copied().collect();
+        for id in instances {
+            t.set_orchestration((hub.to_owned(), id), None);
         }
-        let activities: Vec<ActivityKey> = t
-            .activities
-            .keys()
-            .filter(|(h, _)| h == hub)
-            .cloned()
-            .collect();
-        for key in activities {
-            t.set_activity(key, None);
+        for row in activities {
+            t.set_activity((hub.to_owned(), row), None);
         }
     });
 }

@@ -96,9 +96,19 @@ fn lease_one(
     now: i64,
 ) -> Result<LeasedWork, StoreError> {
     let token = instances::lease_token(id);
-    let row = instances::load(c, hub, id)?.ok_or_else(|| {
-        StoreError::Internal(format!("instance '{id}' vanished while being leased"))
-    })?;
+    // Only the execution id and this execution's trace context: decoding the whole row is for completions.
+    let (execution_id, trace) = c
+        .prepare_cached(
+            "SELECT execution_id, CASE WHEN trace_execution_id = execution_id THEN trace_context END \
+             FROM instances WHERE hub = ?1 AND instance_id = ?2",
+        )?
+        .query_row((hub, id), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::Internal(format!("instance '{id}' vanished while being leased"))
+        })?;
     let (rows, delivered) = visible_messages(c, hub, id, now)?;
     let mut new_events = Vec::with_capacity(delivered.len() + 1);
     new_events.push(orchestrator_started(now));
@@ -125,18 +135,12 @@ fn lease_one(
     if stream_history {
         past_events.clear();
     }
-    let orchestration_trace_context = c
-        .prepare_cached(
-            "SELECT trace_context FROM instances WHERE hub = ?1 AND instance_id = ?2 AND trace_execution_id = ?3",
-        )?
-        .query_row((hub, id, &row.execution_id), |r| r.get::<_, Option<Vec<u8>>>(0))
-        .optional()?
-        .flatten()
-        .and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
+    let orchestration_trace_context =
+        trace.and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
     let work = OrchestratorRequest {
         orchestration_trace_context,
         instance_id: id.to_owned(),
-        execution_id: Some(row.execution_id.clone()),
+        execution_id: Some(execution_id),
         past_events,
         new_events,
         requires_history_streaming: stream_history,

@@ -178,6 +178,7 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    stable_plans(conn)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
     if version > latest {
@@ -195,6 +196,18 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
             "BEGIN IMMEDIATE; {migration} PRAGMA user_version = {next}; COMMIT;"
         ))?;
     }
+    Ok(())
+}
+
+/// Keeps every compiled statement's plan whatever values are bound. Without it SQLite marks a statement whose plan
+/// could depend on a bound value (a `LIMIT ?`, an equality with a small integer) to be compiled again whenever that
+/// parameter is bound anew: the hot statements were parsed and planned again on most executions. The plans here
+/// never depend on the values (the lease queries name their index).
+pub(super) fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
