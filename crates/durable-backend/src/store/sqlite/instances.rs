@@ -303,8 +303,19 @@ pub(super) fn enqueue(
     message: Option<&HistoryEvent>,
 ) -> Result<(), StoreError> {
     super::changes::note_work(hub);
-    c.prepare_cached("INSERT INTO inbox (hub, instance_id, priority, visible_at, event) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(rusqlite::params![hub, id, priority, visible_at, message.map(encode)])?;
+    // Only a message that becomes visible later is kept in the index of times (see `query::next_due`).
+    let delayed = visible_at > crate::codec::now_ms();
+    c.prepare_cached(
+        "INSERT INTO inbox (hub, instance_id, priority, visible_at, event, delayed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        hub,
+        id,
+        priority,
+        visible_at,
+        message.map(encode),
+        delayed
+    ])?;
     Ok(())
 }
 

@@ -351,7 +351,8 @@ fn purge_row(
 pub(super) fn next_due(c: &Connection, hub: &str, now: i64) -> Result<Option<i64>, StoreError> {
     Ok(c.prepare_cached(
         "SELECT MIN(t) FROM ( \
-           SELECT MIN(visible_at) AS t FROM inbox WHERE hub = ?1 AND visible_at > ?2 \
+           SELECT MIN(visible_at) AS t FROM inbox INDEXED BY inbox_delayed \
+             WHERE hub = ?1 AND delayed = 1 AND visible_at > ?2 \
            UNION ALL SELECT MIN(visible_at) FROM entity_inbox WHERE hub = ?1 AND visible_at > ?2 \
            UNION ALL SELECT MIN(lease_expires_at) FROM entities INDEXED BY entities_by_lease_expiry \
              WHERE hub = ?1 AND lease_expires_at > ?2)",

@@ -170,6 +170,14 @@ UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_ex
 DROP INDEX instances_by_lease_expiry;
 DROP INDEX activities_by_lease_expiry;
 "#,
+    // Only messages queued for later (timers, scheduled starts) are looked up by time, for the next due moment:
+    // the time index keeps only those, so a message visible at once no longer adds and removes an entry there.
+    // Rows already queued count as delayed, so none is missed.
+    r#"
+ALTER TABLE inbox ADD COLUMN delayed INTEGER NOT NULL DEFAULT 1;
+DROP INDEX inbox_by_time;
+CREATE INDEX inbox_delayed ON inbox (hub, visible_at) WHERE delayed = 1;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -530,7 +538,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 9);
+        assert_eq!(version, MIGRATIONS.len() as i64);
         // The old rows read as before, and a turn appended after them follows in order.
         let next = event(
             -1,
@@ -564,6 +572,39 @@ mod tests {
             )
             .unwrap();
         assert_eq!(still_leased, 0);
+    }
+
+    #[test]
+    fn a_version_9_file_keeps_its_queued_messages_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} PRAGMA user_version = 9;
+                 INSERT INTO inbox (hub, instance_id, priority, visible_at, event)
+                     VALUES ('h', 'timer', 1, 5000, NULL), ('h', 'now', 1, 10, NULL);",
+                MIGRATIONS[..9].concat()
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        assert_eq!(
+            super::super::query::next_due(&conn, "h", 100).unwrap(),
+            Some(5000)
+        );
+        // New messages are delayed only when queued for later.
+        super::super::instances::enqueue(&conn, "h", "later", 1, i64::MAX - 1, None).unwrap();
+        super::super::instances::enqueue(&conn, "h", "at-once", 1, 0, None).unwrap();
+        let delayed: Vec<String> = conn
+            .prepare("SELECT instance_id FROM inbox INDEXED BY inbox_delayed WHERE hub = 'h' AND delayed = 1 ORDER BY visible_at")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(delayed, ["now", "timer", "later"]);
     }
 
     #[test]
