@@ -23,7 +23,7 @@ use durable_proto::history_event::EventType;
 use durable_proto::{HistoryEvent, OrchestrationStatus};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::codec::{decode_event, status_from_i32};
+use crate::codec::{decode_event, decode_history_row, status_from_i32};
 use crate::error::StoreError;
 
 /// Problems listed in full; more are counted.
@@ -146,6 +146,7 @@ pub fn check_database(path: &Path) -> Result<CheckReport, StoreError> {
     };
     leases(&conn, &mut report)?;
     let instances = load_instances(&conn)?;
+    let turn_rows = report.schema_version >= 9;
     for row in instances.values() {
         let name = status_from_i32(row.status)
             .as_str_name()
@@ -155,7 +156,7 @@ pub fn check_database(path: &Path) -> Result<CheckReport, StoreError> {
     }
     let queues = Queues::load(&conn, &instances, &mut report)?;
     for (key, row) in &instances {
-        let history = load_history(&conn, key)?;
+        let history = load_history(&conn, key, turn_rows)?;
         report.history_events += history.len();
         check_history(key, row, &history, &queues, &instances, &mut report);
     }
@@ -215,18 +216,23 @@ fn load_instances(c: &Connection) -> Result<HashMap<Key, InstanceRow>, StoreErro
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn load_history(c: &Connection, (hub, id): &Key) -> Result<Vec<HistoryEvent>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT event FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map((hub, id), |r| r.get::<_, Vec<u8>>(0))?;
+/// A history as the backend reads it. Files before schema 9 have no `turn` column: each of their rows is one event.
+fn load_history(
+    c: &Connection,
+    (hub, id): &Key,
+    turn_rows: bool,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    let sql = if turn_rows {
+        "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq"
+    } else {
+        "SELECT event, 0 FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq"
+    };
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query((hub, id))?;
     let mut events = Vec::new();
-    for row in rows {
-        let event = decode_event(&row?)?;
-        // Files written by earlier versions hold one after each turn; readers skip them.
-        if !matches!(event.event_type, Some(EventType::OrchestratorCompleted(_))) {
-            events.push(event);
-        }
+    while let Some(row) = rows.next()? {
+        let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
     }
     Ok(events)
 }

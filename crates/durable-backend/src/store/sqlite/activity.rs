@@ -6,14 +6,15 @@ use durable_proto::{
     WorkItem, work_item,
 };
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use super::instances::{self, InstanceRow, PRIORITY_NORMAL};
 use crate::codec::{encode, event, new_id};
 use crate::error::StoreError;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
-const CANDIDATES: i64 = 256;
+/// Activities considered per lease call (not counting those already leased).
+const CANDIDATES: usize = 256;
 
 /// A new lease token for activity row `row_id`: like an orchestrator's, it carries the row's key, so a completion
 /// or a release finds the row by primary key and no index of tokens has to be kept.
@@ -73,60 +74,61 @@ pub(super) fn lease(
         .map(|f| f.activities.clone())
         .unwrap_or_default();
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
-    let name_filter = super::query::name_filter("name", names.len(), 4);
-    // Lapsed leases first (they are the oldest work), then the unleased queue in order; each query walks an
-    // index, so neither sorts nor reads the rest of a long queue.
-    let lapsed = format!(
-        "SELECT id, name, request, orchestration_version FROM activities \
-         WHERE hub = ?1 AND lease_expires_at <= ?2{name_filter} ORDER BY lease_expires_at LIMIT ?3"
-    );
+    let name_filter = super::query::name_filter("name", names.len(), 2);
+    // The queue in order, walking an index, so it neither sorts nor reads the rest of a long queue. Activities out
+    // on a live lease (in memory) are passed over; one whose lease lapsed is handed out again.
     let queued = format!(
         "SELECT id, name, request, orchestration_version FROM activities INDEXED BY activities_ready \
-         WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id LIMIT ?3"
+         WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id"
     );
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub];
     params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
-    let mut picked = Vec::new();
-    for sql in [&lapsed, &queued] {
-        let mut stmt = c.prepare_cached(sql)?;
-        let mut rows = stmt.query(params.as_slice())?;
-        while picked.len() < request.activities {
-            let Some(row) = rows.next()? else {
-                break;
-            };
-            let row_id: i64 = row.get(0)?;
-            let name: String = row.get(1)?;
-            let activity = ActivityRequest::decode(row.get::<_, Vec<u8>>(2)?.as_slice())?;
-            // Like the scheduler: an activity without a version of its own runs as its orchestration's version, so a
-            // worker filtering both at one version gets the activities its orchestrations schedule.
-            // An empty version (what some SDKs send for "none") is no version of its own.
-            let version = activity
-                .version
-                .clone()
-                .filter(|v| !v.is_empty())
-                .or(row.get::<_, Option<String>>(3)?);
-            let accepted = filters.is_empty()
-                || filters.iter().any(|f| {
-                    f.name == name
-                        && (f.versions.is_empty()
-                            || f.versions.iter().any(|v| Some(v) == version.as_ref()))
-                });
-            if accepted {
-                picked.push((row_id, activity));
-            }
+    let mut out = Vec::new();
+    let mut considered = 0;
+    let mut stmt = c.prepare_cached(&queued)?;
+    let mut rows = stmt.query(params.as_slice())?;
+    while out.len() < request.activities && considered < CANDIDATES {
+        let Some(row) = rows.next()? else {
+            break;
+        };
+        let row_id: i64 = row.get(0)?;
+        if super::leases::activity_live(hub, row_id, now) {
+            continue;
         }
-    }
-    let mut out = Vec::with_capacity(picked.len());
-    for (row_id, activity) in picked {
+        considered += 1;
+        let name: String = row.get(1)?;
+        let activity =
+            ActivityRequest::decode(row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?)?;
+        // Like the scheduler: an activity without a version of its own runs as its orchestration's version, so a
+        // worker filtering both at one version gets the activities its orchestrations schedule.
+        // An empty version (what some SDKs send for "none") is no version of its own.
+        let version = activity
+            .version
+            .clone()
+            .filter(|v| !v.is_empty())
+            .or(row.get::<_, Option<String>>(3)?);
+        let accepted = filters.is_empty()
+            || filters.iter().any(|f| {
+                f.name == name
+                    && (f.versions.is_empty()
+                        || f.versions.iter().any(|v| Some(v) == version.as_ref()))
+            });
+        if !accepted {
+            continue;
+        }
         let token = lease_token(row_id);
-        c.prepare_cached(
-            "UPDATE activities SET lease_token = ?2, lease_expires_at = ?3 WHERE id = ?1",
-        )?
-        .execute(rusqlite::params![
+        let owner = activity.orchestration_instance.clone().unwrap_or_default();
+        super::leases::lease_activity(
+            hub,
             row_id,
-            token,
-            now.saturating_add(request.activity_lease_ms)
-        ])?;
+            super::leases::ActivityLease {
+                token: token.clone(),
+                expires_at: now.saturating_add(request.activity_lease_ms),
+                instance_id: owner.instance_id,
+                execution_id: owner.execution_id.unwrap_or_default(),
+                task_id: activity.task_id,
+            },
+        );
         out.push(LeasedWork {
             kind: WorkKind::Activity,
             token: token.clone(),
@@ -149,23 +151,21 @@ pub(super) fn complete(
     let Some(row_id) = leased_row(&token) else {
         return Err(StoreError::StaleLease(token));
     };
-    let found = c
-        .prepare_cached(
-            "SELECT instance_id, execution_id, task_id FROM activities WHERE id = ?1 AND hub = ?2 AND lease_token = ?3",
-        )?
-        .query_row((row_id, hub, &token), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i32>(2)?,
-            ))
-        })
-        .optional()?;
-    let Some((instance_id, execution_id, task_id)) = found else {
+    let Some(lease) = super::leases::take_activity(hub, row_id, &token) else {
         return Err(StoreError::StaleLease(token));
     };
-    c.prepare_cached("DELETE FROM activities WHERE id = ?1")?
-        .execute([row_id])?;
+    let deleted = c
+        .prepare_cached("DELETE FROM activities WHERE id = ?1 AND hub = ?2")?
+        .execute((row_id, hub))?;
+    if deleted == 0 {
+        return Err(StoreError::StaleLease(token));
+    }
+    let super::leases::ActivityLease {
+        instance_id,
+        execution_id,
+        task_id,
+        ..
+    } = lease;
     // A result for an older generation (continue-as-new, restart) or a finished instance has nobody to wake.
     let Some(owner) = instances::load(c, hub, &instance_id)? else {
         return Ok(());

@@ -98,7 +98,8 @@ fn terminate_one(
     if row.is_terminal() {
         return Ok(());
     }
-    let never_ran = row.status == OrchestrationStatus::Pending as i32 && row.lease_token.is_none();
+    let never_ran = row.status == OrchestrationStatus::Pending as i32
+        && !super::leases::orchestration_held(hub, &row.instance_id);
     if never_ran {
         // Nothing has run yet, so there is no orchestrator to tell: finish it here.
         c.prepare_cached("DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2")?
@@ -107,7 +108,7 @@ fn terminate_one(
         row.output = output;
         row.completed_at = Some(now);
         row.updated_at = now;
-        row.save(c, hub, None)?;
+        row.save(c, hub)?;
         return super::orchestration::notify_parent(c, hub, &row, now);
     }
     let terminated = event(
@@ -202,7 +203,7 @@ pub(super) fn rewind(
             row.instance_id
         )));
     }
-    if row.lease_token.is_some() {
+    if super::leases::orchestration_held(hub, &row.instance_id) {
         return Err(StoreError::FailedPrecondition(format!(
             "orchestration instance '{}' is being processed; try again",
             row.instance_id
@@ -239,7 +240,7 @@ pub(super) fn prepare_rewind(
     }
     row.status = OrchestrationStatus::Running as i32;
     row.updated_at = now;
-    row.save(c, hub, None)?;
+    row.save(c, hub)?;
     enqueue(
         c,
         hub,

@@ -10,7 +10,7 @@ use durable_proto::{
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::codec::{decode_event, encode, event, is_terminal, new_id, ts};
+use crate::codec::{decode_history_row, encode, encode_turn, event, is_terminal, new_id, ts};
 use crate::error::StoreError;
 
 /// Inbox ordering: a new generation's ExecutionStarted (and its carried-over events) go before anything queued.
@@ -19,7 +19,7 @@ pub(super) const PRIORITY_NORMAL: i64 = 1;
 
 pub(super) const COLUMNS: &str = "instance_id, execution_id, name, version, status, created_at, updated_at, completed_at, \
     scheduled_start_at, input, output, custom_status, failure, parent_instance_id, parent_execution_id, \
-    parent_task_id, parent_name, parent_version, tags, lease_token, lease_expires_at, lease_started_at";
+    parent_task_id, parent_name, parent_version, tags";
 
 /// Writes a whole row. An upsert rather than `INSERT OR REPLACE`: replacing deletes and reinserts the row, which
 /// rewrites every index entry, while an update touches only the indexes whose columns changed.
@@ -32,7 +32,7 @@ static SAVE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .collect();
     format!(
         "INSERT INTO instances (hub, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
          ON CONFLICT (hub, instance_id) DO UPDATE SET {}",
         updates.join(", ")
     )
@@ -56,10 +56,6 @@ pub(super) struct InstanceRow {
     pub(super) failure: Option<TaskFailureDetails>,
     pub(super) parent: Option<ParentRef>,
     pub(super) tags: HashMap<String, String>,
-    pub(super) lease_token: Option<String>,
-    /// Set exactly when `lease_token` is: recovery finds leases through the partial index of expiries.
-    pub(super) lease_expires_at: Option<i64>,
-    pub(super) lease_started_at: Option<i64>,
 }
 
 /// Where a sub-orchestration reports back.
@@ -104,9 +100,6 @@ impl InstanceRow {
             tags: tags
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_default(),
-            lease_token: r.get(19)?,
-            lease_expires_at: r.get(20)?,
-            lease_started_at: r.get(21)?,
         })
     }
 
@@ -134,13 +127,8 @@ impl InstanceRow {
         }
     }
 
-    /// Writes every column back.
-    pub(super) fn save(
-        &self,
-        c: &Connection,
-        hub: &str,
-        lease_expires_at: Option<i64>,
-    ) -> Result<(), StoreError> {
+    /// Writes every column back (the lease columns of earlier versions stay NULL: leases are in memory).
+    pub(super) fn save(&self, c: &Connection, hub: &str) -> Result<(), StoreError> {
         super::changes::note_instance(hub, &self.instance_id);
         let tags = if self.tags.is_empty() {
             None
@@ -151,11 +139,6 @@ impl InstanceRow {
             )
         };
         let parent = self.parent.as_ref();
-        // A row that keeps its lease keeps its expiry; one without a lease has none.
-        let lease_expires_at = self
-            .lease_token
-            .as_ref()
-            .and(lease_expires_at.or(self.lease_expires_at));
         c.prepare_cached(&SAVE_SQL)?.execute(rusqlite::params![
             hub,
             self.instance_id,
@@ -177,9 +160,6 @@ impl InstanceRow {
             parent.and_then(|p| p.name.clone()),
             parent.and_then(|p| p.version.clone()),
             tags,
-            self.lease_token,
-            lease_expires_at,
-            self.lease_started_at,
         ])?;
         Ok(())
     }
@@ -194,8 +174,7 @@ pub(super) fn load(c: &Connection, hub: &str, id: &str) -> Result<Option<Instanc
 }
 
 /// A new orchestrator lease token for an instance. The token carries the instance id, so a completion finds its
-/// instance (and the leased inbox rows) by primary key: no index of lease tokens is kept up to date on every lease
-/// and completion, and the row's own `lease_token` still decides whether the lease is live.
+/// lease and its instance by key.
 pub(super) fn lease_token(instance_id: &str) -> String {
     format!("{}{LEASE_SEPARATOR}{instance_id}", new_id())
 }
@@ -207,18 +186,6 @@ pub(super) fn leased_instance(token: &str) -> Option<&str> {
 
 /// Between the random part of a lease token (hex digits) and the key of the leased row.
 pub(super) const LEASE_SEPARATOR: char = '~';
-
-/// The instance holding a lease.
-pub(super) fn load_by_lease(
-    c: &Connection,
-    hub: &str,
-    token: &str,
-) -> Result<Option<InstanceRow>, StoreError> {
-    let Some(id) = leased_instance(token) else {
-        return Ok(None);
-    };
-    Ok(load(c, hub, id)?.filter(|row| row.lease_token.as_deref() == Some(token)))
-}
 
 pub(super) fn load_many(
     c: &Connection,
@@ -244,24 +211,22 @@ pub(super) fn load_sql(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The committed history as the scheduler returns it. Databases written by earlier versions of this backend hold
-/// an `OrchestratorCompleted` after every turn; they are skipped here rather than rewritten, so such a file works
-/// unchanged (the rows cost a few bytes each and are dropped with the history on purge or continue-as-new).
+/// The committed history as the scheduler returns it. Each turn is one row holding its events; rows written by
+/// earlier versions hold one event each, and those versions also wrote an `OrchestratorCompleted` after every
+/// turn, which is skipped here rather than rewritten, so such a file works unchanged.
 pub(super) fn history(
     c: &Connection,
     hub: &str,
     id: &str,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT event FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
+        "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
     )?;
-    let rows = stmt.query_map((hub, id), |r| r.get::<_, Vec<u8>>(0))?;
+    let mut rows = stmt.query((hub, id))?;
     let mut events = Vec::new();
-    for row in rows {
-        let event = decode_event(&row?)?;
-        if !matches!(event.event_type, Some(EventType::OrchestratorCompleted(_))) {
-            events.push(event);
-        }
+    while let Some(row) = rows.next()? {
+        let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
     }
     Ok(events)
 }
@@ -277,12 +242,54 @@ pub(super) fn append_history(
             "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE hub = ?1 AND instance_id = ?2",
         )?
         .query_row((hub, id), |r| r.get(0))?;
-    let mut stmt = c.prepare_cached(
-        "INSERT INTO history (hub, instance_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (offset, e) in (next..).zip(events) {
-        stmt.execute(rusqlite::params![hub, id, offset, encode(e)])?;
+    // One row per turn: one B-tree insert and one key instead of one per event.
+    if events.is_empty() {
+        return Ok(());
     }
+    c.prepare_cached(
+        "INSERT INTO history (hub, instance_id, seq, event, turn) VALUES (?1, ?2, ?3, ?4, 1)",
+    )?
+    .execute(rusqlite::params![hub, id, next, encode_turn(events)])?;
+    Ok(())
+}
+
+/// Writes what a turn that did not finish its instance changes in its row: status, custom status, the time, and
+/// the trace context the worker returned (kept for this execution only). The other columns stay as they are, so
+/// their values are not encoded and written again.
+pub(super) fn save_turn(
+    c: &Connection,
+    hub: &str,
+    row: &InstanceRow,
+    trace: Option<&durable_proto::OrchestrationTraceContext>,
+) -> Result<(), StoreError> {
+    super::changes::note_instance(hub, &row.instance_id);
+    match trace {
+        Some(trace) => c
+            .prepare_cached(
+                "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5, trace_context = ?6, \
+                 trace_execution_id = execution_id WHERE hub = ?1 AND instance_id = ?2",
+            )?
+            .execute(rusqlite::params![
+                hub,
+                row.instance_id,
+                row.status,
+                row.updated_at,
+                row.custom_status,
+                encode(trace)
+            ])?,
+        None => c
+            .prepare_cached(
+                "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5 \
+                 WHERE hub = ?1 AND instance_id = ?2",
+            )?
+            .execute(rusqlite::params![
+                hub,
+                row.instance_id,
+                row.status,
+                row.updated_at,
+                row.custom_status
+            ])?,
+    };
     Ok(())
 }
 
@@ -296,14 +303,26 @@ pub(super) fn enqueue(
     message: Option<&HistoryEvent>,
 ) -> Result<(), StoreError> {
     super::changes::note_work(hub);
-    c.prepare_cached("INSERT INTO inbox (hub, instance_id, priority, visible_at, event) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(rusqlite::params![hub, id, priority, visible_at, message.map(encode)])?;
+    // Only a message that becomes visible later is kept in the index of times (see `query::next_due`).
+    let delayed = visible_at > crate::codec::now_ms();
+    c.prepare_cached(
+        "INSERT INTO inbox (hub, instance_id, priority, visible_at, event, delayed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        hub,
+        id,
+        priority,
+        visible_at,
+        message.map(encode),
+        delayed
+    ])?;
     Ok(())
 }
 
 /// Removes an instance and everything queued for it.
 pub(super) fn delete_data(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     super::changes::note_instance(hub, id);
+    super::leases::drop_instance(hub, id);
     // Every start runs these, so they stay compiled like the other hot statements.
     for sql in [
         "DELETE FROM instances WHERE hub = ?1 AND instance_id = ?2",
@@ -353,7 +372,7 @@ pub(super) fn create(
         tags: new.tags,
         ..InstanceRow::default()
     };
-    row.save(c, hub, None)?;
+    row.save(c, hub)?;
     let visible_at = new.scheduled_start_at.unwrap_or(now).max(now);
     enqueue(
         c,

@@ -8,6 +8,7 @@ mod entity;
 mod entity_lock;
 mod entity_query;
 mod instances;
+mod leases;
 mod orchestration;
 mod query;
 #[cfg(test)]
@@ -47,6 +48,7 @@ pub struct SqliteStore {
     /// File databases only: an in-memory database exists on the writer's connection alone.
     reader: Option<reader::Reader>,
     changes: broadcast::Sender<Arc<Changes>>,
+    leases: leases::Leases,
 }
 
 impl SqliteStore {
@@ -77,10 +79,12 @@ impl SqliteStore {
             Storage::File(path) => Some(reader::Reader::spawn(rusqlite::Connection::open(path)?)?),
         };
         let (changes, _) = broadcast::channel(1024);
+        let leases = leases::Leases::default();
         Ok(SqliteStore {
-            writer: writer::Writer::spawn(conn, max_commit_batch, changes.clone())?,
+            writer: writer::Writer::spawn(conn, max_commit_batch, changes.clone(), leases.clone())?,
             reader,
             changes,
+            leases,
         })
     }
 }
@@ -270,7 +274,13 @@ impl Store for SqliteStore {
     }
 
     fn next_due(&self, hub: String) -> StoreFuture<Option<i64>> {
-        self.read(move |c| query::next_due(c, &hub, now_ms()))
+        let leases = self.leases.clone();
+        self.read(move |c| {
+            let now = now_ms();
+            let stored = query::next_due(c, &hub, now)?;
+            let leased = leases.next_expiry(&hub, now);
+            Ok(stored.into_iter().chain(leased).min())
+        })
     }
 
     fn signal_entity(&self, hub: String, request: SignalEntityRequest) -> StoreFuture<()> {
@@ -306,8 +316,8 @@ impl Store for SqliteStore {
 }
 
 /// Frees one lease so the work is handed out again at once. Returns whether the token was held. Orchestrator and
-/// activity tokens name their row; the entity hint keeps SQLite from walking the whole hub by primary key, which
-/// it prefers without statistics.
+/// activity leases live in memory; the entity hint keeps SQLite from walking the whole hub by primary key, which it
+/// prefers without statistics.
 fn release_one(
     c: &rusqlite::Connection,
     hub: &str,
@@ -316,31 +326,12 @@ fn release_one(
 ) -> Result<bool, StoreError> {
     changes::note_work(hub);
     let changed = match kind {
-        WorkKind::Orchestration => {
-            let Some(id) = instances::leased_instance(token) else {
-                return Ok(false);
-            };
-            c.prepare_cached(
-                "UPDATE inbox INDEXED BY inbox_by_instance SET lease_token = NULL \
-                 WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3",
-            )?
-            .execute((hub, id, token))?;
-            c.prepare_cached(
-                "UPDATE instances SET lease_token = NULL, lease_expires_at = NULL \
-                 WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3",
-            )?
-            .execute((hub, id, token))?
-        }
-        WorkKind::Activity => {
-            let Some(row_id) = activity::leased_row(token) else {
-                return Ok(false);
-            };
-            c.prepare_cached(
-                "UPDATE activities SET lease_token = NULL, lease_expires_at = NULL \
-                 WHERE id = ?1 AND hub = ?2 AND lease_token = ?3",
-            )?
-            .execute((row_id, hub, token))?
-        }
+        WorkKind::Orchestration => instances::leased_instance(token)
+            .and_then(|id| leases::take_orchestration(hub, id, token))
+            .is_some(),
+        WorkKind::Activity => activity::leased_row(token)
+            .and_then(|row| leases::take_activity(hub, row, token))
+            .is_some(),
         WorkKind::Entity => {
             c.prepare_cached(
                 "UPDATE entity_inbox SET lease_token = NULL WHERE hub = ?1 AND lease_token = ?2",
@@ -348,8 +339,8 @@ fn release_one(
             .execute((hub, token))?;
             c.prepare_cached("UPDATE entities INDEXED BY entities_by_lease SET lease_token = NULL, lease_expires_at = NULL WHERE hub = ?1 AND lease_token = ?2")?.execute(
                 (hub, token),
-            )?
+            )? > 0
         }
     };
-    Ok(changed > 0)
+    Ok(changed)
 }

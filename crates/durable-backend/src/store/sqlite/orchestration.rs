@@ -23,8 +23,9 @@ use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 // An instance scheduled to start later is not runnable before then, even if events were raised to it meanwhile:
 // its first turn must begin with ExecutionStarted.
 
-/// Instances considered per lease call; filters that reject many candidates still see this many.
-const CANDIDATES: i64 = 256;
+/// Instances considered per lease call (not counting those already leased); filters that reject many candidates
+/// still see this many.
+const CANDIDATES: usize = 256;
 
 pub(super) fn lease(
     c: &Connection,
@@ -38,51 +39,49 @@ pub(super) fn lease(
         .map(|f| f.orchestrations.clone())
         .unwrap_or_default();
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
-    let name_filter = super::query::name_filter("i.name", names.len(), 4);
+    let name_filter = super::query::name_filter("i.name", names.len(), 3);
     let runnable = "i.status NOT IN (1, 3, 4, 5) AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2)";
-    // Instances whose worker vanished without a word: their inbox rows still carry the lapsed token.
-    let lapsed = format!(
-        "SELECT i.instance_id, i.name, i.version FROM instances i \
-         WHERE i.hub = ?1 AND i.lease_expires_at <= ?2 AND {runnable}{name_filter} \
-           AND EXISTS (SELECT 1 FROM inbox m INDEXED BY inbox_by_instance WHERE m.hub = i.hub AND m.instance_id = i.instance_id \
-                       AND m.visible_at <= ?2) \
-         ORDER BY i.lease_expires_at LIMIT ?3"
-    );
-    // Walk the unleased queue in arrival order and stop early: the oldest runnable message picks the next
-    // instance. The partial index leaves out messages already handed out, so a long queue costs nothing here.
+    // Walk the queue in arrival order and stop early: the oldest runnable message picks the next instance.
+    // Messages of instances whose turn is out (leases are in memory) are passed over here; a lapsed lease no
+    // longer holds its instance back, and its messages are still queued.
     let queued = format!(
         "SELECT m.instance_id, i.name, i.version FROM inbox m INDEXED BY inbox_ready \
          JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
-         WHERE m.hub = ?1 AND m.lease_token IS NULL AND m.visible_at <= ?2 \
-           AND (i.lease_token IS NULL OR i.lease_expires_at <= ?2) AND {runnable}{name_filter} \
-         ORDER BY m.id LIMIT ?3"
+         WHERE m.hub = ?1 AND m.lease_token IS NULL AND m.visible_at <= ?2 AND {runnable}{name_filter} \
+         ORDER BY m.id"
     );
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now, &CANDIDATES];
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now];
     params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
     let mut picked = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for sql in [&lapsed, &queued] {
-        let mut stmt = c.prepare_cached(sql)?;
-        let mut rows = stmt.query(params.as_slice())?;
-        // Rows are read one at a time so a lease for a few slots does not load the whole candidate window.
-        while picked.len() < request.orchestrations {
-            let Some(row) = rows.next()? else {
-                break;
-            };
-            let id: String = row.get(0)?;
-            let name: String = row.get(1)?;
-            let version: Option<String> = row.get(2)?;
-            let accepted = filters.is_empty()
-                || filters.iter().any(|f| {
-                    f.name == name
-                        && (f.versions.is_empty()
-                            || f.versions.iter().any(|v| Some(v) == version.as_ref()))
-                });
-            if accepted && seen.insert(id.clone()) {
-                picked.push(id);
-            }
+    let mut considered = 0;
+    let mut stmt = c.prepare_cached(&queued)?;
+    let mut rows = stmt.query(params.as_slice())?;
+    // Rows are read one at a time so a lease for a few slots does not load the whole queue.
+    while picked.len() < request.orchestrations && considered < CANDIDATES {
+        let Some(row) = rows.next()? else {
+            break;
+        };
+        let id: String = row.get(0)?;
+        if seen.contains(&id) || super::leases::orchestration_live(hub, &id, now) {
+            continue;
+        }
+        considered += 1;
+        let name: String = row.get(1)?;
+        let version: Option<String> = row.get(2)?;
+        let accepted = filters.is_empty()
+            || filters.iter().any(|f| {
+                f.name == name
+                    && (f.versions.is_empty()
+                        || f.versions.iter().any(|v| Some(v) == version.as_ref()))
+            });
+        seen.insert(id.clone());
+        if accepted {
+            picked.push(id);
         }
     }
+    drop(rows);
+    drop(stmt);
     picked
         .iter()
         .map(|id| lease_one(c, hub, id, request, now))
@@ -96,30 +95,35 @@ fn lease_one(
     request: &LeaseRequest,
     now: i64,
 ) -> Result<LeasedWork, StoreError> {
-    let lease_ms = request.orchestration_lease_ms;
     let token = instances::lease_token(id);
-    c.prepare_cached(
-        "UPDATE instances SET lease_token = ?3, lease_expires_at = ?4, lease_started_at = ?5 \
-         WHERE hub = ?1 AND instance_id = ?2",
-    )?
-    .execute(rusqlite::params![
+    // Only the execution id and this execution's trace context: decoding the whole row is for completions.
+    let (execution_id, trace) = c
+        .prepare_cached(
+            "SELECT execution_id, CASE WHEN trace_execution_id = execution_id THEN trace_context END \
+             FROM instances WHERE hub = ?1 AND instance_id = ?2",
+        )?
+        .query_row((hub, id), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::Internal(format!("instance '{id}' vanished while being leased"))
+        })?;
+    let (rows, delivered) = visible_messages(c, hub, id, now)?;
+    let mut new_events = Vec::with_capacity(delivered.len() + 1);
+    new_events.push(orchestrator_started(now));
+    new_events.extend(delivered.iter().cloned());
+    super::leases::lease_orchestration(
         hub,
         id,
-        token,
-        now.saturating_add(lease_ms),
-        now
-    ])?;
-    // Without the hint the planner walks every visible message of the hub by time instead of this instance's.
-    c.prepare_cached(
-        "UPDATE inbox INDEXED BY inbox_by_instance SET lease_token = ?3 \
-         WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?4",
-    )?
-    .execute(rusqlite::params![hub, id, token, now])?;
-    let row = instances::load(c, hub, id)?.ok_or_else(|| {
-        StoreError::Internal(format!("instance '{id}' vanished while being leased"))
-    })?;
-    let mut new_events = vec![orchestrator_started(now)];
-    new_events.extend(leased_messages(c, hub, id, &token)?);
+        super::leases::OrchestrationLease {
+            token: token.clone(),
+            expires_at: now.saturating_add(request.orchestration_lease_ms),
+            started_at: now,
+            rows,
+            events: delivered,
+        },
+    );
     let mut past_events = instances::history(c, hub, id)?;
     let stream_history = request.history_streaming_threshold.is_some_and(|limit| {
         past_events
@@ -131,18 +135,12 @@ fn lease_one(
     if stream_history {
         past_events.clear();
     }
-    let orchestration_trace_context = c
-        .prepare_cached(
-            "SELECT trace_context FROM instances WHERE hub = ?1 AND instance_id = ?2 AND trace_execution_id = ?3",
-        )?
-        .query_row((hub, id, &row.execution_id), |r| r.get::<_, Option<Vec<u8>>>(0))
-        .optional()?
-        .flatten()
-        .and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
+    let orchestration_trace_context =
+        trace.and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
     let work = OrchestratorRequest {
         orchestration_trace_context,
         instance_id: id.to_owned(),
-        execution_id: Some(row.execution_id.clone()),
+        execution_id: Some(execution_id),
         past_events,
         new_events,
         requires_history_streaming: stream_history,
@@ -173,23 +171,32 @@ fn orchestrator_started(at: i64) -> HistoryEvent {
     )
 }
 
-/// The messages leased with `token` to instance `id`, in delivery order (the instance index is in that order).
-fn leased_messages(
+/// The inbox rows of instance `id` visible at `now` (bare wake-ups too) and their events, in delivery order (the
+/// instance index is in that order). Without the hint the planner walks every visible message of the hub by time.
+fn visible_messages(
     c: &Connection,
     hub: &str,
     id: &str,
-    token: &str,
-) -> Result<Vec<HistoryEvent>, StoreError> {
+    now: i64,
+) -> Result<(Vec<i64>, Vec<HistoryEvent>), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT event FROM inbox INDEXED BY inbox_by_instance \
-         WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3 AND event IS NOT NULL ORDER BY priority, id",
+        "SELECT id, event FROM inbox INDEXED BY inbox_by_instance \
+         WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?3 ORDER BY priority, id",
     )?;
-    let rows = stmt.query_map((hub, id, token), |r| r.get::<_, Vec<u8>>(0))?;
+    let mut rows = stmt.query((hub, id, now))?;
+    let mut ids = Vec::new();
     let mut events = Vec::new();
-    for row in rows {
-        events.push(decode_event(&row?)?);
+    while let Some(row) = rows.next()? {
+        ids.push(row.get::<_, i64>(0)?);
+        if let Some(blob) = row
+            .get_ref(1)?
+            .as_blob_or_null()
+            .map_err(rusqlite::Error::from)?
+        {
+            events.push(decode_event(blob)?);
+        }
     }
-    Ok(events)
+    Ok((ids, events))
 }
 
 /// Applies one orchestrator turn in the caller's transaction: history, outgoing messages and work, status.
@@ -202,10 +209,15 @@ pub(super) fn complete(
     // The lease ends: anything queued meanwhile becomes runnable.
     super::changes::note_work(hub);
     let token = response.completion_token.clone();
-    let mut row = instances::load_by_lease(c, hub, &token)?
+    let lease = instances::leased_instance(&token)
+        .and_then(|id| super::leases::take_orchestration(hub, id, &token))
         .ok_or_else(|| StoreError::StaleLease(token.clone()))?;
-    if let Some(trace) = &response.orchestration_trace_context {
-        // Kept for this execution only: a continued-as-new or restarted instance starts a new span.
+    let id = instances::leased_instance(&token).unwrap_or_default();
+    let mut row =
+        instances::load(c, hub, id)?.ok_or_else(|| StoreError::StaleLease(token.clone()))?;
+    // Kept for this execution only: a continued-as-new or restarted instance starts a new span.
+    let trace = response.orchestration_trace_context.clone();
+    if let Some(trace) = trace.as_ref().filter(|_| has_completion(&response)) {
         c.prepare_cached(
             "UPDATE instances SET trace_context = ?3, trace_execution_id = ?4 WHERE hub = ?1 AND instance_id = ?2",
         )?
@@ -216,14 +228,14 @@ pub(super) fn complete(
             row.execution_id
         ])?;
     }
-    let mut new_events = vec![orchestrator_started(row.lease_started_at.unwrap_or(now))];
-    new_events.extend(leased_messages(c, hub, &row.instance_id, &token)?);
-    c.prepare_cached(
-        "DELETE FROM inbox INDEXED BY inbox_by_instance WHERE hub = ?1 AND instance_id = ?2 AND lease_token = ?3",
-    )?
-    .execute((hub, &row.instance_id, &token))?;
-    row.lease_token = None;
-    row.lease_started_at = None;
+    let mut new_events = Vec::with_capacity(lease.events.len() + 1);
+    new_events.push(orchestrator_started(lease.started_at));
+    new_events.extend(lease.events);
+    let mut delete = c.prepare_cached("DELETE FROM inbox WHERE id = ?1")?;
+    for message in &lease.rows {
+        delete.execute([message])?;
+    }
+    drop(delete);
     row.updated_at = now;
 
     let rewind = response
@@ -399,15 +411,27 @@ pub(super) fn complete(
             row.output = a.result;
             row.failure = a.failure_details;
             row.completed_at = Some(now);
-            row.save(c, hub, None)?;
+            row.save(c, hub)?;
             entity_lock::release_locks_of(c, hub, &row.instance_id, now)?;
             notify_parent(c, hub, &row, now)
         }
         _ => {
             instances::append_history(c, hub, &row.instance_id, &appended)?;
-            row.save(c, hub, None)
+            instances::save_turn(c, hub, &row, trace.as_ref())
         }
     }
+}
+
+/// Whether a turn ends its execution (or rewinds it), so the instance row is written whole rather than by
+/// [`instances::save_turn`], which also records the turn's trace context.
+fn has_completion(response: &OrchestratorResponse) -> bool {
+    response.actions.iter().any(|a| {
+        matches!(
+            a.orchestrator_action_type,
+            Some(OrchestratorActionType::CompleteOrchestration(_))
+                | Some(OrchestratorActionType::RewindOrchestration(_))
+        )
+    })
 }
 
 fn start_child(
@@ -508,13 +532,13 @@ fn continue_as_new(
     for carried in &a.carryover_events {
         instances::enqueue(c, hub, &row.instance_id, PRIORITY_FIRST, now, Some(carried))?;
     }
-    row.save(c, hub, None)
+    row.save(c, hub)
 }
 
 /// Timers belong to the generation that created them; a new generation must not see the old one's firings.
 fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND lease_token IS NULL AND event IS NOT NULL",
+        "SELECT id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
     )?;
     let rows = stmt
         .query_map((hub, id), |r| {
@@ -571,7 +595,7 @@ fn apply_rewind(
     row.output = None;
     row.failure = None;
     row.completed_at = None;
-    row.save(c, hub, None)?;
+    row.save(c, hub)?;
     for (task_id, sub) in created.into_iter().filter(|(id, _)| !finished.contains(id)) {
         match instances::load(c, hub, &sub.instance_id)? {
             Some(child) if child.status == OrchestrationStatus::Failed as i32 => {

@@ -346,13 +346,13 @@ fn purge_row(
     Ok(i32::try_from(doomed.len()).unwrap_or(i32::MAX))
 }
 
-/// The earliest future time something becomes runnable: a timer or delayed message, or an expiring lease.
+/// The earliest future time something stored becomes runnable: a timer or delayed message, or an expiring entity
+/// lease (orchestrator and activity leases are in memory: see `leases`).
 pub(super) fn next_due(c: &Connection, hub: &str, now: i64) -> Result<Option<i64>, StoreError> {
     Ok(c.prepare_cached(
         "SELECT MIN(t) FROM ( \
-           SELECT MIN(visible_at) AS t FROM inbox WHERE hub = ?1 AND visible_at > ?2 \
-           UNION ALL SELECT MIN(lease_expires_at) FROM instances WHERE hub = ?1 AND lease_expires_at > ?2 \
-           UNION ALL SELECT MIN(lease_expires_at) FROM activities WHERE hub = ?1 AND lease_expires_at > ?2 \
+           SELECT MIN(visible_at) AS t FROM inbox INDEXED BY inbox_delayed \
+             WHERE hub = ?1 AND delayed = 1 AND visible_at > ?2 \
            UNION ALL SELECT MIN(visible_at) FROM entity_inbox WHERE hub = ?1 AND visible_at > ?2 \
            UNION ALL SELECT MIN(lease_expires_at) FROM entities INDEXED BY entities_by_lease_expiry \
              WHERE hub = ?1 AND lease_expires_at > ?2)",

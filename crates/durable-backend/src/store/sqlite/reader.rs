@@ -20,6 +20,7 @@ pub(super) struct Reader {
 impl Reader {
     pub(super) fn spawn(conn: Connection) -> Result<Self, StoreError> {
         conn.pragma_update(None, "query_only", true)?;
+        super::schema::stable_plans(&conn)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);
         let (jobs, queue) = mpsc::channel::<Job>();

@@ -90,7 +90,7 @@ mod tests {
             }),
             ..InstanceRow::default()
         }
-        .save(c, "h", None)
+        .save(c, "h")
         .unwrap();
     }
 

@@ -158,6 +158,26 @@ CREATE INDEX activities_by_lease_expiry ON activities (hub, lease_expires_at) WH
 DROP INDEX instances_by_parent;
 CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id) WHERE parent_instance_id IS NOT NULL;
 "#,
+    // A turn's new events are one history row (`turn` = 1: the events encoded as a `HistoryChunk`); rows written
+    // before hold one event each and are read as they are. Orchestrator and activity leases are held in memory
+    // now: leases a previous version left in the rows are let go once here, and the indexes that found them go.
+    r#"
+ALTER TABLE history ADD COLUMN turn INTEGER NOT NULL DEFAULT 0;
+UPDATE instances SET lease_token = NULL, lease_expires_at = NULL, lease_started_at = NULL
+    WHERE lease_expires_at IS NOT NULL;
+UPDATE inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
+UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL;
+DROP INDEX instances_by_lease_expiry;
+DROP INDEX activities_by_lease_expiry;
+"#,
+    // Only messages queued for later (timers, scheduled starts) are looked up by time, for the next due moment:
+    // the time index keeps only those, so a message visible at once no longer adds and removes an entry there.
+    // Rows already queued count as delayed, so none is missed.
+    r#"
+ALTER TABLE inbox ADD COLUMN delayed INTEGER NOT NULL DEFAULT 1;
+DROP INDEX inbox_by_time;
+CREATE INDEX inbox_delayed ON inbox (hub, visible_at) WHERE delayed = 1;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -166,6 +186,7 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    stable_plans(conn)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
     if version > latest {
@@ -186,17 +207,25 @@ pub(super) fn prepare(conn: &Connection, synchronous: Synchronous) -> Result<(),
     Ok(())
 }
 
+/// Keeps every compiled statement's plan whatever values are bound. Without it SQLite marks a statement whose plan
+/// could depend on a bound value (a `LIMIT ?`, an equality with a small integer) to be compiled again whenever that
+/// parameter is bound anew: the hot statements were parsed and planned again on most executions. The plans here
+/// never depend on the values (the lease queries name their index).
+pub(super) fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 /// Leases belong to the work-item streams of the process that granted them; a freshly opened store has no streams,
-/// so whatever was in flight when the previous process stopped is handed out again at once. A lease always sets
-/// its expiry with its token, so the (small, partial) expiry indexes find the leased instances and activities
-/// without reading every row of a large store.
+/// so whatever was in flight when the previous process stopped is handed out again at once. Orchestrator and
+/// activity leases are only in memory (the migration to version 9 let go of those earlier versions stored);
+/// entity leases are in their rows.
 pub(super) fn release_all_leases(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
-         UPDATE instances SET lease_token = NULL, lease_expires_at = NULL, lease_started_at = NULL
-             WHERE lease_expires_at IS NOT NULL;
-         UPDATE inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
-         UPDATE activities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL;
          UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
          UPDATE entity_inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
          COMMIT;",
@@ -213,6 +242,7 @@ pub(super) fn ensure_hub(conn: &Connection, hub: &str) -> Result<(), StoreError>
 }
 
 pub(super) fn delete_hub(conn: &Connection, hub: &str) -> Result<(), StoreError> {
+    super::leases::drop_hub(hub);
     for table in [
         "instances",
         "history",
@@ -463,6 +493,118 @@ mod tests {
             )
             .unwrap();
         assert_eq!(still_leased, 0);
+    }
+
+    #[test]
+    fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
+        use crate::codec::{encode, event};
+        use durable_proto::history_event::EventType;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8.db");
+        let started = event(
+            -1,
+            1000,
+            EventType::OrchestratorStarted(durable_proto::OrchestratorStartedEvent {}),
+        );
+        let completed = event(
+            -1,
+            1001,
+            EventType::OrchestratorCompleted(durable_proto::OrchestratorCompletedEvent {}),
+        );
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} PRAGMA user_version = 8;
+                 INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+                                        lease_token, lease_expires_at, lease_started_at)
+                     VALUES ('h', 'old', 'e', 'o', 0, 0, 0, 'x~old', 99, 1);
+                 INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
+                     VALUES ('h', 'old', 1, 0, NULL, 'x~old');
+                 INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token,
+                                         lease_expires_at)
+                     VALUES ('h', 'old', 'e', 0, 'a', x'', 'y~1', 99);",
+                MIGRATIONS[..8].concat()
+            ))
+            .unwrap();
+            let mut insert = conn
+                .prepare("INSERT INTO history (hub, instance_id, seq, event) VALUES ('h', 'old', ?1, ?2)")
+                .unwrap();
+            insert.execute((0, encode(&started))).unwrap();
+            insert.execute((1, encode(&completed))).unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        release_all_leases(&conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        // The old rows read as before, and a turn appended after them follows in order.
+        let next = event(
+            -1,
+            2000,
+            EventType::OrchestratorStarted(durable_proto::OrchestratorStartedEvent {}),
+        );
+        super::super::instances::append_history(
+            &conn,
+            "h",
+            "old",
+            &[next.clone(), started.clone()],
+        )
+        .unwrap();
+        assert_eq!(
+            super::super::instances::history(&conn, "h", "old").unwrap(),
+            [started.clone(), next, started]
+        );
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+        let still_leased: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL \
+                         OR lease_started_at IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
+                 + (SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE '%lease_expiry' AND name NOT LIKE 'entities%')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(still_leased, 0);
+    }
+
+    #[test]
+    fn a_version_9_file_keeps_its_queued_messages_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "{} PRAGMA user_version = 9;
+                 INSERT INTO inbox (hub, instance_id, priority, visible_at, event)
+                     VALUES ('h', 'timer', 1, 5000, NULL), ('h', 'now', 1, 10, NULL);",
+                MIGRATIONS[..9].concat()
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        assert_eq!(
+            super::super::query::next_due(&conn, "h", 100).unwrap(),
+            Some(5000)
+        );
+        // New messages are delayed only when queued for later.
+        super::super::instances::enqueue(&conn, "h", "later", 1, i64::MAX - 1, None).unwrap();
+        super::super::instances::enqueue(&conn, "h", "at-once", 1, 0, None).unwrap();
+        let delayed: Vec<String> = conn
+            .prepare("SELECT instance_id FROM inbox INDEXED BY inbox_delayed WHERE hub = 'h' AND delayed = 1 ORDER BY visible_at")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(delayed, ["now", "timer", "later"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, oneshot};
 
-use super::changes;
+use super::{changes, leases};
 use crate::store::Changes;
 
 use crate::error::StoreError;
@@ -30,11 +30,15 @@ impl Writer {
         conn: Connection,
         max_batch: usize,
         notify: broadcast::Sender<Arc<Changes>>,
+        table: leases::Leases,
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("durable-writer".to_owned())
-            .spawn(move || run(conn, queue, max_batch, notify))
+            .spawn(move || {
+                leases::install(table);
+                run(conn, queue, max_batch, notify)
+            })
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { jobs })
     }
@@ -71,8 +75,10 @@ fn in_savepoint<T>(
     op: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.prepare_cached("SAVEPOINT op")?.execute([])?;
+    let mark = leases::mark();
     let result = op(conn);
     if let Err(e) = &result {
+        leases::roll_back_to(mark);
         if conn.is_autocommit() {
             // SQLite already rolled the whole group back (disk full, I/O error, out of memory): there is no
             // savepoint left to undo, and this operation's own error is the one worth reporting.
@@ -131,6 +137,9 @@ fn run(
                 };
                 if commit.is_err() {
                     let _ = conn.execute_batch("ROLLBACK");
+                    leases::roll_back_to(0);
+                } else {
+                    leases::keep();
                 }
                 let touched = changes::take();
                 for finish in finishers {
@@ -145,6 +154,7 @@ fn run(
                 // A bug in an operation: undo the whole group; the callers whose answers were lost see Closed.
                 tracing::error!("a store operation panicked; its commit group was rolled back");
                 let _ = conn.execute_batch("ROLLBACK");
+                leases::roll_back_to(0);
                 let _ = changes::take();
             }
         }
