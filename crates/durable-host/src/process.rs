@@ -43,30 +43,43 @@ impl Handler {
     /// Starts the handler on a free port and waits until it answers on `/`; then keeps it alive in the
     /// background until [`Handler::stop`].
     pub(crate) async fn start(launch: Launch) -> Result<Arc<Handler>> {
-        let port = free_port()?;
         let worker_id = uuid::Uuid::new_v4().to_string();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| HostError::Handler(format!("HTTP client: {e}")))?;
+        // The Functions host starts a worker that failed to start again, up to its error threshold of three
+        // (azure-functions-host, the invocation dispatchers' `ErrorEventsThreshold`). Here each attempt also gets a
+        // fresh port: the free port is only known free when it is picked, and a process that exits at once most
+        // often found it taken in between.
+        let mut attempt = 1;
+        let (port, child) = loop {
+            let port = free_port()?;
+            let mut child = spawn(&launch, port, &worker_id)?;
+            match wait_ready(&http, port, &mut child, launch.ready_timeout).await {
+                Ok(()) => break (port, child),
+                Err(e) => {
+                    kill(&mut child).await;
+                    if !matches!(e, NotReady::Exited(_)) || attempt == START_ATTEMPTS {
+                        return Err(e.into());
+                    }
+                    tracing::warn!(attempt, "{e}; starting the handler again");
+                    attempt += 1;
+                }
+            }
+        };
         let (ready_tx, ready_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (exits_tx, exits_rx) = watch::channel(0u64);
         let (restart_tx, restart_rx) = watch::channel(None);
         let handler = Arc::new(Handler {
             port,
-            pid: AtomicU32::new(0),
+            pid: AtomicU32::new(child.id().unwrap_or(0)),
             ready: ready_rx,
             shutdown: shutdown_tx,
             exits: exits_rx,
             restart: restart_tx,
         });
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| HostError::Handler(format!("HTTP client: {e}")))?;
-        let mut child = spawn(&launch, port, &worker_id)?;
-        handler.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
-        if let Err(e) = wait_ready(&http, port, &mut child, launch.ready_timeout).await {
-            kill(&mut child).await;
-            return Err(e);
-        }
         tracing::info!(port, pid = child.id(), "custom handler is ready");
         let _ = ready_tx.send(true);
         tokio::spawn(supervise(
@@ -128,6 +141,9 @@ impl Handler {
         let _ = self.restart.send(Some((exits, reason)));
     }
 }
+
+/// How many times a handler that exits before it is ready is started, in all.
+const START_ATTEMPTS: u32 = 3;
 
 /// What the supervisor reports and listens to.
 struct Signals {
@@ -210,13 +226,37 @@ fn split_log_line(line: &str) -> Option<(&str, &str)> {
         .then(|| (level, message.trim_start()))
 }
 
+/// Why a handler process never answered.
+#[derive(Debug)]
+enum NotReady {
+    Exited(std::process::ExitStatus),
+    Silent { url: String, timeout: Duration },
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::Exited(status) => {
+                write!(f, "the handler exited before it was ready ({status})")
+            }
+            NotReady::Silent { url, timeout } => write!(f, "no answer on {url} within {timeout:?}"),
+        }
+    }
+}
+
+impl From<NotReady> for HostError {
+    fn from(e: NotReady) -> Self {
+        HostError::Handler(e.to_string())
+    }
+}
+
 /// Polls `/` until any HTTP answer, like `DefaultHttpWorkerService.IsWorkerReady`.
 async fn wait_ready(
     http: &reqwest::Client,
     port: u16,
     child: &mut Child,
     timeout: Duration,
-) -> Result<()> {
+) -> Result<(), NotReady> {
     let deadline = Instant::now() + timeout;
     let url = format!("http://127.0.0.1:{port}/");
     loop {
@@ -224,14 +264,10 @@ async fn wait_ready(
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(HostError::Handler(format!(
-                "the handler exited before it was ready ({status})"
-            )));
+            return Err(NotReady::Exited(status));
         }
         if Instant::now() >= deadline {
-            return Err(HostError::Handler(format!(
-                "no answer on {url} within {timeout:?}"
-            )));
+            return Err(NotReady::Silent { url, timeout });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

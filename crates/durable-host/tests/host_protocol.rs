@@ -511,6 +511,47 @@ async fn a_killed_handler_is_restarted_and_its_work_item_retried() -> Result<()>
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_exits_at_start_is_started_again_up_to_three_times() -> Result<()> {
+    let starts = |dir: &Path| std::fs::read_to_string(dir.join("starts")).map_or(0, |t| t.len());
+    let options = |app: &Path, exits: usize| {
+        HostOptions::new(app)
+            .with_port(0)
+            .with_handler(env!("CARGO_BIN_EXE_durable-host-fake-handler"))
+            .with_handler_env(support::LOG_ENV, app.join("log.jsonl").to_string_lossy())
+            .with_handler_env(
+                support::EXIT_EARLY_ENV,
+                format!("{exits}:{}", app.join("starts").display()),
+            )
+            .with_backend(BackendChoice::EmbeddedInMemory)
+    };
+
+    // Two early exits: the third start serves.
+    let app = app_dir();
+    let host = durable_host::start(options(app.path(), 2)).await?;
+    assert_eq!(starts(app.path()), 3);
+    // Only the third process got as far as serving (the fake handler records its start first thing).
+    let served: Vec<Value> = records(&app.path().join("log.jsonl"))
+        .into_iter()
+        .filter(|r| r.get("env").is_some())
+        .collect();
+    assert_eq!(served.len(), 1, "{served:?}");
+    host.stop().await?;
+
+    // Three: the start fails, and says why.
+    let app = app_dir();
+    let err = durable_host::start(options(app.path(), 3))
+        .await
+        .err()
+        .context("the host started with a handler that never did")?;
+    assert_eq!(starts(app.path()), 3);
+    assert!(
+        err.to_string().contains("exited before it was ready"),
+        "{err}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_missing_host_json_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,6 +26,9 @@ use serde_json::{Value, json};
 
 pub(crate) const LOG_ENV: &str = "DURABLE_HOST_TEST_RECORDER_LOG";
 pub(crate) const HANG_MARKER_ENV: &str = "DURABLE_HOST_TEST_HANG_ONCE";
+/// `COUNT:FILE`: the first COUNT starts of the handler (counted in FILE) exit at once with status 3, as a handler
+/// that found its port taken does.
+pub(crate) const EXIT_EARLY_ENV: &str = "DURABLE_HOST_TEST_EXIT_EARLY";
 
 #[derive(Clone)]
 struct Recorder {
@@ -43,6 +46,16 @@ impl Recorder {
 
 /// Runs the fake handler until the host kills it.
 pub(crate) fn serve(log: PathBuf) {
+    if let Some((count, file)) = std::env::var(EXIT_EARLY_ENV)
+        .ok()
+        .and_then(|v| v.split_once(':').map(|(c, f)| (c.to_owned(), f.to_owned())))
+    {
+        let started = std::fs::read_to_string(&file).map_or(0, |t| t.len());
+        std::fs::write(&file, "x".repeat(started + 1)).unwrap();
+        if started < count.parse::<usize>().unwrap() {
+            std::process::exit(3);
+        }
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
