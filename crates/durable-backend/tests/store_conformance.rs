@@ -287,6 +287,75 @@ async fn released_and_abandoned_work_comes_back(f: Fixture) {
     );
 }
 
+fn raise(id: &str, name: &str) -> RaiseEventRequest {
+    RaiseEventRequest {
+        instance_id: id.into(),
+        name: name.into(),
+        input: Some("1".into()),
+    }
+}
+
+/// The names of the raised events among `events`, in order.
+fn raised(events: &[HistoryEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event_type {
+            Some(EventType::EventRaised(r)) => Some(r.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn messages_for_a_busy_instance_wait_for_its_turn_to_end(f: Fixture) {
+    let s = &f.store;
+    s.start_instance(HUB.into(), start("busy", "1"))
+        .await
+        .unwrap();
+    let first = lease_one(s, WorkKind::Orchestration).await;
+    for name in ["a", "b"] {
+        s.raise_event(HUB.into(), raise("busy", name))
+            .await
+            .unwrap();
+    }
+    assert!(s.lease(HUB.into(), everything()).await.unwrap().is_empty());
+    s.complete_orchestration(HUB.into(), respond(&first.token, vec![]))
+        .await
+        .unwrap();
+    let second = lease_one(s, WorkKind::Orchestration).await;
+    assert_eq!(raised(&orchestrator(&second).new_events), ["a", "b"]);
+    // Given back: what it was given and what arrived meanwhile come again, in arrival order.
+    s.raise_event(HUB.into(), raise("busy", "c")).await.unwrap();
+    s.abandon(HUB.into(), WorkKind::Orchestration, second.token.clone())
+        .await
+        .unwrap();
+    let third = lease_one(s, WorkKind::Orchestration).await;
+    assert_eq!(raised(&orchestrator(&third).new_events), ["a", "b", "c"]);
+    s.complete_orchestration(HUB.into(), respond(&third.token, vec![]))
+        .await
+        .unwrap();
+    // A turn whose lease runs out: the next lease has what arrived while it was out.
+    s.raise_event(HUB.into(), raise("busy", "d")).await.unwrap();
+    let mut short = everything();
+    short.orchestration_lease_ms = 300;
+    let lapsing = s.lease(HUB.into(), short).await.unwrap();
+    assert_eq!(lapsing.len(), 1);
+    s.raise_event(HUB.into(), raise("busy", "e")).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        let mut got = s.lease(HUB.into(), everything()).await.unwrap();
+        if let Some(work) = got.pop() {
+            break work;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lapsed turn never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_ne!(again.token, lapsing[0].token);
+    assert_eq!(raised(&orchestrator(&again).new_events), ["d", "e"]);
+}
+
 async fn continue_as_new_starts_a_fresh_generation(f: Fixture) {
     let s = &f.store;
     s.start_instance(HUB.into(), start("c", "0")).await.unwrap();
@@ -610,6 +679,7 @@ conformance!(
     starting_and_reading_an_instance,
     a_turn_appends_history_and_queues_work,
     released_and_abandoned_work_comes_back,
+    messages_for_a_busy_instance_wait_for_its_turn_to_end,
     continue_as_new_starts_a_fresh_generation,
     sub_orchestrations_know_and_notify_their_parent,
     entities_batch_operations_and_honour_locks,
@@ -625,7 +695,21 @@ async fn a_reopened_file_keeps_its_data_and_frees_old_leases() {
         .start_instance(HUB.into(), start("kept", "1"))
         .await
         .unwrap();
+    // Enough messages that the turn takes them out of the ready queue while it is out.
+    let early: Vec<String> = (0..40).map(|i| format!("early-{i:02}")).collect();
+    for name in &early {
+        f.store
+            .raise_event(HUB.into(), raise("kept", name))
+            .await
+            .unwrap();
+    }
     let leased = lease_one(&f.store, WorkKind::Orchestration).await;
+    assert_eq!(raised(&orchestrator(&leased).new_events), early);
+    // Arrives while the turn is out, so it is held back until the turn ends: a restart must not forget it.
+    f.store
+        .raise_event(HUB.into(), raise("kept", "late"))
+        .await
+        .unwrap();
     drop(f.store);
     let reopened: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&Storage::File(path), Synchronous::Full, 8).unwrap());
@@ -637,6 +721,9 @@ async fn a_reopened_file_keeps_its_data_and_frees_old_leases() {
     assert_eq!(state.input.as_deref(), Some("1"));
     let again = lease_one(&reopened, WorkKind::Orchestration).await;
     assert_ne!(again.token, leased.token);
+    let mut expected = early.clone();
+    expected.push("late".to_owned());
+    assert_eq!(raised(&orchestrator(&again).new_events), expected);
     let stale = reopened
         .complete_orchestration(HUB.into(), respond(&leased.token, vec![]))
         .await;

@@ -11,6 +11,7 @@
 //! cargo run --release -p durable-backend --example bench -- [--orchestrations 5000] [--workers rust,python]
 //!     [--sync full|normal|off] [--python PATH] [--baseline PATH] [--rounds N] [--dir PATH]
 //!     [--commit-batch N] [--latency K] [--seed-completed N | --seed-waiting N] [--entity SENDERS]
+//!     [--fan-out N [--fan-outs F]]
 //! ```
 //!
 //! Every run first prints the machine (CPU model, cores, kernel, load average), the filesystem of the database's
@@ -28,7 +29,9 @@
 //! `--seed-waiting N` does the same with N orchestrations waiting for an external event and reports the backend's
 //! start-up (recovery) time, RSS and one-at-a-time latency on both. `--commit-batch N` caps the backend's commit
 //! groups (1 shows what a commit costs when nothing shares it). `--entity S` has S orchestrations send S signals
-//! each to one entity and reports operations/s and how many arrived out of their sender's order.
+//! each to one entity and reports operations/s and how many arrived out of their sender's order. `--fan-out N`
+//! has `--fan-outs F` (1) orchestrations schedule N activities each at once and wait for all, with the usual
+//! workload of `--orchestrations` instances (0: none) beside them; it reports both wall times and backend CPU.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -44,6 +47,7 @@ use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartO
 use futures::StreamExt;
 
 mod entity;
+mod fanin;
 mod machine;
 mod plan;
 mod seed;
@@ -139,6 +143,8 @@ impl Proc {
 }
 
 struct Report {
+    /// The fan-out scenario's wall times.
+    fan_in: Option<fanin::FanIn>,
     /// The entity scenario's (seconds, operations, out of order).
     entity: Option<(f64, u64, u64)>,
     /// From spawning the backend to its endpoint line: opening the store (recovery included) and binding.
@@ -271,6 +277,8 @@ struct Case<'a> {
     commit_batch: Option<usize>,
     /// Instead of the workload: (senders, signals per sender) to one entity.
     entity: Option<(usize, i64)>,
+    /// Beside the workload: (activities per fan-out, fan-outs).
+    fan_out: Option<(usize, usize)>,
 }
 
 async fn run_case(case: &Case<'_>) -> Result<Report> {
@@ -285,6 +293,7 @@ async fn run_case(case: &Case<'_>) -> Result<Report> {
         one_at_a_time: sequential,
         commit_batch,
         entity: entity_signals,
+        fan_out,
     } = *case;
     let dir = match dir {
         Some(parent) => tempfile::tempdir_in(parent)?,
@@ -318,7 +327,17 @@ async fn run_case(case: &Case<'_>) -> Result<Report> {
     let worker_before = machine::process_cpu(worker_proc.child.id());
     let writes_before = machine::process_writes(backend.child.id());
     let mut entity_result = None;
-    let result = if let Some((senders, per_sender)) = entity_signals {
+    let mut fan_in = None;
+    let result = if let Some((width, count)) = fan_out {
+        match fanin::drive(&endpoint, width, count, n).await {
+            Ok(r) => {
+                let seconds = r.fan_out_seconds;
+                fan_in = Some(r);
+                Ok((seconds, f64::NAN, f64::NAN))
+            }
+            Err(e) => Err(e),
+        }
+    } else if let Some((senders, per_sender)) = entity_signals {
         match entity::drive(&endpoint, senders, per_sender).await {
             Ok(r) => {
                 entity_result = Some(r);
@@ -353,6 +372,7 @@ async fn run_case(case: &Case<'_>) -> Result<Report> {
     let (seconds, p50_ms, p99_ms) = result?;
     let one_at_a_time_ms = sequential?.unwrap_or_default();
     Ok(Report {
+        fan_in,
         entity: entity_result,
         startup_ms,
         one_at_a_time_ms,
@@ -398,6 +418,9 @@ async fn worker_main(endpoint: String) -> Result<()> {
         .add_orchestrator("sequence", sequence)
         .add_activity("noop", noop);
     entity::register(&mut registry);
+    registry
+        .add_orchestrator("fan_out", fanin::fan_out)
+        .add_activity("echo", fanin::echo);
     let worker = Worker::builder()
         .connection(ConnectionOptions::new(endpoint))
         .registry(registry)
@@ -443,11 +466,17 @@ fn main() -> Result<()> {
     let mut seed_waiting = 0usize;
     let mut commit_batch: Option<usize> = None;
     let mut entity_senders = 0usize;
+    let mut fan_out = 0usize;
+    let mut fan_outs = 1usize;
+    let mut n_given = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "--orchestrations" => n = value()?.parse()?,
+            "--orchestrations" => {
+                n = value()?.parse()?;
+                n_given = true;
+            }
             "--sync" => sync = value()?.clone(),
             "--workers" => workers = value()?.split(',').map(str::to_owned).collect(),
             "--python" => python = value()?.into(),
@@ -460,11 +489,16 @@ fn main() -> Result<()> {
             // Read by the backend child (this build's only).
             "--commit-batch" => commit_batch = Some(value()?.parse()?),
             "--entity" => entity_senders = value()?.parse()?,
+            "--fan-out" => fan_out = value()?.parse()?,
+            "--fan-outs" => fan_outs = value()?.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
-    if n == 0 || rounds == 0 {
-        bail!("--orchestrations and --rounds must be at least 1");
+    if fan_out > 0 && !n_given {
+        n = 0;
+    }
+    if (n == 0 && fan_out == 0) || rounds == 0 || fan_outs == 0 {
+        bail!("--orchestrations (without --fan-out), --rounds and --fan-outs must be at least 1");
     }
     print_machine(dir.as_ref())?;
     let this = std::env::current_exe()?;
@@ -518,6 +552,9 @@ fn main() -> Result<()> {
     if entity_senders > 0 {
         // As many signals per sender as senders: 100 senders make goal 3d's 10,000 signals.
         return plan.entity(&this, entity_senders, entity_senders as i64);
+    }
+    if fan_out > 0 {
+        return plan.fan_out_ab(&backends, fan_out, fan_outs);
     }
     if latency > 0 {
         let stores: Vec<(String, Option<&Path>)> = vec![("empty store".to_owned(), None)];

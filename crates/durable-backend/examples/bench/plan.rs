@@ -41,6 +41,7 @@ impl Plan<'_> {
             one_at_a_time: k,
             commit_batch: self.commit_batch,
             entity: None,
+            fan_out: None,
         }
     }
 
@@ -240,6 +241,75 @@ impl Plan<'_> {
                 machine::load_average(),
             );
         }
+        Ok(())
+    }
+
+    /// Each round runs `count` fan-outs of `width` activities (and the workload beside them, if any) against
+    /// each backend build in turn; prints the ratio of backend CPU and of the fan-outs' wall time.
+    pub(crate) fn fan_out_ab(
+        &mut self,
+        backends: &[(String, Option<&Path>, PathBuf)],
+        width: usize,
+        count: usize,
+    ) -> Result<()> {
+        println!(
+            "{count} orchestration(s) of {width} activities scheduled at once, waited for with when_all; beside \
+             them {} orchestrations x {} sequential activities; Rust worker, synchronous={}",
+            self.n,
+            STEPS.len(),
+            self.sync
+        );
+        println!(
+            "| backend | fan-out wall time | workload wall time | backend CPU (user + sys) | of it: writer thread | \
+             worker CPU | load after |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        let secs = |c: Option<Cpu>| {
+            c.map_or("n/a".to_owned(), |c| {
+                format!("{:.2} s ({:.2} + {:.2})", c.total(), c.user, c.system)
+            })
+        };
+        for _ in 0..self.rounds {
+            let mut results = Vec::new();
+            for (label, db, exe) in backends {
+                let mut case = self.case("rust", exe, *db, self.n, 0);
+                case.fan_out = Some((width, count));
+                let r = self.runtime.block_on(run_case(&case))?;
+                let fan_in = r.fan_in.context("no fan-out result")?;
+                let writer = r
+                    .backend_threads
+                    .iter()
+                    .find(|(name, _)| name == "durable-writer" || name == "durable-backend")
+                    .map(|(_, cpu)| *cpu);
+                println!(
+                    "| {label} | {:.2} s | {} | {} | {} | {} | {} |",
+                    fan_in.fan_out_seconds,
+                    if fan_in.workload_seconds.is_nan() {
+                        "-".to_owned()
+                    } else {
+                        format!("{:.2} s", fan_in.workload_seconds)
+                    },
+                    secs(r.backend_cpu),
+                    secs(writer),
+                    secs(r.worker_cpu),
+                    machine::load_average(),
+                );
+                results.push((
+                    fan_in.fan_out_seconds,
+                    r.backend_cpu.map_or(f64::NAN, |c| c.total()),
+                ));
+            }
+            if let [base, this] = results[..] {
+                self.ratios
+                    .push(("fan-out wall".to_owned(), this.0 / base.0));
+                self.ratios
+                    .push(("fan-out cpu".to_owned(), this.1 / base.1));
+            }
+        }
+        self.print_ratios(
+            &["fan-out wall".to_owned(), "fan-out cpu".to_owned()],
+            "this build / baseline",
+        );
         Ok(())
     }
 

@@ -303,10 +303,18 @@ pub(super) fn enqueue(
     message: Option<&HistoryEvent>,
 ) -> Result<(), StoreError> {
     super::changes::note_work(hub);
+    let now = crate::codec::now_ms();
     // Only a message that becomes visible later is kept in the index of times (see `query::next_due`).
-    let delayed = visible_at > crate::codec::now_ms();
+    let delayed = visible_at > now;
+    // A message for an instance whose turn is out stays out of the ready index until the turn ends
+    // (`release_held`): the lease query would pass over it on every call meanwhile.
+    let held = super::leases::orchestration_live(hub, id, now);
+    if held {
+        super::leases::hold(hub, id);
+    }
     c.prepare_cached(
-        "INSERT INTO inbox (hub, instance_id, priority, visible_at, event, delayed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO inbox (hub, instance_id, priority, visible_at, event, delayed, lease_token) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(rusqlite::params![
         hub,
@@ -314,8 +322,40 @@ pub(super) fn enqueue(
         priority,
         visible_at,
         message.map(encode),
-        delayed
+        delayed,
+        held.then_some(HELD)
     ])?;
+    Ok(())
+}
+
+/// The `lease_token` of a message held back while its instance's turn was out.
+const HELD: &str = "held";
+
+/// Takes the messages delivered to a turn of instance `id` out of the ready index until the turn ends (see
+/// `enqueue`); a completion deletes them, anything else that ends the turn puts them back (`release_held`).
+pub(super) fn hold_delivered(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    rows: &[i64],
+) -> Result<(), StoreError> {
+    super::leases::hold(hub, id);
+    let mut hold = c.prepare_cached("UPDATE inbox SET lease_token = ?2 WHERE id = ?1")?;
+    for row in rows {
+        hold.execute((row, HELD))?;
+    }
+    Ok(())
+}
+
+/// Puts the messages held back for instance `id` (see `enqueue`) into the ready index again: its turn ended.
+pub(super) fn release_held(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
+    if super::leases::take_held(hub, id) {
+        c.prepare_cached(
+            "UPDATE inbox INDEXED BY inbox_held SET lease_token = NULL \
+             WHERE hub = ?1 AND instance_id = ?2 AND lease_token IS NOT NULL",
+        )?
+        .execute((hub, id))?;
+    }
     Ok(())
 }
 

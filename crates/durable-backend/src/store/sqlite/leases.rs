@@ -9,7 +9,7 @@
 //! rolled back to its savepoint, or a group whose commit failed, leaves the leases as they were.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use durable_proto::HistoryEvent;
@@ -44,6 +44,7 @@ type ActivityKey = (String, i64);
 enum Undo {
     Orchestration(InstanceKey, Option<OrchestrationLease>),
     Activity(ActivityKey, Option<ActivityLease>),
+    Held(InstanceKey, bool),
 }
 
 /// Per hub, so that looking a lease up by borrowed names allocates nothing (lease calls look at every queued item).
@@ -51,6 +52,8 @@ enum Undo {
 struct Hub {
     orchestrations: HashMap<String, OrchestrationLease>,
     activities: HashMap<i64, ActivityLease>,
+    /// Instances with messages queued outside the ready index while their turn was out (see `hold`).
+    held: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +139,22 @@ impl Table {
         }
     }
 
+    fn put_held(&mut self, (hub, id): InstanceKey, held: bool) -> bool {
+        if held {
+            !self.hubs.entry(hub).or_default().held.insert(id)
+        } else {
+            self.hubs.get_mut(&hub).is_some_and(|h| h.held.remove(&id))
+        }
+    }
+
+    fn set_held(&mut self, key: InstanceKey, held: bool) -> bool {
+        let old = self.put_held(key.clone(), held);
+        if old != held {
+            self.undo.push(Undo::Held(key, old));
+        }
+        old
+    }
+
     fn set_orchestration(&mut self, key: InstanceKey, lease: Option<OrchestrationLease>) {
         let old = self.put_orchestration(key.clone(), lease);
         self.undo.push(Undo::Orchestration(key, old));
@@ -170,6 +189,9 @@ pub(super) fn roll_back_to(mark: usize) {
                 }
                 Some(Undo::Activity(key, old)) => {
                     t.put_activity(key, old);
+                }
+                Some(Undo::Held(key, old)) => {
+                    t.put_held(key, old);
                 }
                 None => break,
             }
@@ -209,6 +231,40 @@ pub(super) fn take_orchestration(hub: &str, id: &str, token: &str) -> Option<Orc
     })
 }
 
+/// Notes that a message for instance `id` was queued outside the ready index because its turn is out: lease calls
+/// would otherwise walk every such message again while the turn runs, and a fan-in's results are many.
+pub(super) fn hold(hub: &str, id: &str) {
+    with(|t| {
+        t.set_held((hub.to_owned(), id.to_owned()), true);
+    });
+}
+
+/// Clears the note of `hold`; whether instance `id` had held messages.
+pub(super) fn take_held(hub: &str, id: &str) -> bool {
+    with(|t| {
+        t.hubs.get(hub).is_some_and(|h| h.held.contains(id))
+            && t.set_held((hub.to_owned(), id.to_owned()), false)
+    })
+}
+
+/// Instances with held messages whose turn is no longer out at `now` (its lease ran out or went).
+pub(super) fn held_without_live_lease(hub: &str, now: i64) -> Vec<String> {
+    with(|t| {
+        let Some(h) = t.hubs.get(hub) else {
+            return Vec::new();
+        };
+        h.held
+            .iter()
+            .filter(|id| {
+                h.orchestrations
+                    .get(*id)
+                    .is_none_or(|l| l.expires_at <= now)
+            })
+            .cloned()
+            .collect()
+    })
+}
+
 /// Whether activity row `row` has a lease that has not run out at `now`.
 pub(super) fn activity_live(hub: &str, row: i64, now: i64) -> bool {
     with(|t| t.activity(hub, row).is_some_and(|l| l.expires_at > now))
@@ -235,6 +291,7 @@ pub(super) fn drop_instance(hub: &str, id: &str) {
         if t.orchestration(hub, id).is_some() {
             t.set_orchestration((hub.to_owned(), id.to_owned()), None);
         }
+        t.set_held((hub.to_owned(), id.to_owned()), false);
         let activities: Vec<i64> = t.hubs.get(hub).map_or_else(Vec::new, |h| {
             h.activities
                 .iter()
@@ -256,8 +313,12 @@ pub(super) fn drop_hub(hub: &str) {
         };
         let instances: Vec<String> = leased.orchestrations.keys().cloned().collect();
         let activities: Vec<i64> = leased.activities.keys().copied().collect();
+        let held: Vec<String> = leased.held.iter().cloned().collect();
         for id in instances {
             t.set_orchestration((hub.to_owned(), id), None);
+        }
+        for id in held {
+            t.set_held((hub.to_owned(), id), false);
         }
         for row in activities {
             t.set_activity((hub.to_owned(), row), None);
@@ -287,7 +348,9 @@ mod tests {
         let mark = mark();
         assert!(take_orchestration("h", "kept", "a").is_some());
         lease_orchestration("h", "new", lease("b", 100));
+        hold("h", "new");
         roll_back_to(mark);
+        assert!(!take_held("h", "new"));
         assert!(orchestration_live("h", "kept", 50));
         assert!(!orchestration_held("h", "new"));
         assert!(take_orchestration("h", "kept", "wrong token").is_none());
@@ -303,6 +366,9 @@ mod tests {
         lease_orchestration("other", "x", lease("c", 20));
         assert!(orchestration_held("h", "lapsed"));
         assert!(!orchestration_live("h", "lapsed", 10));
+        hold("h", "lapsed");
+        hold("h", "live");
+        assert_eq!(held_without_live_lease("h", 10), ["lapsed"]);
         assert_eq!(leases.next_expiry("h", 10), Some(90));
         drop_hub("h");
         assert_eq!(leases.next_expiry("h", 0), None);

@@ -326,9 +326,15 @@ fn release_one(
 ) -> Result<bool, StoreError> {
     changes::note_work(hub);
     let changed = match kind {
-        WorkKind::Orchestration => instances::leased_instance(token)
-            .and_then(|id| leases::take_orchestration(hub, id, token))
-            .is_some(),
+        WorkKind::Orchestration => match instances::leased_instance(token)
+            .filter(|id| leases::take_orchestration(hub, id, token).is_some())
+        {
+            Some(id) => {
+                instances::release_held(c, hub, id)?;
+                true
+            }
+            None => false,
+        },
         WorkKind::Activity => activity::leased_row(token)
             .and_then(|row| leases::take_activity(hub, row, token))
             .is_some(),

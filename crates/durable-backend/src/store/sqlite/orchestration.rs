@@ -27,6 +27,11 @@ use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 /// still see this many.
 const CANDIDATES: usize = 256;
 
+/// From this many messages in one turn, they leave the ready index while the turn is out, as the messages that
+/// arrive meanwhile do (see `instances::enqueue`): every lease call during the turn would pass over them. A turn
+/// of a few messages is not worth the write.
+const HOLD_DELIVERED: usize = 32;
+
 pub(super) fn lease(
     c: &Connection,
     hub: &str,
@@ -50,6 +55,10 @@ pub(super) fn lease(
          WHERE m.hub = ?1 AND m.lease_token IS NULL AND m.visible_at <= ?2 AND {runnable}{name_filter} \
          ORDER BY m.id"
     );
+    // Messages held back for a turn whose lease ran out are runnable again.
+    for id in super::leases::held_without_live_lease(hub, now) {
+        instances::release_held(c, hub, &id)?;
+    }
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now];
     params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
     let mut picked = Vec::new();
@@ -110,6 +119,9 @@ fn lease_one(
             StoreError::Internal(format!("instance '{id}' vanished while being leased"))
         })?;
     let (rows, delivered) = visible_messages(c, hub, id, now)?;
+    if rows.len() >= HOLD_DELIVERED {
+        instances::hold_delivered(c, hub, id, &rows)?;
+    }
     let mut new_events = Vec::with_capacity(delivered.len() + 1);
     new_events.push(orchestrator_started(now));
     new_events.extend(delivered.iter().cloned());
@@ -236,6 +248,8 @@ pub(super) fn complete(
         delete.execute([message])?;
     }
     drop(delete);
+    // After the delete, so that only what arrived during the turn goes back into the ready index.
+    instances::release_held(c, hub, id)?;
     row.updated_at = now;
 
     let rewind = response

@@ -178,6 +178,11 @@ ALTER TABLE inbox ADD COLUMN delayed INTEGER NOT NULL DEFAULT 1;
 DROP INDEX inbox_by_time;
 CREATE INDEX inbox_delayed ON inbox (hub, visible_at) WHERE delayed = 1;
 "#,
+    // A message that arrives for an instance whose turn is out is queued outside the ready index (`lease_token`
+    // set) until that turn ends; this index finds an instance's held messages then, and at start-up.
+    r#"
+CREATE INDEX inbox_held ON inbox (hub, instance_id) WHERE lease_token IS NOT NULL;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -221,13 +226,15 @@ pub(super) fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
 
 /// Leases belong to the work-item streams of the process that granted them; a freshly opened store has no streams,
 /// so whatever was in flight when the previous process stopped is handed out again at once. Orchestrator and
-/// activity leases are only in memory (the migration to version 9 let go of those earlier versions stored);
-/// entity leases are in their rows.
+/// activity leases are only in memory (the migration to version 9 let go of those earlier versions stored), and so
+/// are the marks of messages held back for a turn that was out; entity leases are in their rows.
 pub(super) fn release_all_leases(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          UPDATE entities SET lease_token = NULL, lease_expires_at = NULL WHERE lease_token IS NOT NULL;
          UPDATE entity_inbox SET lease_token = NULL WHERE lease_token IS NOT NULL;
+         UPDATE inbox SET lease_token = NULL
+             WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_held WHERE lease_token IS NOT NULL);
          COMMIT;",
     )?;
     Ok(())
