@@ -10,7 +10,7 @@ use durable_core::{ActivityContext, ActivityError, OrchestrationContext, Orchest
 use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartOptions};
 use futures::StreamExt;
 
-use super::{DRIVER_CONCURRENCY, unique_prefix};
+use super::{DRIVER_CONCURRENCY, start_sequences, unique_prefix};
 
 /// Schedules `n` activities at once and returns how many results came back.
 pub(crate) async fn fan_out(
@@ -79,25 +79,7 @@ pub(crate) async fn drive(
             .await?;
     }
     let ids: Vec<String> = (0..beside).map(|i| format!("{prefix}-{i:06}")).collect();
-    let started: Vec<_> = futures::stream::iter(ids.iter().cloned())
-        .map(|id| {
-            let client = client.clone();
-            async move {
-                client
-                    .schedule_new_orchestration(
-                        "sequence",
-                        &(),
-                        StartOptions::new().with_instance_id(id),
-                    )
-                    .await
-            }
-        })
-        .buffer_unordered(DRIVER_CONCURRENCY)
-        .collect()
-        .await;
-    for s in started {
-        s?;
-    }
+    start_sequences(&client, &ids).await?;
     let workload: Vec<_> = futures::stream::iter(ids.iter().cloned())
         .map(|id| {
             let client = client.clone();

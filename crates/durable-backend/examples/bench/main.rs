@@ -171,10 +171,8 @@ fn unique_prefix() -> String {
     format!("bench-{nanos:x}")
 }
 
-async fn drive(endpoint: &str, n: usize) -> Result<(f64, f64, f64)> {
-    let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
-    let prefix = unique_prefix();
-    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:06}")).collect();
+/// Starts a `sequence` orchestration under each id, `DRIVER_CONCURRENCY` calls at a time.
+async fn start_sequences(client: &DurableClient, ids: &[String]) -> Result<()> {
     let started: Vec<_> = futures::stream::iter(ids.iter().cloned())
         .map(|id| {
             let client = client.clone();
@@ -194,6 +192,14 @@ async fn drive(endpoint: &str, n: usize) -> Result<(f64, f64, f64)> {
     for s in started {
         s?;
     }
+    Ok(())
+}
+
+async fn drive(endpoint: &str, n: usize) -> Result<(f64, f64, f64)> {
+    let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
+    let prefix = unique_prefix();
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:06}")).collect();
+    start_sequences(&client, &ids).await?;
     let finished: Vec<_> = futures::stream::iter(ids.iter().cloned())
         .map(|id| {
             let client = client.clone();
