@@ -12,7 +12,6 @@
 //! do and as `cargo run` does: every completion is on disk before it is acknowledged. The first lines printed are
 //! what makes two runs comparable: the machine, its load, the filesystem of the databases and its fsync floor.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use durable_core::{
 };
 use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartOptions, Worker};
 use durable_host::{BackendChoice, HostOptions};
+use durable_testkit::machine;
 use futures::StreamExt as _;
 
 const ACTIVITIES: usize = 5;
@@ -29,8 +29,6 @@ const ACTIVITIES: usize = 5;
 const WORK_ITEMS_PER_ORCHESTRATION: usize = 2 * ACTIVITIES + 1;
 /// Starts in flight at once while seeding the backend.
 const START_CONCURRENCY: usize = 64;
-/// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on every Linux this runs on).
-const TICKS_PER_SECOND: f64 = 100.0;
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
@@ -103,23 +101,15 @@ fn serve_handler() -> Result<()> {
 
 /// The machine, its load, and the filesystem and fsync floor where the databases live.
 fn print_machine(dir: &Path) -> Result<()> {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let facts = machine::Machine::read();
     println!(
-        "machine: {cpu} x{} cores, Linux {}, load average {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        kernel.trim(),
-        load_average()
+        "machine: {} x{} cores, Linux {}, load average {}",
+        facts.cpu_model,
+        facts.cores,
+        facts.kernel,
+        machine::load_average()
     );
-    let (median, min) = fsync_floor(dir, 50)?;
+    let (median, min) = machine::fsync_floor(dir, 50)?;
     println!(
         "storage: a fresh SQLite file per path and round in {} (WAL, synchronous=FULL); fsync floor there \
          (4 KiB write + fdatasync): median {median:.2} ms, min {min:.2} ms",
@@ -128,37 +118,9 @@ fn print_machine(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-/// One small write made durable, `rounds` times: the median and the minimum, in milliseconds. A commit at
-/// `synchronous=FULL` costs at least one of these.
-fn fsync_floor(dir: &Path, rounds: usize) -> Result<(f64, f64)> {
-    let path = dir.join("fsync-probe");
-    let mut file = std::fs::File::create(&path)?;
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        file.write_all(&[7u8; 4096])?;
-        file.sync_data()?;
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    drop(file);
-    std::fs::remove_file(&path)?;
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], times[0]))
-}
-
-/// User + system CPU seconds of a process so far (`self` or a pid).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces; the fields after its closing parenthesis do not.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / TICKS_PER_SECOND)
+/// User + system CPU seconds of a process so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    machine::process_cpu(pid).map(machine::Cpu::total)
 }
 
 /// The two ways a work item reaches the engine.
@@ -267,10 +229,10 @@ impl Running {
 
     fn cpu(&self) -> Option<f64> {
         let handler = match self.handler_pid {
-            Some(pid) => cpu_seconds(&pid.to_string())?,
+            Some(pid) => cpu_seconds(pid)?,
             None => 0.0,
         };
-        Some(cpu_seconds("self")? + handler)
+        Some(cpu_seconds(std::process::id())? + handler)
     }
 
     /// Starts `n` instances and waits for all of them: the time from the first start to the last completion, and
@@ -361,7 +323,7 @@ impl Measured {
                     *n as f64 / secs,
                     (n * WORK_ITEMS_PER_ORCHESTRATION) as f64 / secs,
                     cpu_us.map_or("n/a".to_owned(), |c| format!("{c:.0} us")),
-                    load_average()
+                    machine::load_average()
                 );
             }
             Measured::Latency { path, times } => println!(
@@ -373,7 +335,7 @@ impl Measured {
                 percentile(times, 0.9),
                 percentile(times, 0.0),
                 percentile(times, 1.0),
-                load_average()
+                machine::load_average()
             ),
         }
     }

@@ -6,11 +6,14 @@
 //! - [`timers`]: proof from a recorded history that durable timers fired no earlier than their fire time;
 //! - [`harness`]: a small runner for test binaries that need their own `main` (a binary that is also a custom
 //!   handler, or that must set process-wide state before any thread starts);
-//! - [`process`]: child processes a test waits on with deadlines, never hanging the run.
+//! - [`process`]: child processes a test waits on with deadlines, never hanging the run;
+//! - [`machine`]: the facts benchmarks print so that two runs can be compared (CPU, kernel, load, fsync floor,
+//!   CPU time per process and thread).
 
 #![warn(missing_docs)]
 
 pub mod harness;
+pub mod machine;
 pub mod peers;
 pub mod process;
 pub mod timers;

@@ -48,10 +48,9 @@ use futures::StreamExt;
 
 mod entity;
 mod fanin;
-mod machine;
 mod plan;
 mod seed;
-use machine::Cpu;
+use durable_testkit::machine::{self, Cpu};
 
 const STEPS: [&str; 5] = ["one", "two", "three", "four", "five"];
 /// One turn to start plus one per activity result, and the activities themselves.

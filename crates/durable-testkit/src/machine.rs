@@ -1,5 +1,6 @@
-//! What makes two runs comparable: the machine, its load, the database's filesystem and its fsync floor, and the
-//! CPU a process (and each kind of its threads) spent, split into user and system time.
+//! What makes two benchmark runs comparable (Linux, from `/proc`): the machine, its load, the filesystem and fsync
+//! floor where a database lives, and the CPU a process (and each kind of its threads) spent, split into user and
+//! system time. Shared by the workspace's benchmarks.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,14 +10,19 @@ use std::time::Instant;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// The facts printed above every result table.
-pub(crate) struct Machine {
-    pub(crate) cpu_model: String,
-    pub(crate) cores: usize,
-    pub(crate) kernel: String,
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// `model name` of `/proc/cpuinfo`.
+    pub cpu_model: String,
+    /// The cores this process may use.
+    pub cores: usize,
+    /// The kernel's release.
+    pub kernel: String,
 }
 
 impl Machine {
-    pub(crate) fn read() -> Self {
+    /// Reads the facts; what cannot be read is "unknown".
+    pub fn read() -> Self {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|text| {
@@ -38,14 +44,14 @@ impl Machine {
 }
 
 /// The 1-, 5- and 15-minute load averages as the kernel prints them.
-pub(crate) fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// The filesystem type (and device) of the mount holding `path`: the longest mount point that is a prefix of it.
-pub(crate) fn filesystem_of(path: &Path) -> String {
+pub fn filesystem_of(path: &Path) -> String {
     let Ok(path) = path.canonicalize() else {
         return "unknown".to_owned();
     };
@@ -68,7 +74,7 @@ pub(crate) fn filesystem_of(path: &Path) -> String {
 
 /// The time of one small write made durable (`write` + `fdatasync`) in `dir`: the median and the minimum of
 /// `rounds` tries, in milliseconds. A commit at `synchronous=FULL` in WAL mode costs at least one of these.
-pub(crate) fn fsync_floor(dir: &Path, rounds: usize) -> std::io::Result<(f64, f64)> {
+pub fn fsync_floor(dir: &Path, rounds: usize) -> std::io::Result<(f64, f64)> {
     let path = dir.join("fsync-probe");
     let mut file = std::fs::File::create(&path)?;
     let block = [7u8; 4096];
@@ -87,17 +93,21 @@ pub(crate) fn fsync_floor(dir: &Path, rounds: usize) -> std::io::Result<(f64, f6
 
 /// User and system CPU seconds.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Cpu {
-    pub(crate) user: f64,
-    pub(crate) system: f64,
+pub struct Cpu {
+    /// User time.
+    pub user: f64,
+    /// System time.
+    pub system: f64,
 }
 
 impl Cpu {
-    pub(crate) fn total(self) -> f64 {
+    /// User plus system time.
+    pub fn total(self) -> f64 {
         self.user + self.system
     }
 
-    pub(crate) fn minus(self, before: Cpu) -> Cpu {
+    /// The CPU spent since `before`.
+    pub fn minus(self, before: Cpu) -> Cpu {
         Cpu {
             user: self.user - before.user,
             system: self.system - before.system,
@@ -123,14 +133,14 @@ fn parse_stat(stat: &str) -> Option<(String, Cpu)> {
 }
 
 /// CPU of a whole process (all its threads, live and exited).
-pub(crate) fn process_cpu(pid: u32) -> Option<Cpu> {
+pub fn process_cpu(pid: u32) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat).map(|(_, cpu)| cpu)
 }
 
 /// CPU of a process's live threads, summed by thread name: the store's writer and reader threads have names of
 /// their own, the gRPC runtime's threads share tokio's.
-pub(crate) fn thread_cpu(pid: u32) -> Vec<(String, Cpu)> {
+pub fn thread_cpu(pid: u32) -> Vec<(String, Cpu)> {
     let mut out: Vec<(String, Cpu)> = Vec::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return out;
@@ -155,10 +165,7 @@ pub(crate) fn thread_cpu(pid: u32) -> Vec<(String, Cpu)> {
 }
 
 /// `after - before` per thread name (names missing before count from zero).
-pub(crate) fn thread_delta(
-    before: &[(String, Cpu)],
-    after: &[(String, Cpu)],
-) -> Vec<(String, Cpu)> {
+pub fn thread_delta(before: &[(String, Cpu)], after: &[(String, Cpu)]) -> Vec<(String, Cpu)> {
     after
         .iter()
         .map(|(name, cpu)| {
@@ -173,7 +180,7 @@ pub(crate) fn thread_delta(
 
 /// Bytes a process wrote through `write`-family calls and the number of those calls (`/proc/PID/io`): for the
 /// backend that is mostly WAL frames, so it shows how many pages each work item dirties.
-pub(crate) fn process_writes(pid: u32) -> Option<(f64, f64)> {
+pub fn process_writes(pid: u32) -> Option<(f64, f64)> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     let field = |name: &str| {
         io.lines()
