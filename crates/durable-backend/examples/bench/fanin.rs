@@ -3,14 +3,14 @@
 //! fan-in's orchestrator holds its lease, the results of its activities queue up in its inbox; the mode shows what
 //! that queue costs every other lease call.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use durable_core::{ActivityContext, ActivityError, OrchestrationContext, OrchestrationError};
-use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartOptions};
+use durable_grpc::{ConnectionOptions, DurableClient, StartOptions};
 use futures::StreamExt;
 
-use super::{DRIVER_CONCURRENCY, start_sequences, unique_prefix};
+use super::{DRIVER_CONCURRENCY, completion_span, start_sequences, unique_prefix};
 
 /// Schedules `n` activities at once and returns how many results came back.
 pub(crate) async fn fan_out(
@@ -37,22 +37,6 @@ pub(crate) struct FanIn {
     pub(crate) fan_out_seconds: f64,
     /// The same for the workload beside it (NaN without one).
     pub(crate) workload_seconds: f64,
-}
-
-/// Completion span (created, completed) of instance `id`, which must have completed.
-async fn span(client: &DurableClient, id: &str) -> Result<(SystemTime, SystemTime)> {
-    let state = client
-        .wait_for_completion(id, false, Duration::from_secs(3600))
-        .await?;
-    if state.status != OrchestrationStatus::Completed {
-        bail!("{id} ended {:?}: {:?}", state.status, state.failure_details);
-    }
-    let created = state.created_at.context("no created timestamp")?;
-    let done = state
-        .completed_at
-        .or(state.last_updated_at)
-        .context("no completion timestamp")?;
-    Ok((created, done))
 }
 
 fn wall(spans: &[(SystemTime, SystemTime)]) -> Result<f64> {
@@ -83,7 +67,7 @@ pub(crate) async fn drive(
     let workload: Vec<_> = futures::stream::iter(ids.iter().cloned())
         .map(|id| {
             let client = client.clone();
-            async move { span(&client, &id).await }
+            async move { completion_span(&client, &id).await }
         })
         .buffer_unordered(DRIVER_CONCURRENCY)
         .collect()
@@ -91,7 +75,7 @@ pub(crate) async fn drive(
     let workload = workload.into_iter().collect::<Result<Vec<_>>>()?;
     let mut fan_spans = Vec::with_capacity(fans.len());
     for id in &fans {
-        fan_spans.push(span(&client, id).await?);
+        fan_spans.push(completion_span(&client, id).await?);
     }
     Ok(FanIn {
         fan_out_seconds: wall(&fan_spans)?,

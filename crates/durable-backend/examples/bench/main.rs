@@ -162,6 +162,33 @@ struct Report {
     backend_writes: Option<(f64, f64)>,
 }
 
+impl Report {
+    /// The store's writer thread (a build from before the store's threads had short names shows writer and
+    /// reader together).
+    fn writer_cpu(&self) -> Option<Cpu> {
+        self.backend_threads
+            .iter()
+            .find(|(name, _)| name == "durable-writer" || name == "durable-backend")
+            .map(|(_, cpu)| *cpu)
+    }
+}
+
+/// Creation and completion time of instance `id`, waiting for it to complete (anything else is an error).
+async fn completion_span(client: &DurableClient, id: &str) -> Result<(SystemTime, SystemTime)> {
+    let state = client
+        .wait_for_completion(id, false, Duration::from_secs(3600))
+        .await?;
+    if state.status != OrchestrationStatus::Completed {
+        bail!("{id} ended {:?}: {:?}", state.status, state.failure_details);
+    }
+    let created = state.created_at.context("no created timestamp")?;
+    let done = state
+        .completed_at
+        .or(state.last_updated_at)
+        .context("no completion timestamp")?;
+    Ok((created, done))
+}
+
 /// A prefix no earlier run used, so a reused (seeded) database never sees an instance id twice.
 fn unique_prefix() -> String {
     let nanos = SystemTime::now()
@@ -202,20 +229,7 @@ async fn drive(endpoint: &str, n: usize) -> Result<(f64, f64, f64)> {
     let finished: Vec<_> = futures::stream::iter(ids.iter().cloned())
         .map(|id| {
             let client = client.clone();
-            async move {
-                let state = client
-                    .wait_for_completion(&id, false, Duration::from_secs(900))
-                    .await?;
-                if state.status != OrchestrationStatus::Completed {
-                    bail!("{id} ended {:?}: {:?}", state.status, state.failure_details);
-                }
-                let created = state.created_at.context("no created timestamp")?;
-                let done = state
-                    .completed_at
-                    .or(state.last_updated_at)
-                    .context("no completion timestamp")?;
-                Ok::<(SystemTime, SystemTime), anyhow::Error>((created, done))
-            }
+            async move { completion_span(&client, &id).await }
         })
         .buffer_unordered(DRIVER_CONCURRENCY)
         .collect()

@@ -72,12 +72,7 @@ impl Plan<'_> {
                 per_item(c.system)
             )
         };
-        // A build from before the store's threads had short names shows writer and reader together.
-        let writer = r
-            .backend_threads
-            .iter()
-            .find(|(name, _)| name == "durable-writer" || name == "durable-backend")
-            .map(|(_, cpu)| *cpu);
+        let writer = r.writer_cpu();
         println!(
             "| {label} | {worker} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {} |",
             self.n as f64 / r.seconds,
@@ -275,12 +270,8 @@ impl Plan<'_> {
                 let mut case = self.case("rust", exe, *db, self.n, 0);
                 case.fan_out = Some((width, count));
                 let r = self.runtime.block_on(run_case(&case))?;
+                let writer = r.writer_cpu();
                 let fan_in = r.fan_in.context("no fan-out result")?;
-                let writer = r
-                    .backend_threads
-                    .iter()
-                    .find(|(name, _)| name == "durable-writer" || name == "durable-backend")
-                    .map(|(_, cpu)| *cpu);
                 println!(
                     "| {label} | {:.2} s | {} | {} | {} | {} | {} |",
                     fan_in.fan_out_seconds,
