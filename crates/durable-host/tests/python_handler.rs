@@ -8,14 +8,12 @@
 //! the tests say `skipped` and pass, except under the verify script or CI, where they fail (`durable_testkit`).
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use durable_testkit::Spawned;
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -69,9 +67,8 @@ fn python_app(python: &Path) -> tempfile::TempDir {
 /// The `durable-host` binary as a child process in its own process group, so that it and the handler it starts
 /// can be stopped together whatever happens to the test.
 struct HostProcess {
-    child: Child,
+    child: Spawned,
     base_url: String,
-    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl HostProcess {
@@ -84,52 +81,25 @@ impl HostProcess {
         } else {
             &["--in-memory"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_durable-host"))
-            .arg("--app-dir")
-            .arg(app)
-            .args(storage)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .context("cannot run durable-host")?;
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (url_tx, url_rx) = mpsc::channel();
-        let stdout = child.stdout.take().context("stdout")?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let sink = Arc::clone(&output);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("durable-host listening on ") {
-                    let _ = url_tx.send(url.trim().to_owned());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let sink = Arc::clone(&output);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut host = HostProcess {
-            child,
-            base_url: String::new(),
-            output,
-        };
-        // The reader drops the sender at end of output, so a host that dies early ends the wait too.
-        match url_rx.recv_timeout(LIMIT) {
-            Ok(url) => host.base_url = url,
-            Err(e) => bail!(
-                "durable-host did not say where it listens ({e}):\n{}",
-                host.output()
-            ),
-        }
-        Ok(host)
+        let mut child = Spawned::start(
+            Command::new(env!("CARGO_BIN_EXE_durable-host"))
+                .arg("--app-dir")
+                .arg(app)
+                .args(storage)
+                .args(extra)
+                .env("RUST_LOG", "info")
+                .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
+                .stdin(Stdio::null())
+                .process_group(0),
+        )
+        .context("cannot run durable-host")?;
+        let base_url = child
+            .wait_for_stdout(LIMIT, |line| {
+                line.strip_prefix("durable-host listening on ")
+                    .map(|url| url.trim().to_owned())
+            })
+            .map_err(|e| anyhow::anyhow!("durable-host did not say where it listens: {e}"))?;
+        Ok(HostProcess { child, base_url })
     }
 
     fn hooks(&self) -> String {
@@ -137,13 +107,12 @@ impl HostProcess {
     }
 
     fn output(&self) -> String {
-        self.output.lock().unwrap().join("\n")
+        self.child.output()
     }
 
     /// The handler's process id, from the line it logs when it listens (the host passes its output on).
     fn handler_pid(&self) -> Option<u32> {
-        let output = self.output.lock().unwrap();
-        output.iter().find_map(|line| {
+        self.output().lines().find_map(|line| {
             let rest = &line[line.find("handler pid ")? + "handler pid ".len()..];
             rest.split(' ').next()?.parse().ok()
         })
@@ -151,31 +120,17 @@ impl HostProcess {
 
     /// SIGTERM, as a process manager stops it, and the exit status (bounded wait).
     fn terminate(&mut self) -> Result<ExitStatus> {
-        signal("-TERM", &self.child.id().to_string());
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "durable-host still running after SIGTERM:\n{}",
-                    self.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.child.terminate(LIMIT).map_err(anyhow::Error::msg)
     }
 }
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
+        if self.child.wait(Duration::ZERO).is_err() {
             let _ = self.terminate();
         }
         // Whatever is left of the group (a handler that outlived the host) goes too.
         signal("-KILL", &format!("-{}", self.child.id()));
-        let _ = self.child.wait();
     }
 }
 
