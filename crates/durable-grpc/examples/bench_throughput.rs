@@ -10,13 +10,18 @@
 //! round that were run: our worker / the Python worker on our backend, and the Python worker on our backend / on
 //! the reference server (work items/s); `--rounds N` repeats every case N times, in turn.
 //!
+//! The Python SDK's worker runs every work item, and the blocking call that hands in its result, on a thread pool
+//! (`os.cpu_count() + 4` threads unless told): `--python-threads N` sets that pool's size, so that a run can show
+//! whether the Python worker is limited by its own CPU (its core share near 1.0 and its ceiling, one core divided by
+//! its CPU per work item, reached) or by how many completions it keeps in flight.
+//!
 //! ```text
 //! cargo run --release -p durable-grpc --example bench_throughput -- [--orchestrations 5000] [--python PATH]
-//!     [--only rust-embedded,rust-python,python-embedded,python-python] [--rounds N]
+//!     [--only rust-embedded,rust-python,python-embedded,python-python] [--rounds N] [--python-threads N]
 //! ```
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +30,7 @@ use durable_core::{
     ActivityContext, ActivityError, OrchestrationContext, OrchestrationError, Registry,
 };
 use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartOptions, Worker};
+use durable_testkit::machine::{self, Machine};
 use futures::StreamExt;
 
 const CITIES: [&str; 5] = ["Tokyo", "Seattle", "London", "Paris", "Cairo"];
@@ -56,7 +62,11 @@ def hello_cities(ctx, _):
         out.append((yield ctx.call_activity(say_hello, input=city)))
     return out
 
-w = worker.TaskHubGrpcWorker(host_address=sys.argv[1])
+# argv[2]: the size of the worker's thread pool, or "default" for the SDK's own (os.cpu_count() + 4).
+options = None
+if sys.argv[2] != "default":
+    options = worker.ConcurrencyOptions(maximum_thread_pool_workers=int(sys.argv[2]))
+w = worker.TaskHubGrpcWorker(host_address=sys.argv[1], concurrency_options=options)
 w.add_orchestrator(hello_cities)
 w.add_activity(say_hello)
 w.start()
@@ -103,7 +113,7 @@ impl Proc {
 
     /// User plus system CPU time so far, in seconds.
     fn cpu_seconds(&self) -> Option<f64> {
-        cpu_seconds_of(&self.0.id().to_string())
+        machine::process_cpu(self.0.id()).map(machine::Cpu::total)
     }
 
     fn stop(mut self) {
@@ -118,24 +128,6 @@ impl Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-/// User plus system CPU time of a process (a pid, or `self`) so far, in seconds.
-fn cpu_seconds_of(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces; the fields after its closing parenthesis do not.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on every Linux this runs on.
-    Some(ticks / 100.0)
 }
 
 struct Report {
@@ -158,7 +150,7 @@ type Measured = (f64, f64, f64, Option<f64>, Option<f64>, Option<f64>);
 async fn drive(endpoint: &str, n: usize, worker: &Proc, server: Option<&Proc>) -> Result<Measured> {
     let server_cpu = || match server {
         Some(server) => server.cpu_seconds(),
-        None => cpu_seconds_of("self"),
+        None => machine::process_cpu(std::process::id()).map(machine::Cpu::total),
     };
     let cpu_before = worker.cpu_seconds();
     let server_before = server_cpu();
@@ -235,13 +227,26 @@ fn rust_worker(endpoint: &str) -> Result<Proc> {
     Proc::spawn(command)
 }
 
-fn python_worker(python: &PathBuf, endpoint: &str) -> Result<Proc> {
+fn python_worker(python: &Path, threads: Option<usize>, endpoint: &str) -> Result<Proc> {
     let mut command = Command::new(python);
-    command.args(["-c", PYTHON_WORKER, endpoint.trim_start_matches("http://")]);
+    let threads = threads.map_or("default".to_owned(), |n| n.to_string());
+    command.args([
+        "-c",
+        PYTHON_WORKER,
+        endpoint.trim_start_matches("http://"),
+        &threads,
+    ]);
     Proc::spawn(command)
 }
 
-async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Report> {
+/// Where the Python SDK is and how its worker is set up.
+struct PythonSetup {
+    python: PathBuf,
+    /// The worker's thread pool size; `None` for the SDK's default.
+    threads: Option<usize>,
+}
+
+async fn run_case(name: &'static str, n: usize, py: &PythonSetup) -> Result<Report> {
     let (seconds, p50_ms, p99_ms, rss_mib, cpu_s, server_cpu_s) = match name {
         "rust-embedded" | "python-embedded" => {
             let dir = tempfile::tempdir()?;
@@ -252,7 +257,7 @@ async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Repo
             let worker = if name == "rust-embedded" {
                 rust_worker(&backend.endpoint())?
             } else {
-                python_worker(python, &backend.endpoint())?
+                python_worker(&py.python, py.threads, &backend.endpoint())?
             };
             let result = drive(&backend.endpoint(), n, &worker, None).await;
             worker.stop();
@@ -263,14 +268,14 @@ async fn run_case(name: &'static str, n: usize, python: &PathBuf) -> Result<Repo
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
                 .port();
-            let mut command = Command::new(python);
+            let mut command = Command::new(&py.python);
             command.args(["-c", PYTHON_SERVER, &port.to_string()]);
             let server = Proc::spawn(command)?;
             let endpoint = format!("http://127.0.0.1:{port}");
             let worker = if name == "rust-python" {
                 rust_worker(&endpoint)?
             } else {
-                python_worker(python, &endpoint)?
+                python_worker(&py.python, py.threads, &endpoint)?
             };
             let result = drive(&endpoint, n, &worker, Some(&server)).await;
             worker.stop();
@@ -319,11 +324,14 @@ fn main() -> Result<()> {
         return runtime.block_on(worker_main(endpoint));
     }
     let mut n = 5000;
-    let mut python = std::env::var_os("DURABLE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-        });
+    let mut py = PythonSetup {
+        python: std::env::var_os("DURABLE_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+            }),
+        threads: None,
+    };
     let mut cases = vec![
         "rust-embedded",
         "rust-python",
@@ -335,7 +343,10 @@ fn main() -> Result<()> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--orchestrations" => n = it.next().context("--orchestrations N")?.parse()?,
-            "--python" => python = it.next().context("--python PATH")?.into(),
+            "--python" => py.python = it.next().context("--python PATH")?.into(),
+            "--python-threads" => {
+                py.threads = Some(it.next().context("--python-threads N")?.parse()?)
+            }
             "--rounds" => rounds = it.next().context("--rounds N")?.parse()?,
             "--only" => {
                 let only = it.next().context("--only CASES")?.clone();
@@ -344,54 +355,78 @@ fn main() -> Result<()> {
             other => bail!("unknown argument {other}"),
         }
     }
+    let host = Machine::read();
     println!(
-        "workload: {n} orchestrations x {} sequential no-op activities; load average {}",
+        "machine: {} x{} cores, Linux {}, load average {}",
+        host.cpu_model,
+        host.cores,
+        host.kernel,
+        machine::load_average()
+    );
+    println!(
+        "workload: {n} orchestrations x {} sequential no-op activities; Python worker thread pool: {}",
         CITIES.len(),
-        load_average()
+        py.threads
+            .map_or("the SDK's default".to_owned(), |n| n.to_string())
     );
     println!(
-        "| round | case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS | worker CPU per work item | server CPU per work item | load after |"
+        "| round | case | orchestrations/s | work items/s | p50 latency | p99 latency | worker peak RSS | worker CPU per work item | worker's share of a core | server CPU per work item | load after |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut ratios = Vec::new();
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut summaries = Vec::new();
     for round in 1..=rounds.max(1) {
-        let mut per_s_of = std::collections::HashMap::new();
+        let mut rows = std::collections::HashMap::new();
         for case in &cases {
-            let report = runtime.block_on(run_case(case, n, &python))?;
-            per_s_of.insert(report.name, print_row(round, &report));
+            let report = runtime.block_on(run_case(case, n, &py))?;
+            rows.insert(report.name, print_row(round, &report));
         }
-        let ratio = |a, b| per_s_of.get(a).zip(per_s_of.get(b)).map(|(a, b)| a / b);
-        ratios.push((
-            ratio("rust-embedded", "python-embedded"),
-            ratio("python-embedded", "python-python"),
-        ));
+        summaries.push(summary(&rows));
     }
-    for (round, (ours, python)) in ratios.iter().enumerate() {
-        let show = |r: &Option<f64>| r.map_or("n/a".to_owned(), |r| format!("{r:.2}x"));
-        println!(
-            "round {}: our worker / Python worker on our backend: {}; Python worker on our backend / on the \
-             reference server: {}",
-            round + 1,
-            show(ours),
-            show(python)
-        );
+    for (round, line) in summaries.iter().enumerate() {
+        println!("round {}: {line}", round + 1);
     }
     Ok(())
 }
 
-/// Prints one result row; returns the case's orchestrations per second.
-fn print_row(round: usize, report: &Report) -> f64 {
-    let per_s = report.orchestrations as f64 / report.seconds;
-    let per_item = |cpu: Option<f64>| {
-        cpu.map_or("n/a".to_owned(), |cpu| {
-            format!(
-                "{:.0} us",
-                cpu * 1e6 / (report.orchestrations as f64 * WORK_ITEMS_PER_ORCHESTRATION)
-            )
-        })
+/// What one case of a round gave, for the summary lines.
+struct Row {
+    items_per_s: f64,
+    /// The worker's CPU per work item, in microseconds.
+    worker_us: Option<f64>,
+}
+
+/// The ratios of one round: our worker / the Python worker on our backend; the Python worker on our backend / on
+/// the reference server; and the Python worker's ceiling (one core / its CPU per work item on our backend) against
+/// the reference server's rate, which says how far the Python worker could go if nothing but its own CPU held it.
+fn summary(rows: &std::collections::HashMap<&'static str, Row>) -> String {
+    let rate = |case: &str| rows.get(case).map(|r| r.items_per_s);
+    let ratio = |a: Option<f64>, b: Option<f64>| {
+        a.zip(b)
+            .map_or("n/a".to_owned(), |(a, b)| format!("{:.2}x", a / b))
     };
+    let ceiling = rows
+        .get("python-embedded")
+        .and_then(|r| r.worker_us)
+        .map(|us| 1e6 / us);
+    format!(
+        "our worker / Python worker on our backend: {}; Python worker on our backend / on the reference server: \
+         {}; the Python worker's one-core ceiling on our backend ({}) / the reference server's rate: {}",
+        ratio(rate("rust-embedded"), rate("python-embedded")),
+        ratio(rate("python-embedded"), rate("python-python")),
+        ceiling.map_or("n/a".to_owned(), |c| format!("{c:.0} work items/s")),
+        ratio(ceiling, rate("python-python")),
+    )
+}
+
+/// Prints one result row.
+fn print_row(round: usize, report: &Report) -> Row {
+    let per_s = report.orchestrations as f64 / report.seconds;
+    let items = report.orchestrations as f64 * WORK_ITEMS_PER_ORCHESTRATION;
+    let us = |cpu: Option<f64>| cpu.map(|cpu| cpu * 1e6 / items);
+    let show = |us: Option<f64>| us.map_or("n/a".to_owned(), |us| format!("{us:.0} us"));
+    let worker_us = us(report.cpu_s);
     println!(
-        "| {round} | {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} | {} | {} | {} |",
+        "| {round} | {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {} |",
         report.name,
         per_s,
         per_s * WORK_ITEMS_PER_ORCHESTRATION,
@@ -400,9 +435,16 @@ fn print_row(round: usize, report: &Report) -> f64 {
         report
             .rss_mib
             .map_or("n/a".to_owned(), |m| format!("{m:.1} MiB")),
-        per_item(report.cpu_s),
-        per_item(report.server_cpu_s),
-        load_average(),
+        show(worker_us),
+        report.cpu_s.map_or("n/a".to_owned(), |cpu| format!(
+            "{:.2}",
+            cpu / report.seconds
+        )),
+        show(us(report.server_cpu_s)),
+        machine::load_average(),
     );
-    per_s
+    Row {
+        items_per_s: per_s * WORK_ITEMS_PER_ORCHESTRATION,
+        worker_us,
+    }
 }
