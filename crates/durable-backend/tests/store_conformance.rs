@@ -556,12 +556,18 @@ async fn entities_batch_operations_and_honour_locks(f: Fixture) {
         .unwrap()
         .unwrap();
     assert_eq!(meta.locked_by.as_deref(), Some("locker"));
-    let waiting = SignalEntityRequest {
-        instance_id: "@counter@x".into(),
-        name: "add".into(),
-        ..Default::default()
-    };
-    s.signal_entity(HUB.into(), waiting).await.unwrap();
+    // More signals wait than a batch holds (10) and than one page of the queue reads (11), so the unlock that
+    // follows them is found only on the queue's second page.
+    for n in 0..15 {
+        let waiting = SignalEntityRequest {
+            instance_id: "@counter@x".into(),
+            name: "add".into(),
+            input: Some(n.to_string()),
+            request_id: format!("w{n}"),
+            ..Default::default()
+        };
+        s.signal_entity(HUB.into(), waiting).await.unwrap();
+    }
     assert!(
         s.lease(HUB.into(), everything()).await.unwrap().is_empty(),
         "the signal waits for the lock"
@@ -588,8 +594,31 @@ async fn entities_batch_operations_and_honour_locks(f: Fixture) {
     s.complete_orchestration(HUB.into(), respond(&granted.token, unlocks))
         .await
         .unwrap();
+    // Released, the waiting signals run in the order they came, a batch at a time.
+    let inputs = |work: &durable_backend::LeasedWork| {
+        entity_request(work)
+            .operations
+            .iter()
+            .map(|o| o.input.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
     let released = lease_one(s, WorkKind::Entity).await;
-    assert_eq!(entity_request(&released).operations.len(), 1);
+    assert_eq!(
+        inputs(&released),
+        (0..10).map(|n| n.to_string()).collect::<Vec<_>>()
+    );
+    let done = EntityBatchResult {
+        results: vec![ok.clone(); 10],
+        entity_state: Some("11".into()),
+        completion_token: released.token.clone(),
+        ..Default::default()
+    };
+    s.complete_entity(HUB.into(), done).await.unwrap();
+    let rest = lease_one(s, WorkKind::Entity).await;
+    assert_eq!(
+        inputs(&rest),
+        (10..15).map(|n| n.to_string()).collect::<Vec<_>>()
+    );
     let meta = s
         .get_entity(HUB.into(), "@counter@y".into(), false)
         .await

@@ -570,7 +570,7 @@ fn main() -> Result<()> {
     backends.push(("this build".to_owned(), None, this.clone()));
     if entity_senders > 0 {
         // As many signals per sender as senders: 100 senders make goal 3d's 10,000 signals.
-        return plan.entity(&this, entity_senders, entity_senders as i64);
+        return plan.entity(&backends, entity_senders, entity_senders as i64);
     }
     if fan_out > 0 {
         return plan.fan_out_ab(&backends, fan_out, fan_outs);

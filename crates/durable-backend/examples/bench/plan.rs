@@ -210,30 +210,50 @@ impl Plan<'_> {
         Ok(())
     }
 
-    /// Each round: one entity, `senders` orchestrations signalling it `per_sender` times each (Rust worker).
-    pub(crate) fn entity(&mut self, exe: &PathBuf, senders: usize, per_sender: i64) -> Result<()> {
+    /// Each round: one entity, `senders` orchestrations signalling it `per_sender` times each (Rust worker),
+    /// against each backend build in turn; with a baseline, the last lines give this build / baseline per round.
+    pub(crate) fn entity(
+        &mut self,
+        backends: &[(String, Option<&Path>, PathBuf)],
+        senders: usize,
+        per_sender: i64,
+    ) -> Result<()> {
         println!(
             "one entity receiving {per_sender} signals from each of {senders} orchestrations, synchronous={}",
             self.sync
         );
         println!(
-            "| run | operations | out of sender order | seconds | operations/s | backend CPU per operation | load after |"
+            "| run | backend | operations | out of sender order | seconds | operations/s | backend CPU per operation | load after |"
         );
-        println!("|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|");
+        let mut ratios = Vec::new();
         for round in 0..self.rounds {
-            let mut case = self.case("rust", exe, None, 0, 0);
-            case.entity = Some((senders, per_sender));
-            let r = self.runtime.block_on(run_case(&case))?;
-            let (seconds, ops, out_of_order) = r.entity.context("no entity result")?;
+            // (operations/s, CPU seconds per operation) of each backend, in the order given.
+            let mut measured = Vec::new();
+            for (label, _, exe) in backends {
+                let mut case = self.case("rust", exe, None, 0, 0);
+                case.entity = Some((senders, per_sender));
+                let r = self.runtime.block_on(run_case(&case))?;
+                let (seconds, ops, out_of_order) = r.entity.context("no entity result")?;
+                let cpu = r.backend_cpu.map(|c| c.total() / ops as f64);
+                println!(
+                    "| {} | {label} | {ops} | {out_of_order} | {seconds:.2} | {:.0} | {} | {} |",
+                    round + 1,
+                    ops as f64 / seconds,
+                    cpu.map_or("n/a".to_owned(), |c| format!("{:.0} us", c * 1e6)),
+                    machine::load_average(),
+                );
+                measured.push((ops as f64 / seconds, cpu));
+            }
+            if let [(base_rate, base_cpu), (rate, cpu)] = measured[..] {
+                ratios.push((rate / base_rate, cpu.zip(base_cpu).map(|(c, b)| c / b)));
+            }
+        }
+        for (round, (rate, cpu)) in ratios.iter().enumerate() {
             println!(
-                "| {} | {ops} | {out_of_order} | {seconds:.2} | {:.0} | {} | {} |",
+                "round {}: this build / baseline: operations/s {rate:.2}, backend CPU per operation {}",
                 round + 1,
-                ops as f64 / seconds,
-                r.backend_cpu.map_or("n/a".to_owned(), |c| format!(
-                    "{:.0} us",
-                    c.total() * 1e6 / ops as f64
-                )),
-                machine::load_average(),
+                cpu.map_or("n/a".to_owned(), |c| format!("{c:.2}"))
             );
         }
         Ok(())

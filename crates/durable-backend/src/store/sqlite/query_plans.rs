@@ -274,3 +274,80 @@ fn prefix_ends_bound_exactly_the_strings_with_the_prefix() {
         assert!(end.as_str() > prefix);
     }
 }
+
+/// Queues `messages` signals for `entity` (visible at once, in arrival order).
+fn queue(c: &Connection, entity: &str, messages: usize) {
+    let mut insert = c
+        .prepare(
+            "INSERT INTO entity_inbox (hub, entity_id, visible_at, sender, event) VALUES ('h', ?1, 0, 'o', x'00')",
+        )
+        .unwrap();
+    for _ in 0..messages {
+        insert.execute([entity]).unwrap();
+    }
+}
+
+#[test]
+fn an_entity_lease_reads_as_much_for_a_long_queue_as_for_a_short_one() {
+    // 100 entities with one signal each, then one entity with a short or a long queue.
+    let stores = [10, 10_000].map(|long| {
+        let c = store();
+        for i in 0..100 {
+            queue(&c, &format!("@cart@{:06}", 3 * i + 1), 1);
+        }
+        queue(&c, "@counter@000000", long);
+        c
+    });
+    let params: Vec<rusqlite::types::Value> =
+        vec!["h".to_owned().into(), 1_i64.into(), 64_i64.into()];
+    let sql = super::entity::candidates_sql(0);
+    let [(short_rows, short), (long_rows, long)] = [0, 1].map(|i| {
+        let plan = plan(&stores[i], &sql, &params);
+        // Only the recursive step's own rows are scanned; every table and index is searched.
+        assert!(
+            plan.iter()
+                .filter(|line| line.starts_with("SCAN"))
+                .all(|line| line == "SCAN queued" || line == "SCAN CONSTANT ROW"),
+            "{plan:#?}"
+        );
+        assert!(
+            plan.iter().any(|line| line
+                == "SEARCH m USING INDEX entity_inbox_by_entity (hub=? AND entity_id=?)"),
+            "{plan:#?}"
+        );
+        run(&stores[i], &sql, &params)
+    });
+    assert_eq!((short_rows, long_rows), (64, 64));
+    assert!(
+        long < short + 1_000,
+        "candidates: {short} steps with 10 queued, {long} with 10,000"
+    );
+
+    // One page of the long queue reads a page, not the queue.
+    let page: Vec<rusqlite::types::Value> = vec![
+        "h".to_owned().into(),
+        "@counter@000000".to_owned().into(),
+        0_i64.into(),
+        1_i64.into(),
+        51_i64.into(),
+    ];
+    let plan = plan(&stores[1], super::entity::QUEUE_PAGE, &page);
+    assert!(
+        plan.iter()
+            .any(|p| p == "SEARCH entity_inbox USING INDEX entity_inbox_by_entity (hub=? AND entity_id=? AND id>?)"),
+        "{plan:#?}"
+    );
+    let (rows, steps) = run(&stores[1], super::entity::QUEUE_PAGE, &page);
+    assert_eq!(rows, 51);
+    assert!(steps < 5_000, "a page of 51: {steps} steps");
+
+    // What the lease did before: every queued message of every entity, grouped and sorted, on every call.
+    let old = "SELECT e.entity_id, MIN(m.id) AS first FROM entity_inbox m \
+               JOIN entities e ON e.hub = m.hub AND e.entity_id = m.entity_id \
+               WHERE m.hub = ?1 AND m.visible_at <= ?2 AND (e.lease_token IS NULL OR e.lease_expires_at <= ?2) \
+                 AND (e.locked_by IS NULL OR m.sender = e.locked_by) \
+               GROUP BY e.entity_id ORDER BY first LIMIT ?3";
+    let (_, old_short) = run(&stores[0], old, &params);
+    let (_, old_long) = run(&stores[1], old, &params);
+    assert!(old_long > 20 * old_short, "{old_short} -> {old_long}");
+}
