@@ -344,14 +344,19 @@ pub(super) fn enqueue(
     if held {
         super::leases::hold(hub, id);
     }
+    let row = super::leases::next_message_id(|| {
+        Ok(c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM inbox")?
+            .query_row([], |r| r.get(0))?)
+    })?;
     c.prepare_cached(
-        "INSERT INTO inbox (hub, instance_id, priority, visible_at, event, delayed, lease_token) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, lease_token) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(rusqlite::params![
         hub,
         id,
         priority,
+        row,
         visible_at,
         message.map(encode),
         delayed,
@@ -369,12 +374,14 @@ pub(super) fn hold_delivered(
     c: &Connection,
     hub: &str,
     id: &str,
-    rows: &[i64],
+    rows: &[(i64, i64)],
 ) -> Result<(), StoreError> {
     super::leases::hold(hub, id);
-    let mut hold = c.prepare_cached("UPDATE inbox SET lease_token = ?2 WHERE id = ?1")?;
-    for row in rows {
-        hold.execute((row, HELD))?;
+    let mut hold = c.prepare_cached(
+        "UPDATE inbox SET lease_token = ?5 WHERE hub = ?1 AND instance_id = ?2 AND priority = ?3 AND id = ?4",
+    )?;
+    for (priority, row) in rows {
+        hold.execute((hub, id, priority, row, HELD))?;
     }
     Ok(())
 }

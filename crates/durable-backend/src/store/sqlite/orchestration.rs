@@ -183,32 +183,32 @@ fn orchestrator_started(at: i64) -> HistoryEvent {
     )
 }
 
-/// The inbox rows of instance `id` visible at `now` (bare wake-ups too) and their events, in delivery order (the
-/// instance index is in that order). Without the hint the planner walks every visible message of the hub by time.
+/// The keys `(priority, id)` of the inbox rows of instance `id` visible at `now` (bare wake-ups too) and their
+/// events, in delivery order: the inbox is clustered by (hub, instance, priority, id), so they are one range of it.
 fn visible_messages(
     c: &Connection,
     hub: &str,
     id: &str,
     now: i64,
-) -> Result<(Vec<i64>, Vec<HistoryEvent>), StoreError> {
+) -> Result<(Vec<(i64, i64)>, Vec<HistoryEvent>), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, event FROM inbox INDEXED BY inbox_by_instance \
+        "SELECT priority, id, event FROM inbox \
          WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?3 ORDER BY priority, id",
     )?;
     let mut rows = stmt.query((hub, id, now))?;
-    let mut ids = Vec::new();
+    let mut keys = Vec::new();
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
-        ids.push(row.get::<_, i64>(0)?);
+        keys.push((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
         if let Some(blob) = row
-            .get_ref(1)?
+            .get_ref(2)?
             .as_blob_or_null()
             .map_err(rusqlite::Error::from)?
         {
             events.push(decode_event(blob)?);
         }
     }
-    Ok((ids, events))
+    Ok((keys, events))
 }
 
 /// Applies one orchestrator turn in the caller's transaction: history, outgoing messages and work, status.
@@ -243,9 +243,11 @@ pub(super) fn complete(
     let mut new_events = Vec::with_capacity(lease.events.len() + 1);
     new_events.push(orchestrator_started(lease.started_at));
     new_events.extend(lease.events);
-    let mut delete = c.prepare_cached("DELETE FROM inbox WHERE id = ?1")?;
-    for message in &lease.rows {
-        delete.execute([message])?;
+    let mut delete = c.prepare_cached(
+        "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND priority = ?3 AND id = ?4",
+    )?;
+    for (priority, message) in &lease.rows {
+        delete.execute((hub, id, priority, message))?;
     }
     drop(delete);
     // After the delete, so that only what arrived during the turn goes back into the ready index.
@@ -552,20 +554,26 @@ fn continue_as_new(
 /// Timers belong to the generation that created them; a new generation must not see the old one's firings.
 fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
+        "SELECT priority, id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
     )?;
     let rows = stmt
         .query_map((hub, id), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (row_id, blob) in rows {
+    for (priority, row_id, blob) in rows {
         if matches!(
             decode_event(&blob)?.event_type,
             Some(EventType::TimerFired(_))
         ) {
-            c.prepare_cached("DELETE FROM inbox WHERE id = ?1")?
-                .execute([row_id])?;
+            c.prepare_cached(
+                "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND priority = ?3 AND id = ?4",
+            )?
+            .execute((hub, id, priority, row_id))?;
         }
     }
     Ok(())
