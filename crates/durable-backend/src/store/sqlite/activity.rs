@@ -46,11 +46,9 @@ pub(super) fn schedule(
         parent_trace_context: action.parent_trace_context,
         tags: action.tags,
     };
-    // Activities are clustered by (hub, id) in queue order: the next id is one past the hub's last, found at the
-    // end of the hub's range. An id may come again after the last activity finished; its lease went with it.
     c.prepare_cached(
-        "INSERT INTO activities (hub, id, instance_id, execution_id, task_id, name, request, orchestration_version) \
-         VALUES (?1, (SELECT COALESCE(MAX(id), 0) + 1 FROM activities WHERE hub = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, orchestration_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(rusqlite::params![
         hub,
@@ -77,12 +75,11 @@ pub(super) fn lease(
         .unwrap_or_default();
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
     let name_filter = super::query::name_filter("name", names.len(), 2);
-    // The queue in order: the table is clustered by (hub, id), so the walk neither sorts nor reads the rest of a
-    // long queue. Activities out on a live lease (in memory) are passed over; one whose lease lapsed is handed out
-    // again.
+    // The queue in order, walking an index, so it neither sorts nor reads the rest of a long queue. Activities out
+    // on a live lease (in memory) are passed over; one whose lease lapsed is handed out again.
     let queued = format!(
-        "SELECT id, name, request, orchestration_version FROM activities \
-         WHERE hub = ?1{name_filter} ORDER BY id"
+        "SELECT id, name, request, orchestration_version FROM activities INDEXED BY activities_ready \
+         WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id"
     );
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub];
     params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
@@ -158,7 +155,7 @@ pub(super) fn complete(
         return Err(StoreError::StaleLease(token));
     };
     let deleted = c
-        .prepare_cached("DELETE FROM activities WHERE hub = ?2 AND id = ?1")?
+        .prepare_cached("DELETE FROM activities WHERE id = ?1 AND hub = ?2")?
         .execute((row_id, hub))?;
     if deleted == 0 {
         return Err(StoreError::StaleLease(token));

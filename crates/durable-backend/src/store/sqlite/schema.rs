@@ -183,11 +183,9 @@ CREATE INDEX inbox_delayed ON inbox (hub, visible_at) WHERE delayed = 1;
     r#"
 CREATE INDEX inbox_held ON inbox (hub, instance_id) WHERE lease_token IS NOT NULL;
 "#,
-    // Fewer B-trees per message and per activity. The inbox is clustered by instance (its messages in delivery
-    // order), so a turn reads its messages from the table itself and the per-instance index goes; `id` keeps the
-    // arrival order for the ready index and is now given by the writer (see `leases::next_message_id`).
-    // Activities are clustered by (hub, id), their queue order, so the lease walks the table and the ready index
-    // goes (activity leases are in memory: `lease_token` is never set any more).
+    // One B-tree fewer per message: the inbox is clustered by instance (its messages in delivery order), so a turn
+    // reads its messages from the table itself and the per-instance index goes; `id` keeps the arrival order for
+    // the ready index and is now given by the writer (see `leases::next_message_id`).
     r#"
 CREATE TABLE inbox_v12 (
     hub TEXT NOT NULL,
@@ -207,26 +205,6 @@ ALTER TABLE inbox_v12 RENAME TO inbox;
 CREATE INDEX inbox_ready ON inbox (hub, id) WHERE lease_token IS NULL;
 CREATE INDEX inbox_delayed ON inbox (hub, visible_at) WHERE delayed = 1;
 CREATE INDEX inbox_held ON inbox (hub, instance_id) WHERE lease_token IS NOT NULL;
-CREATE TABLE activities_v12 (
-    hub TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    instance_id TEXT NOT NULL,
-    execution_id TEXT NOT NULL,
-    task_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    request BLOB NOT NULL,
-    orchestration_version TEXT,
-    lease_token TEXT,
-    lease_expires_at INTEGER,
-    PRIMARY KEY (hub, id)
-) WITHOUT ROWID;
-INSERT INTO activities_v12 (hub, id, instance_id, execution_id, task_id, name, request, orchestration_version,
-                            lease_token, lease_expires_at)
-    SELECT hub, id, instance_id, execution_id, task_id, name, request, orchestration_version, lease_token,
-           lease_expires_at FROM activities;
-DROP TABLE activities;
-ALTER TABLE activities_v12 RENAME TO activities;
-CREATE INDEX activities_by_instance ON activities (hub, instance_id);
 "#,
 ];
 
