@@ -26,6 +26,9 @@ pub(super) struct OrchestrationLease {
     pub(super) rows: Vec<(i64, i64)>,
     /// The delivered events in delivery order, appended to the history on completion.
     pub(super) events: Vec<HistoryEvent>,
+    /// The `seq` of the instance's next history row: nothing but this turn's completion appends to the history
+    /// while the turn is out (a replaced or purged instance loses its lease).
+    pub(super) next_seq: i64,
 }
 
 /// An activity handed out and not yet completed: what its result is routed by.
@@ -359,6 +362,7 @@ mod tests {
             started_at: 0,
             rows: vec![(1, 1)],
             events: Vec::new(),
+            next_seq: 0,
         }
     }
 

@@ -125,6 +125,7 @@ fn lease_one(
     let mut new_events = Vec::with_capacity(delivered.len() + 1);
     new_events.push(orchestrator_started(now));
     new_events.extend(delivered.iter().cloned());
+    let (mut past_events, next_seq) = instances::history_and_next_row(c, hub, id)?;
     super::leases::lease_orchestration(
         hub,
         id,
@@ -134,9 +135,9 @@ fn lease_one(
             started_at: now,
             rows,
             events: delivered,
+            next_seq,
         },
     );
-    let mut past_events = instances::history(c, hub, id)?;
     let stream_history = request.history_streaming_threshold.is_some_and(|limit| {
         past_events
             .iter()
@@ -240,6 +241,7 @@ pub(super) fn complete(
             row.execution_id
         ])?;
     }
+    let next_seq = lease.next_seq;
     let mut new_events = Vec::with_capacity(lease.events.len() + 1);
     new_events.push(orchestrator_started(lease.started_at));
     new_events.extend(lease.events);
@@ -422,7 +424,7 @@ pub(super) fn complete(
                     failure_details: a.failure_details.clone(),
                 }),
             ));
-            instances::append_history(c, hub, &row.instance_id, &appended)?;
+            instances::append_history_at(c, hub, &row.instance_id, next_seq, &appended)?;
             row.status = a.orchestration_status;
             row.output = a.result;
             row.failure = a.failure_details;
@@ -432,7 +434,7 @@ pub(super) fn complete(
             notify_parent(c, hub, &row, now)
         }
         _ => {
-            instances::append_history(c, hub, &row.instance_id, &appended)?;
+            instances::append_history_at(c, hub, &row.instance_id, next_seq, &appended)?;
             instances::save_turn(c, hub, &row, trace.as_ref())
         }
     }
