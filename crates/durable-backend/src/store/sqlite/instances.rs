@@ -397,7 +397,7 @@ pub(super) fn hold_delivered(
     c: &Connection,
     hub: &str,
     id: &str,
-    rows: &[(i64, i64)],
+    rows: &[super::leases::MessageKey],
 ) -> Result<(), StoreError> {
     super::leases::hold(hub, id);
     let mut hold = c.prepare_cached(

@@ -21,15 +21,17 @@ pub(super) struct OrchestrationLease {
     pub(super) expires_at: i64,
     /// The dispatch time: the turn's `OrchestratorStarted`.
     pub(super) started_at: i64,
-    /// Keys `(priority, id)` of the inbox rows delivered with the turn (bare wake-ups too); a completion deletes
-    /// exactly these.
-    pub(super) rows: Vec<(i64, i64)>,
+    /// The inbox rows delivered with the turn (bare wake-ups too); a completion deletes exactly these.
+    pub(super) rows: Vec<MessageKey>,
     /// The delivered events in delivery order, appended to the history on completion.
     pub(super) events: Vec<HistoryEvent>,
     /// The `seq` of the instance's next history row: nothing but this turn's completion appends to the history
     /// while the turn is out (a replaced or purged instance loses its lease).
     pub(super) next_seq: i64,
 }
+
+/// An inbox row of an instance, by the rest of its key: `(priority, id)`.
+pub(super) type MessageKey = (i64, i64);
 
 /// An activity handed out and not yet completed: what its result is routed by.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use rusqlite::OptionalExtension;
 use super::instances::{
     self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,
 };
+use super::leases::MessageKey;
 use super::{activity, entity, entity_lock};
 use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32};
 use crate::error::StoreError;
@@ -184,14 +185,14 @@ fn orchestrator_started(at: i64) -> HistoryEvent {
     )
 }
 
-/// The keys `(priority, id)` of the inbox rows of instance `id` visible at `now` (bare wake-ups too) and their
-/// events, in delivery order: the inbox is clustered by (hub, instance, priority, id), so they are one range of it.
+/// The inbox rows of instance `id` visible at `now` (bare wake-ups too) and their events, in delivery order: the
+/// inbox is clustered by (hub, instance, priority, id), so they are one range of it.
 fn visible_messages(
     c: &Connection,
     hub: &str,
     id: &str,
     now: i64,
-) -> Result<(Vec<(i64, i64)>, Vec<HistoryEvent>), StoreError> {
+) -> Result<(Vec<MessageKey>, Vec<HistoryEvent>), StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT priority, id, event FROM inbox \
          WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?3 ORDER BY priority, id",
