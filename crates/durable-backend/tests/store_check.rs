@@ -114,7 +114,7 @@ async fn broken_invariants_are_each_reported() {
         conn.execute_batch(
             "UPDATE instances SET lease_token = 'gone-worker' WHERE instance_id = 'w1';
              DELETE FROM inbox WHERE instance_id = 'idle';
-             INSERT INTO inbox (hub, instance_id, priority, visible_at, event) VALUES ('h', 'nobody', 1, 0, NULL);
+             INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event) VALUES ('h', 'nobody', 1, 1000000, 0, NULL);
              UPDATE entities SET locked_by = 'w2' WHERE entity_id = '@counter@c';
              DELETE FROM history WHERE instance_id = 'w2' AND seq = (SELECT MAX(seq) FROM history WHERE instance_id = 'w2');",
         )

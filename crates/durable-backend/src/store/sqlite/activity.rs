@@ -6,10 +6,10 @@ use durable_proto::{
     WorkItem, work_item,
 };
 use prost::Message;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::instances::{self, InstanceRow, PRIORITY_NORMAL};
-use crate::codec::{encode, event, new_id};
+use crate::codec::{encode, event, is_terminal, new_id};
 use crate::error::StoreError;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
@@ -76,7 +76,8 @@ pub(super) fn lease(
     let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
     let name_filter = super::query::name_filter("name", names.len(), 2);
     // The queue in order, walking an index, so it neither sorts nor reads the rest of a long queue. Activities out
-    // on a live lease (in memory) are passed over; one whose lease lapsed is handed out again.
+    // on a live lease (in memory) are passed over by the index entry alone, without reading their rows: a large
+    // fan-out has tens of thousands out at once.
     let queued = format!(
         "SELECT id, name, request, orchestration_version FROM activities INDEXED BY activities_ready \
          WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id"
@@ -166,11 +167,18 @@ pub(super) fn complete(
         task_id,
         ..
     } = lease;
-    // A result for an older generation (continue-as-new, restart) or a finished instance has nobody to wake.
-    let Some(owner) = instances::load(c, hub, &instance_id)? else {
+    // A result for an older generation (continue-as-new, restart) or a finished instance has nobody to wake. Only
+    // the two columns that tell: decoding the whole row is for turns.
+    let owner: Option<(String, i32)> = c
+        .prepare_cached(
+            "SELECT execution_id, status FROM instances WHERE hub = ?1 AND instance_id = ?2",
+        )?
+        .query_row((hub, &instance_id), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((owner_execution, status)) = owner else {
         return Ok(());
     };
-    if owner.execution_id != execution_id || owner.is_terminal() {
+    if owner_execution != execution_id || is_terminal(status) {
         return Ok(());
     }
     let kind = match response.failure_details {

@@ -219,16 +219,28 @@ pub(super) fn history(
     hub: &str,
     id: &str,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
+    Ok(history_and_next_row(c, hub, id)?.0)
+}
+
+/// The history (see [`history`]) and the `seq` its next row gets: a turn's lease reads the history anyway, so its
+/// completion appends without looking for the end again.
+pub(super) fn history_and_next_row(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+) -> Result<(Vec<HistoryEvent>, i64), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
+        "SELECT event, turn, seq FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
     )?;
     let mut rows = stmt.query((hub, id))?;
     let mut events = Vec::new();
+    let mut next = 0;
     while let Some(row) = rows.next()? {
         let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
         decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
+        next = row.get::<_, i64>(2)? + 1;
     }
-    Ok(events)
+    Ok((events, next))
 }
 
 pub(super) fn append_history(
@@ -242,6 +254,17 @@ pub(super) fn append_history(
             "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE hub = ?1 AND instance_id = ?2",
         )?
         .query_row((hub, id), |r| r.get(0))?;
+    append_history_at(c, hub, id, next, events)
+}
+
+/// Appends a turn's events as rows from `seq` = `next` on (the end of the history, as its lease read it).
+pub(super) fn append_history_at(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    next: i64,
+    events: &[HistoryEvent],
+) -> Result<(), StoreError> {
     // A turn's events share rows: one B-tree insert and one key for a usual turn instead of one per event. A row
     // is kept small enough to live in its B-tree page, since SQLite reads the overflow pages of a larger one from
     // the file on every read, past its page cache: a fan-out turn of 50,000 events as one row made every later
@@ -344,14 +367,19 @@ pub(super) fn enqueue(
     if held {
         super::leases::hold(hub, id);
     }
+    let row = super::leases::next_message_id(|| {
+        Ok(c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM inbox")?
+            .query_row([], |r| r.get(0))?)
+    })?;
     c.prepare_cached(
-        "INSERT INTO inbox (hub, instance_id, priority, visible_at, event, delayed, lease_token) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, lease_token) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(rusqlite::params![
         hub,
         id,
         priority,
+        row,
         visible_at,
         message.map(encode),
         delayed,
@@ -369,12 +397,14 @@ pub(super) fn hold_delivered(
     c: &Connection,
     hub: &str,
     id: &str,
-    rows: &[i64],
+    rows: &[super::leases::MessageKey],
 ) -> Result<(), StoreError> {
     super::leases::hold(hub, id);
-    let mut hold = c.prepare_cached("UPDATE inbox SET lease_token = ?2 WHERE id = ?1")?;
-    for row in rows {
-        hold.execute((row, HELD))?;
+    let mut hold = c.prepare_cached(
+        "UPDATE inbox SET lease_token = ?5 WHERE hub = ?1 AND instance_id = ?2 AND priority = ?3 AND id = ?4",
+    )?;
+    for (priority, row) in rows {
+        hold.execute((hub, id, priority, row, HELD))?;
     }
     Ok(())
 }

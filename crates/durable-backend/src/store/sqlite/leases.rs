@@ -21,11 +21,17 @@ pub(super) struct OrchestrationLease {
     pub(super) expires_at: i64,
     /// The dispatch time: the turn's `OrchestratorStarted`.
     pub(super) started_at: i64,
-    /// Inbox rows delivered with the turn (bare wake-ups too); a completion deletes exactly these.
-    pub(super) rows: Vec<i64>,
+    /// The inbox rows delivered with the turn (bare wake-ups too); a completion deletes exactly these.
+    pub(super) rows: Vec<MessageKey>,
     /// The delivered events in delivery order, appended to the history on completion.
     pub(super) events: Vec<HistoryEvent>,
+    /// The `seq` of the instance's next history row: nothing but this turn's completion appends to the history
+    /// while the turn is out (a replaced or purged instance loses its lease).
+    pub(super) next_seq: i64,
 }
+
+/// An inbox row of an instance, by the rest of its key: `(priority, id)`.
+pub(super) type MessageKey = (i64, i64);
 
 /// An activity handed out and not yet completed: what its result is routed by.
 #[derive(Debug, Clone)]
@@ -61,6 +67,8 @@ struct Table {
     hubs: HashMap<String, Hub>,
     /// The entries replaced by the current commit group, oldest first.
     undo: Vec<Undo>,
+    /// The id the next inbox message gets, once known (see `next_message_id`).
+    next_message: Option<i64>,
 }
 
 /// The lease table of one store, shared by its writer (every change) and its reader (next expiry).
@@ -204,6 +212,25 @@ pub(super) fn keep() {
     with(|t| t.undo.clear());
 }
 
+/// The id of the next inbox message: ids grow with arrival across the file, which is the order the lease query
+/// walks. The inbox is clustered by instance, so no B-tree hands out ids; the writer counts instead, starting
+/// after the largest id stored (`largest`, asked only the first time). An operation rolled back leaves a gap, which
+/// is harmless: only the order matters.
+pub(super) fn next_message_id(
+    largest: impl FnOnce() -> Result<i64, crate::error::StoreError>,
+) -> Result<i64, crate::error::StoreError> {
+    if let Some(id) = with(|t| {
+        let id = t.next_message?;
+        t.next_message = Some(id + 1);
+        Some(id)
+    }) {
+        return Ok(id);
+    }
+    let id = largest()? + 1;
+    with(|t| t.next_message = Some(id + 1));
+    Ok(id)
+}
+
 /// Whether instance `id` has a lease that has not run out at `now`.
 pub(super) fn orchestration_live(hub: &str, id: &str, now: i64) -> bool {
     with(|t| t.orchestration(hub, id).is_some_and(|l| l.expires_at > now))
@@ -335,8 +362,9 @@ mod tests {
             token: token.to_owned(),
             expires_at,
             started_at: 0,
-            rows: vec![1],
+            rows: vec![(1, 1)],
             events: Vec::new(),
+            next_seq: 0,
         }
     }
 

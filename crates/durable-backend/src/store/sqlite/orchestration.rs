@@ -15,6 +15,7 @@ use rusqlite::OptionalExtension;
 use super::instances::{
     self, InstanceRow, NewInstance, PRIORITY_FIRST, PRIORITY_NORMAL, ParentRef,
 };
+use super::leases::MessageKey;
 use super::{activity, entity, entity_lock};
 use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32};
 use crate::error::StoreError;
@@ -125,6 +126,7 @@ fn lease_one(
     let mut new_events = Vec::with_capacity(delivered.len() + 1);
     new_events.push(orchestrator_started(now));
     new_events.extend(delivered.iter().cloned());
+    let (mut past_events, next_seq) = instances::history_and_next_row(c, hub, id)?;
     super::leases::lease_orchestration(
         hub,
         id,
@@ -134,9 +136,9 @@ fn lease_one(
             started_at: now,
             rows,
             events: delivered,
+            next_seq,
         },
     );
-    let mut past_events = instances::history(c, hub, id)?;
     let stream_history = request.history_streaming_threshold.is_some_and(|limit| {
         past_events
             .iter()
@@ -183,32 +185,32 @@ fn orchestrator_started(at: i64) -> HistoryEvent {
     )
 }
 
-/// The inbox rows of instance `id` visible at `now` (bare wake-ups too) and their events, in delivery order (the
-/// instance index is in that order). Without the hint the planner walks every visible message of the hub by time.
+/// The inbox rows of instance `id` visible at `now` (bare wake-ups too) and their events, in delivery order: the
+/// inbox is clustered by (hub, instance, priority, id), so they are one range of it.
 fn visible_messages(
     c: &Connection,
     hub: &str,
     id: &str,
     now: i64,
-) -> Result<(Vec<i64>, Vec<HistoryEvent>), StoreError> {
+) -> Result<(Vec<MessageKey>, Vec<HistoryEvent>), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, event FROM inbox INDEXED BY inbox_by_instance \
+        "SELECT priority, id, event FROM inbox \
          WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?3 ORDER BY priority, id",
     )?;
     let mut rows = stmt.query((hub, id, now))?;
-    let mut ids = Vec::new();
+    let mut keys = Vec::new();
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
-        ids.push(row.get::<_, i64>(0)?);
+        keys.push((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
         if let Some(blob) = row
-            .get_ref(1)?
+            .get_ref(2)?
             .as_blob_or_null()
             .map_err(rusqlite::Error::from)?
         {
             events.push(decode_event(blob)?);
         }
     }
-    Ok((ids, events))
+    Ok((keys, events))
 }
 
 /// Applies one orchestrator turn in the caller's transaction: history, outgoing messages and work, status.
@@ -240,12 +242,15 @@ pub(super) fn complete(
             row.execution_id
         ])?;
     }
+    let next_seq = lease.next_seq;
     let mut new_events = Vec::with_capacity(lease.events.len() + 1);
     new_events.push(orchestrator_started(lease.started_at));
     new_events.extend(lease.events);
-    let mut delete = c.prepare_cached("DELETE FROM inbox WHERE id = ?1")?;
-    for message in &lease.rows {
-        delete.execute([message])?;
+    let mut delete = c.prepare_cached(
+        "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND priority = ?3 AND id = ?4",
+    )?;
+    for (priority, message) in &lease.rows {
+        delete.execute((hub, id, priority, message))?;
     }
     drop(delete);
     // After the delete, so that only what arrived during the turn goes back into the ready index.
@@ -420,7 +425,7 @@ pub(super) fn complete(
                     failure_details: a.failure_details.clone(),
                 }),
             ));
-            instances::append_history(c, hub, &row.instance_id, &appended)?;
+            instances::append_history_at(c, hub, &row.instance_id, next_seq, &appended)?;
             row.status = a.orchestration_status;
             row.output = a.result;
             row.failure = a.failure_details;
@@ -430,7 +435,7 @@ pub(super) fn complete(
             notify_parent(c, hub, &row, now)
         }
         _ => {
-            instances::append_history(c, hub, &row.instance_id, &appended)?;
+            instances::append_history_at(c, hub, &row.instance_id, next_seq, &appended)?;
             instances::save_turn(c, hub, &row, trace.as_ref())
         }
     }
@@ -552,20 +557,26 @@ fn continue_as_new(
 /// Timers belong to the generation that created them; a new generation must not see the old one's firings.
 fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
+        "SELECT priority, id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
     )?;
     let rows = stmt
         .query_map((hub, id), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (row_id, blob) in rows {
+    for (priority, row_id, blob) in rows {
         if matches!(
             decode_event(&blob)?.event_type,
             Some(EventType::TimerFired(_))
         ) {
-            c.prepare_cached("DELETE FROM inbox WHERE id = ?1")?
-                .execute([row_id])?;
+            c.prepare_cached(
+                "DELETE FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND priority = ?3 AND id = ?4",
+            )?
+            .execute((hub, id, priority, row_id))?;
         }
     }
     Ok(())

@@ -1,0 +1,454 @@
+//! The schema and its migrations: a file of each earlier version keeps its rows, and they read as before.
+
+use super::*;
+
+#[test]
+fn migrating_twice_keeps_the_latest_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    for _ in 0..2 {
+        let conn = Connection::open(&path).unwrap();
+        prepare(&conn, Synchronous::Full).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}
+
+#[test]
+fn a_version_1_file_gains_the_lease_indexes_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = 1;
+             INSERT INTO inbox (hub, instance_id, priority, visible_at) VALUES ('h', 'i', 1, 0);",
+            MIGRATIONS[0]
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%ready' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(indexes, ["activities_ready", "inbox_ready"]);
+    let queued: i64 = conn
+        .query_row("SELECT COUNT(*) FROM inbox INDEXED BY inbox_ready WHERE hub = 'h' AND lease_token IS NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 1);
+}
+
+#[test]
+fn a_version_3_file_gains_the_orchestration_version_of_queued_activities() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} {} {} PRAGMA user_version = 3;
+             INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at)
+                 VALUES ('h', 'v3', 'e', 'o', '3.0.0', 0, 0, 0), ('h', 'plain', 'e', 'o', NULL, 0, 0, 0);
+             INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request)
+                 VALUES ('h', 'v3', 'e', 0, 'act', x''), ('h', 'plain', 'e', 0, 'act', x'');",
+            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2]
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    let versions: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT instance_id, orchestration_version FROM activities ORDER BY instance_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        versions,
+        [
+            ("plain".to_owned(), None),
+            ("v3".to_owned(), Some("3.0.0".to_owned()))
+        ]
+    );
+}
+
+#[test]
+fn a_version_4_file_loses_what_cleaning_entity_storage_would_have_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} {} {} {} PRAGMA user_version = 4;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                 VALUES ('h', 'done', 'e', 'o', 1, 0, 0), ('h', 'live', 'e', 'o', 0, 0, 0);
+             INSERT INTO entities (hub, entity_id, name, state, created_at, last_modified_at, locked_by)
+                 VALUES ('h', '@c@empty', 'c', NULL, 0, 0, NULL), ('h', '@c@full', 'c', '1', 0, 0, NULL),
+                        ('h', '@c@queued', 'c', NULL, 0, 0, NULL), ('h', '@c@orphan', 'c', NULL, 0, 0, 'done'),
+                        ('h', '@c@orphan-full', 'c', '2', 0, 0, 'gone'), ('h', '@c@held', 'c', NULL, 0, 0, 'live');
+             INSERT INTO entity_inbox (hub, entity_id, visible_at, event) VALUES ('h', '@c@queued', 0, x'');",
+            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3]
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    let entities: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT entity_id, locked_by FROM entities ORDER BY entity_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [
+        ("@c@full", None),
+        ("@c@held", Some("live")),
+        ("@c@orphan-full", None),
+        ("@c@queued", None),
+    ];
+    let expected: Vec<(String, Option<String>)> = expected
+        .iter()
+        .map(|(id, lock)| ((*id).to_owned(), lock.map(str::to_owned)))
+        .collect();
+    assert_eq!(entities, expected);
+}
+
+#[test]
+fn a_version_5_file_gains_the_creation_time_index_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} {} {} {} {} PRAGMA user_version = 5;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                 VALUES ('h', 'old', 'e', 'o', 1, 1000, 1000), ('h', 'new', 'e', 'o', 0, 9000, 9000);",
+            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    let recent: Vec<String> = conn
+        .prepare(
+            "SELECT instance_id FROM instances INDEXED BY instances_by_created \
+             WHERE hub = 'h' AND created_at >= 5000",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(recent, ["new"]);
+}
+
+#[test]
+fn a_version_6_file_gains_the_trace_columns_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = 6;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                 VALUES ('h', 'old', 'e', 'o', 0, 1000, 1000);",
+            MIGRATIONS[..6].concat()
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    let row: (String, Option<Vec<u8>>, Option<String>) = conn
+        .query_row(
+            "SELECT instance_id, trace_context, trace_execution_id FROM instances WHERE hub = 'h'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, ("old".to_owned(), None, None));
+}
+
+#[test]
+fn a_version_5_file_keeps_no_token_index_and_its_leases_are_released_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} {} {} {} {} PRAGMA user_version = 5;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+                                    lease_token, lease_expires_at)
+                 VALUES ('h', 'leased', 'e', 'o', 0, 0, 0, 'old-token', 99), ('h', 'idle', 'e', 'o', 0, 0, 0, NULL, NULL);
+             INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
+                 VALUES ('h', 'leased', 1, 0, x'', 'old-token');
+             INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token, lease_expires_at)
+                 VALUES ('h', 'leased', 'e', 0, 'a', x'', 'old-activity-token', 99);",
+            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    release_all_leases(&conn).unwrap();
+    let token_indexes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name IN \
+             ('instances_by_lease', 'inbox_by_lease', 'activities_by_lease', 'activities_by_hub')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(token_indexes, 0);
+    let still_leased: i64 = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
+             + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
+             + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(still_leased, 0);
+}
+
+#[test]
+fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
+    use crate::codec::{encode, event};
+    use durable_proto::history_event::EventType;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let started = event(
+        -1,
+        1000,
+        EventType::OrchestratorStarted(durable_proto::OrchestratorStartedEvent {}),
+    );
+    let completed = event(
+        -1,
+        1001,
+        EventType::OrchestratorCompleted(durable_proto::OrchestratorCompletedEvent {}),
+    );
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = 8;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+                                    lease_token, lease_expires_at, lease_started_at)
+                 VALUES ('h', 'old', 'e', 'o', 0, 0, 0, 'x~old', 99, 1);
+             INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
+                 VALUES ('h', 'old', 1, 0, NULL, 'x~old');
+             INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token,
+                                     lease_expires_at)
+                 VALUES ('h', 'old', 'e', 0, 'a', x'', 'y~1', 99);",
+            MIGRATIONS[..8].concat()
+        ))
+        .unwrap();
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO history (hub, instance_id, seq, event) VALUES ('h', 'old', ?1, ?2)",
+            )
+            .unwrap();
+        insert.execute((0, encode(&started))).unwrap();
+        insert.execute((1, encode(&completed))).unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    release_all_leases(&conn).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    // The old rows read as before, and a turn appended after them follows in order.
+    let next = event(
+        -1,
+        2000,
+        EventType::OrchestratorStarted(durable_proto::OrchestratorStartedEvent {}),
+    );
+    super::super::instances::append_history(&conn, "h", "old", &[next.clone(), started.clone()])
+        .unwrap();
+    assert_eq!(
+        super::super::instances::history(&conn, "h", "old").unwrap(),
+        [started.clone(), next, started]
+    );
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3);
+    let still_leased: i64 = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL \
+                     OR lease_started_at IS NOT NULL) \
+             + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
+             + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
+             + (SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE '%lease_expiry' AND name NOT LIKE 'entities%')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(still_leased, 0);
+}
+
+#[test]
+fn a_version_9_file_keeps_its_queued_messages_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = 9;
+             INSERT INTO inbox (hub, instance_id, priority, visible_at, event)
+                 VALUES ('h', 'timer', 1, 5000, NULL), ('h', 'now', 1, 10, NULL);",
+            MIGRATIONS[..9].concat()
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    assert_eq!(
+        super::super::query::next_due(&conn, "h", 100).unwrap(),
+        Some(5000)
+    );
+    // New messages are delayed only when queued for later.
+    super::super::instances::enqueue(&conn, "h", "later", 1, i64::MAX - 1, None).unwrap();
+    super::super::instances::enqueue(&conn, "h", "at-once", 1, 0, None).unwrap();
+    let delayed: Vec<String> = conn
+        .prepare("SELECT instance_id FROM inbox INDEXED BY inbox_delayed WHERE hub = 'h' AND delayed = 1 ORDER BY visible_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(delayed, ["now", "timer", "later"]);
+}
+
+#[test]
+fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
+    use super::super::{activity, instances, orchestration};
+    use crate::store::LeaseRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v11.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        // Ids as a version 11 file gives them: one sequence over all hubs and instances. Message 4 was held back
+        // for a turn that was out when the previous process stopped; message 5 is a timer.
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = 11;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                 VALUES ('h', 'a', 'e', 'o', 0, 0, 0), ('h', 'b', 'e', 'o', 0, 0, 0);
+             INSERT INTO inbox (id, hub, instance_id, priority, visible_at, event, delayed, lease_token)
+                 VALUES (1, 'h', 'a', 1, 0, NULL, 0, NULL), (2, 'h', 'b', 1, 0, NULL, 0, NULL),
+                        (3, 'h', 'a', 0, 0, NULL, 0, NULL), (4, 'h', 'b', 1, 0, NULL, 0, 'held'),
+                        (5, 'h', 'a', 1, 9000, NULL, 1, NULL);
+             INSERT INTO activities (id, hub, instance_id, execution_id, task_id, name, request)
+                 VALUES (1, 'h', 'a', 'e', 0, 'first', x''), (2, 'h', 'b', 'e', 0, 'second', x''),
+                        (3, 'g', 'a', 'e', 0, 'other hub', x'');",
+            MIGRATIONS[..11].concat()
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    release_all_leases(&conn).unwrap();
+    let names = |sql: &str| -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        names(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('inbox', 'activities') \
+             ORDER BY name"
+        ),
+        [
+            "activities_by_instance",
+            "activities_ready",
+            "inbox_delayed",
+            "inbox_held",
+            "inbox_ready"
+        ]
+    );
+    // An instance's messages are one range of the table, in delivery order (priority first).
+    let keys: Vec<(i64, i64)> = conn
+        .prepare("SELECT priority, id FROM inbox WHERE hub = 'h' AND instance_id = 'a'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, [(0, 3), (1, 1), (1, 5)]);
+    // A new message comes after every stored one in the ready queue, the held one is back in it, and the timer
+    // is still due.
+    instances::enqueue(&conn, "h", "a", 1, 0, None).unwrap();
+    assert_eq!(
+        names(
+            "SELECT instance_id || id FROM inbox INDEXED BY inbox_ready \
+             WHERE hub = 'h' AND lease_token IS NULL ORDER BY id"
+        ),
+        ["a1", "b2", "a3", "b4", "a5", "a6"]
+    );
+    assert_eq!(
+        super::super::query::next_due(&conn, "h", 100).unwrap(),
+        Some(9000)
+    );
+    let request = LeaseRequest {
+        orchestrations: 1,
+        activities: 10,
+        orchestration_lease_ms: 60_000,
+        activity_lease_ms: 60_000,
+        ..LeaseRequest::default()
+    };
+    // The oldest ready message picks the instance; its turn gets every visible message of it, in order.
+    let leased = orchestration::lease(&conn, "h", &request, 100).unwrap();
+    assert_eq!(leased.len(), 1);
+    let Some(durable_proto::work_item::Request::OrchestratorRequest(turn)) =
+        leased[0].item.request.as_ref()
+    else {
+        panic!("not an orchestrator turn: {:?}", leased[0].item);
+    };
+    assert_eq!(turn.instance_id, "a");
+    // The activity queue is leased in order, one hub at a time, a new activity last.
+    let owner = instances::load(&conn, "h", "b").unwrap().unwrap();
+    let action = durable_proto::ScheduleTaskAction {
+        name: "third".into(),
+        ..Default::default()
+    };
+    activity::schedule(&conn, "h", &owner, 1, action).unwrap();
+    let queue: Vec<Option<i64>> = activity::lease(&conn, "h", &request, 100)
+        .unwrap()
+        .iter()
+        .map(|w| activity::leased_row(&w.token))
+        .collect();
+    assert_eq!(queue, [Some(1), Some(2), Some(4)]);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    assert!(prepare(&conn, Synchronous::Full).is_err());
+}
