@@ -1,6 +1,7 @@
 //! Running one invocation: decode the trigger value for the function's kind, run it, encode the reply.
 
 use durable_core::proto;
+use futures::FutureExt as _;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 use tracing::Level;
@@ -136,23 +137,25 @@ async fn orchestrator(
         req.past_events.len(),
         req.new_events.len()
     );
-    let registry = handler.inner.registry.clone();
+    let registry = &handler.inner.registry;
     let scoped = sink.clone();
-    // The turn's span hangs under the orchestration span derived from history, whatever the host's header says:
-    // the extension never hands back the orchestration's trace context, and the derived one is the same each turn.
-    let invocation = tracing::Span::current();
-    // A turn is replay over in-memory events, as short as the gRPC worker's, which runs it on its task: a task of
-    // its own contains a panic, and unlike the blocking pool it needs no thread to be woken and no hop back, two
-    // wake-ups that every turn used to wait for.
-    let response = tokio::spawn(async move {
-        invocation.in_scope(|| {
-            durable_telemetry::orchestration_turn(&req, || {
-                scoped.sync_scope(|| registry.execute_orchestrator(&req))
-            })
+    // A turn is replay over in-memory events with no I/O to await, so it runs right here, as the gRPC worker runs
+    // it on the work item's task: a task of its own (or the blocking pool before it) cost every turn a wake-up of
+    // another thread and one back. The engine contains a panic of the user's code itself; `catch_unwind` keeps
+    // one of its own out of the connection too. The turn's span hangs under the orchestration span derived from
+    // history, whatever the host's header says: the extension never hands back the orchestration's trace context,
+    // and the derived one is the same each turn.
+    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        durable_telemetry::orchestration_turn(&req, || {
+            scoped.sync_scope(|| registry.execute_orchestrator(&req))
         })
-    })
-    .await
-    .map_err(|e| InvocationError::Internal(format!("the orchestrator engine failed: {e}")))?;
+    }))
+    .map_err(|payload| {
+        InvocationError::Internal(format!(
+            "the orchestrator engine failed: {}",
+            panic_message(payload)
+        ))
+    })?;
     sink.log(
         Level::DEBUG,
         &format!("{summary} -> {} actions", response.actions.len()),
@@ -246,7 +249,12 @@ async fn activity(
     };
     let span = durable_telemetry::activity_span(&req);
     let fut = span.in_scope(|| handler.inner.registry.execute_activity(req));
-    let outcome = tokio::spawn(sink.clone().scope(fut).instrument(span.clone())).await;
+    // Awaited on the invocation's own task, as a turn is run: a task of its own would only wake another of the
+    // runtime's threads to pick it up, and the invocation waits for it all the same. `catch_unwind` contains a
+    // panic in the user's code as the task did.
+    let outcome = std::panic::AssertUnwindSafe(sink.clone().scope(fut).instrument(span.clone()))
+        .catch_unwind()
+        .await;
     if let Ok(proto::ActivityResponse {
         failure_details: Some(details),
         ..
@@ -275,17 +283,11 @@ async fn activity(
                 return_value,
             });
         }
-        Err(join) if join.is_panic() => proto::TaskFailureDetails {
+        Err(payload) => proto::TaskFailureDetails {
             error_type: "Panic".to_owned(),
-            error_message: panic_message(join.into_panic()),
+            error_message: panic_message(payload),
             ..Default::default()
         },
-        Err(join) => {
-            return Err(InvocationError::Internal(format!(
-                "activity '{}' was cancelled: {join}",
-                def.name
-            )));
-        }
     };
     sink.log(
         Level::WARN,

@@ -147,8 +147,18 @@ pub(crate) fn decode_proto_trigger<M: prost::Message + Default>(
     binding: &str,
     value: &Value,
 ) -> Result<M, InvocationError> {
-    let text = double_encoded_string(binding, value)?
-        .ok_or_else(|| InvocationError::binding(binding, "the trigger value is null"))?;
+    // The usual payload, a quoted base64 text, has no escapes: its inner layer is a slice of the outer one.
+    let plain = match value {
+        Value::String(outer) => plain_literal(outer),
+        _ => None,
+    };
+    let text = match plain {
+        Some(inner) => std::borrow::Cow::Borrowed(inner),
+        None => std::borrow::Cow::Owned(
+            double_encoded_string(binding, value)?
+                .ok_or_else(|| InvocationError::binding(binding, "the trigger value is null"))?,
+        ),
+    };
     if text.trim().is_empty() {
         return Err(InvocationError::binding(
             binding,
@@ -167,6 +177,16 @@ pub(crate) fn decode_proto_trigger<M: prost::Message + Default>(
             ),
         )
     })
+}
+
+/// The content of a JSON string literal that has no escapes and no control characters (so its content is its text
+/// between the quotes), or `None` for anything else, which the full parser then reads or refuses.
+fn plain_literal(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    inner
+        .bytes()
+        .all(|b| b != b'"' && b != b'\\' && b >= 0x20)
+        .then_some(inner)
 }
 
 pub(crate) fn encode_proto<M: prost::Message>(message: &M) -> Value {
@@ -344,6 +364,16 @@ mod tests {
             let Value::String(b64) = encode_proto(&request) else { unreachable!() };
             let decoded: durable_proto::OrchestratorRequest = decode_proto_trigger("context", &host_string(&b64)).unwrap();
             prop_assert_eq!(decoded.instance_id, id);
+        }
+
+        #[test]
+        fn plain_literals_read_as_the_parser_reads_them(s in ".*") {
+            let quoted = format!("\"{s}\"");
+            for text in [quoted.as_str(), s.as_str()] {
+                if let Some(inner) = plain_literal(text) {
+                    prop_assert_eq!(serde_json::from_str::<String>(text).unwrap(), inner);
+                }
+            }
         }
 
         #[test]

@@ -173,8 +173,9 @@ async fn run_invocation(
 }
 
 /// Reads the whole body, refusing it as soon as it is known to be over `limit`: at once for a declared
-/// `Content-Length` over it, else when the bytes received pass it. The bytes land in one buffer sized from the
-/// declared length, rather than in chunks joined by a copy at the end.
+/// `Content-Length` over it, else when the bytes received pass it. A body that arrives in one chunk is that chunk;
+/// one in several lands in one buffer sized from the declared length, rather than in chunks joined by a copy at the
+/// end.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
@@ -187,11 +188,28 @@ async fn read_body(
     if declared.is_some_and(|d| d > limit as u64) {
         return Err(InvocationError::TooLarge { limit });
     }
-    let mut buffer = Vec::with_capacity(declared.map_or(0, |d| d as usize));
+    let read_error =
+        |e: axum::Error| InvocationError::Envelope(format!("could not read the body ({e})"));
     let mut stream = body.into_data_stream();
+    // An invocation mostly arrives in one chunk, which is then the body as it is, without a copy.
+    let Some(first) = stream.next().await.transpose().map_err(read_error)? else {
+        return Ok(axum::body::Bytes::new());
+    };
+    if first.len() > limit {
+        return Err(InvocationError::TooLarge { limit });
+    }
+    let Some(second) = stream.next().await.transpose().map_err(read_error)? else {
+        return Ok(first);
+    };
+    let mut buffer = Vec::with_capacity(declared.map_or(0, |d| d as usize));
+    for chunk in [first, second] {
+        if buffer.len() + chunk.len() > limit {
+            return Err(InvocationError::TooLarge { limit });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| InvocationError::Envelope(format!("could not read the body ({e})")))?;
+        let chunk = chunk.map_err(read_error)?;
         if buffer.len() + chunk.len() > limit {
             return Err(InvocationError::TooLarge { limit });
         }
@@ -291,6 +309,14 @@ pub async fn serve_listener(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    use axum::serve::ListenerExt as _;
+    // Replies go out at once rather than wait for the host's acknowledgement of the last segment (Nagle), which a
+    // small reply after a request on a kept-alive connection can otherwise meet.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY on a connection from the host: {e}");
+        }
+    });
     axum::serve(listener, app(handler))
         .with_graceful_shutdown(shutdown)
         .await

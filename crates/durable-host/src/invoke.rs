@@ -31,6 +31,25 @@ pub(crate) fn host_string(text: &str) -> Value {
     host_value(Value::String(text.to_owned()))
 }
 
+/// [`host_string`] of the base64 text of `bytes` (a durable trigger's protobuf message), written in one go: base64's
+/// alphabet needs no JSON escape, so the quoted text is the base64 between two quotes.
+pub(crate) fn host_base64(bytes: &[u8]) -> Value {
+    use base64::Engine as _;
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4 + 2);
+    text.push('"');
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut text);
+    text.push('"');
+    Value::String(text)
+}
+
+/// A random (version 4) GUID's text, from the thread's generator: `Uuid::new_v4` asks the kernel for every one, a
+/// system call twice per invocation.
+fn random_guid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
 /// `DateTime.UtcNow` as Newtonsoft writes it (ISO 8601, 7 fractional digits, `Z`).
 pub(crate) fn utc_now_text() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -245,13 +264,13 @@ impl Invoker {
         mut metadata: Map<String, Value>,
         trigger_text: Option<&str>,
     ) -> Result<InvokeReply, InvokeError> {
-        let invocation_id = uuid::Uuid::new_v4().to_string();
+        let invocation_id = random_guid();
         metadata.insert(
             "sys".into(),
             json!({
                 "MethodName": function,
                 "UtcNow": utc_now_text(),
-                "RandGuid": uuid::Uuid::new_v4().to_string(),
+                "RandGuid": random_guid(),
             }),
         );
         if let Some(text) = trigger_text {
@@ -260,15 +279,10 @@ impl Invoker {
         // Binding data whose name ends in "trigger" never reaches a custom handler
         // (`ScriptInvocationContextExtensions.ToHttpScriptInvocationContext`).
         metadata.retain(|k, _| !k.to_ascii_lowercase().ends_with("trigger"));
-        // Built by moving the maps in (`json!` would copy them), serialized once into a buffer of about the right
-        // size, and dropped before sending: a large request body is held as little as possible.
-        let mut envelope = Map::new();
-        envelope.insert("Data".into(), Value::Object(data));
-        envelope.insert("Metadata".into(), Value::Object(metadata));
-        let envelope = Value::Object(envelope);
-        let mut body = Vec::with_capacity(serialized_size_hint(&envelope));
-        let body = serde_json::to_writer(&mut body, &envelope).map(|()| body);
-        drop(envelope);
+        // Serialized straight from the two maps (no envelope object is built around them) into a buffer of about
+        // the right size, and the maps dropped before sending: a large request body is held as little as possible.
+        let body = write_envelope(&data, &metadata);
+        drop((data, metadata));
         let log = InvocationLog::begin(function, &invocation_id, reason);
         let body = body
             .map_err(|e| InvokeError::BadReply(format!("the request could not be written ({e})")))
@@ -381,23 +395,40 @@ impl Invoker {
     }
 }
 
+/// `{"Data":{..},"Metadata":{..}}`, the bytes `Value::Object` of the two would serialize to.
+fn write_envelope(
+    data: &Map<String, Value>,
+    metadata: &Map<String, Value>,
+) -> serde_json::Result<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "Data")]
+        data: &'a Map<String, Value>,
+        #[serde(rename = "Metadata")]
+        metadata: &'a Map<String, Value>,
+    }
+    let hint = map_size_hint(data) + map_size_hint(metadata) + 32;
+    let mut body = Vec::with_capacity(hint);
+    serde_json::to_writer(&mut body, &Envelope { data, metadata })?;
+    Ok(body)
+}
+
+fn map_size_hint(map: &Map<String, Value>) -> usize {
+    map.iter()
+        .map(|(k, v)| k.len() + 4 + json_size_hint(v))
+        .sum::<usize>()
+        + 2
+}
+
 /// About how long a value's JSON text is: its strings' lengths with room for escapes, plus a little per node.
 /// Writing into a buffer of this size avoids growing (and copying) a large one on the way.
-fn serialized_size_hint(value: &Value) -> usize {
-    fn walk(value: &Value) -> usize {
-        match value {
-            Value::String(s) => s.len() + s.len() / 8 + 2,
-            Value::Array(items) => items.iter().map(walk).sum::<usize>() + 2 + items.len(),
-            Value::Object(map) => {
-                map.iter()
-                    .map(|(k, v)| k.len() + 4 + walk(v))
-                    .sum::<usize>()
-                    + 2
-            }
-            _ => 24,
-        }
+fn json_size_hint(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len() + s.len() / 8 + 2,
+        Value::Array(items) => items.iter().map(json_size_hint).sum::<usize>() + 2 + items.len(),
+        Value::Object(map) => map_size_hint(map),
+        _ => 24,
     }
-    walk(value).saturating_add(256)
 }
 
 /// Whether the reply's content type is one Web API's `JsonMediaTypeFormatter` reads (`application/json`,
@@ -541,6 +572,7 @@ impl<'a> InvocationLog<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use proptest::prelude::*;
 
     #[test]
@@ -550,6 +582,27 @@ mod tests {
         assert_eq!(host_value(json!(5)), Value::String("5".into()));
         assert_eq!(host_value(json!([1, 2])), Value::String("[1,2]".into()));
         assert_eq!(host_value(json!({"a": 1})), json!({"a": 1}));
+        for bytes in [
+            &b""[..],
+            b"\0",
+            b"\xff\xfe",
+            b"any protobuf bytes \x01\x02\x03",
+        ] {
+            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+            assert_eq!(host_base64(bytes), host_string(&text));
+        }
+        let data = Map::from_iter([("context".to_owned(), host_base64(b"\x0a\x01i"))]);
+        let metadata = Map::from_iter([
+            ("instanceId".to_owned(), host_string("a\"b")),
+            ("data".to_owned(), json!({"n": [1, null, "x"]})),
+        ]);
+        assert_eq!(
+            write_envelope(&data, &metadata).unwrap(),
+            serde_json::to_vec(&json!({"Data": data, "Metadata": metadata})).unwrap()
+        );
+        let guid = uuid::Uuid::parse_str(&random_guid()).unwrap();
+        assert_eq!(guid.get_version(), Some(uuid::Version::Random));
+        assert_ne!(random_guid(), random_guid());
         let now = utc_now_text();
         assert_eq!(now.len(), "2026-11-25T17:41:21.1234567Z".len(), "{now}");
         assert!(now.ends_with('Z'));

@@ -36,7 +36,7 @@ pub(crate) use history::RequestSettings;
 use sessions::Sessions;
 pub(crate) use versioning::versioning_settings;
 
-use crate::invoke::{Invoker, host_string, host_value};
+use crate::invoke::{Invoker, host_base64, host_string, host_value};
 
 /// Runs work items by invoking the custom handler.
 #[derive(Debug, Clone)]
@@ -193,10 +193,7 @@ impl HttpExecutor {
         let turn = self.sessions.turn(&session);
         let built = history::orchestrator_request(&request, &self.settings, turn);
         let mut data = Map::new();
-        data.insert(
-            target.binding.clone(),
-            host_string(&BASE64.encode(built.encode_to_vec())),
-        );
+        data.insert(target.binding.clone(), host_base64(&built.encode_to_vec()));
         // The invocation runs under the orchestration's span, as the host's runs under DurableTask.Core's: its
         // context is the one the engine derives from the same history. It is handed on whether or not this process
         // exports spans, since the handler may; finding it reads `ExecutionStarted` only, not the whole history.
@@ -353,10 +350,7 @@ impl HttpExecutor {
         let turn = self.sessions.turn(&request.instance_id);
         let built = history::entity_request(&request, &self.settings, turn);
         let mut data = Map::new();
-        data.insert(
-            target.binding.clone(),
-            host_string(&BASE64.encode(built.encode_to_vec())),
-        );
+        data.insert(target.binding.clone(), host_base64(&built.encode_to_vec()));
         let fail = |exception: Exception| {
             self.sessions.end(&request.instance_id);
             Ok(failures::entity_invocation_failed(
