@@ -32,6 +32,9 @@
 //! each to one entity and reports operations/s and how many arrived out of their sender's order. `--fan-out N`
 //! has `--fan-outs F` (1) orchestrations schedule N activities each at once and wait for all, with the usual
 //! workload of `--orchestrations` instances (0: none) beside them; it reports both wall times and backend CPU.
+//!
+//! `BENCH_BACKEND_THREADS=N` in the environment gives this build's backend process a runtime of N worker threads
+//! instead of one per core (a baseline build ignores it), to measure the runtime's shape.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -454,9 +457,13 @@ async fn worker_main(endpoint: String) -> Result<()> {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if args.first().map(String::as_str) == Some("backend")
+        && let Some(n) = std::env::var_os("BENCH_BACKEND_THREADS")
+    {
+        builder.worker_threads(n.to_str().context("BENCH_BACKEND_THREADS")?.parse()?);
+    }
+    let runtime = builder.enable_all().build()?;
     match args.first().map(String::as_str) {
         Some("backend") => {
             let db = args.get(1).context("backend DB SYNC")?.clone();

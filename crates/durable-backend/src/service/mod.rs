@@ -4,6 +4,7 @@ mod checks;
 #[cfg(test)]
 mod chunk_tests;
 mod client;
+mod slots;
 mod validate;
 mod worker;
 
