@@ -4,7 +4,6 @@ mod checks;
 #[cfg(test)]
 mod chunk_tests;
 mod client;
-mod slots;
 mod validate;
 mod worker;
 

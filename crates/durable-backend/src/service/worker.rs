@@ -1,17 +1,17 @@
 //! Worker-side RPCs: the work-item stream with its per-stream concurrency slots, completions and abandons.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use durable_proto::orchestrator_action::OrchestratorActionType;
 use durable_proto::*;
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::slots::StreamSlots;
 use super::{Shared, checks, lock};
 use crate::codec::now_ms;
 use crate::store::{LeaseRequest, WorkKind};
@@ -24,6 +24,15 @@ const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The stream of `GetWorkItems`.
 pub(crate) type WorkItemStream = Pin<Box<dyn Stream<Item = Result<WorkItem, Status>> + Send>>;
+
+/// In-flight work of one stream, to honour its `maxConcurrent*`, to give its leases back when it ends and to let
+/// go of the ones that lapse: token -> (kind, when the lease runs out).
+#[derive(Debug)]
+pub(crate) struct StreamSlots {
+    limits: [usize; 3],
+    in_flight: Mutex<HashMap<String, (WorkKind, tokio::time::Instant)>>,
+    freed: Notify,
+}
 
 /// A lease this process handed out and that is still live: who holds it and what it is for.
 #[derive(Debug)]
@@ -40,6 +49,35 @@ pub(crate) struct Lease {
 pub(crate) struct PartialTurn {
     actions: Vec<OrchestratorAction>,
     bytes: usize,
+}
+
+fn slot(kind: WorkKind) -> usize {
+    match kind {
+        WorkKind::Orchestration => 0,
+        WorkKind::Activity => 1,
+        WorkKind::Entity => 2,
+    }
+}
+
+impl StreamSlots {
+    fn free(&self) -> [usize; 3] {
+        let mut used = [0usize; 3];
+        for (kind, _) in lock(&self.in_flight).values() {
+            used[slot(*kind)] += 1;
+        }
+        [0, 1, 2].map(|i| self.limits[i].saturating_sub(used[i]))
+    }
+
+    fn finish(&self, token: &str) {
+        if lock(&self.in_flight).remove(token).is_some() {
+            self.freed.notify_one();
+        }
+    }
+
+    /// When the first of the stream's leases runs out.
+    fn next_expiry(&self) -> Option<tokio::time::Instant> {
+        lock(&self.in_flight).values().map(|(_, at)| *at).min()
+    }
 }
 
 /// Frees the slot a lease occupied in its stream (the work item is done, abandoned or stale).
@@ -86,11 +124,15 @@ pub(super) async fn get_work_items(
         Ok(n) if n > 0 => n,
         _ => shared.options.default_max_concurrency,
     };
-    let slots = Arc::new(StreamSlots::new([
-        limit(r.max_concurrent_orchestration_work_items),
-        limit(r.max_concurrent_activity_work_items),
-        limit(r.max_concurrent_entity_work_items),
-    ]));
+    let slots = Arc::new(StreamSlots {
+        limits: [
+            limit(r.max_concurrent_orchestration_work_items),
+            limit(r.max_concurrent_activity_work_items),
+            limit(r.max_concurrent_entity_work_items),
+        ],
+        in_flight: Mutex::new(HashMap::new()),
+        freed: Notify::new(),
+    });
     let (tx, rx) = mpsc::channel(16);
     let stream = StreamTask {
         shared: shared.clone(),
@@ -105,16 +147,6 @@ pub(super) async fn get_work_items(
     };
     tokio::spawn(stream.run());
     Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-}
-
-/// What one look for work found.
-enum Leased {
-    /// Work was sent.
-    Some,
-    /// The stream had room but nothing was available.
-    Nothing,
-    /// Every slot of the stream is taken.
-    NoRoom,
 }
 
 struct StreamTask {
@@ -144,19 +176,17 @@ impl StreamTask {
             self.expire_lapsed().await;
             // Mark the current version seen before looking, so a change made while we look still wakes us.
             self.work.borrow_and_update();
-            let due = match self.lease_and_send().await {
-                Ok(Leased::Some) => continue,
-                // Every slot is taken: nothing that falls due could be handed out before a slot frees, which wakes
-                // the loop anyway, so the store is not asked when the next work is due.
-                Ok(Leased::NoRoom) => None,
-                Ok(Leased::Nothing) => match self.shared.store.next_due(self.hub.clone()).await {
-                    Ok(due) => due,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the next due time");
-                        None
-                    }
-                },
+            match self.lease_and_send().await {
+                Ok(true) => continue,
+                Ok(false) => {}
                 Err(()) => break,
+            }
+            let due = match self.shared.store.next_due(self.hub.clone()).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the next due time");
+                    None
+                }
             };
             let wake_at = due
                 .map(|at| {
@@ -170,7 +200,7 @@ impl StreamTask {
             let mut hub_gone = false;
             tokio::select! {
                 changed = self.work.changed() => hub_gone = changed.is_err(),
-                _ = self.slots.freed() => {}
+                _ = self.slots.freed.notified() => {}
                 _ = tokio::time::sleep_until(wake_at) => {}
                 _ = self.tx.closed() => break,
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -197,11 +227,12 @@ impl StreamTask {
         tracing::debug!(hub = %self.hub, "work-item stream closed");
     }
 
-    /// Leases what the stream has room for and sends it; `Err` when the stream is gone.
-    async fn lease_and_send(&mut self) -> Result<Leased, ()> {
+    /// Leases what the stream has room for and sends it. `Ok(true)` when something was sent, `Err` when the
+    /// stream is gone.
+    async fn lease_and_send(&mut self) -> Result<bool, ()> {
         let [orchestrations, activities, entities] = self.slots.free();
         if orchestrations + activities + entities == 0 {
-            return Ok(Leased::NoRoom);
+            return Ok(false);
         }
         let options = &self.shared.options;
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -223,14 +254,10 @@ impl StreamTask {
             Ok(leased) => leased,
             Err(e) => {
                 tracing::warn!(error = %e, "leasing work failed");
-                return Ok(Leased::Nothing);
+                return Ok(false);
             }
         };
-        let sent = if leased.is_empty() {
-            Leased::Nothing
-        } else {
-            Leased::Some
-        };
+        let sent = !leased.is_empty();
         // Every lease joins the stream before the first send: a stream that closes mid-batch gives back what it
         // never sent too, instead of leaving it leased until the lease expires.
         for work in &leased {
@@ -245,7 +272,7 @@ impl StreamTask {
                 Some(work_item::Request::OrchestratorRequest(r)) => r.instance_id.clone(),
                 _ => String::new(),
             };
-            self.slots.insert(work.token.clone(), work.kind, ends);
+            lock(&self.slots.in_flight).insert(work.token.clone(), (work.kind, ends));
             lock(&self.shared.leases).insert(
                 work.token.clone(),
                 Lease {
@@ -269,7 +296,18 @@ impl StreamTask {
     /// instead of the remains of a turn.
     async fn expire_lapsed(&self) {
         let now = tokio::time::Instant::now();
-        let lapsed = self.slots.take_lapsed(now);
+        let lapsed: Vec<(WorkKind, String)> = {
+            let mut in_flight = lock(&self.slots.in_flight);
+            let tokens: Vec<String> = in_flight
+                .iter()
+                .filter(|(_, (_, ends))| *ends <= now)
+                .map(|(token, _)| token.clone())
+                .collect();
+            tokens
+                .into_iter()
+                .filter_map(|token| in_flight.remove(&token).map(|(kind, _)| (kind, token)))
+                .collect()
+        };
         if lapsed.is_empty() {
             return;
         }
@@ -282,7 +320,10 @@ impl StreamTask {
 
     /// The worker is gone: everything it held is handed out again at once.
     async fn give_back(&self) {
-        let held = self.slots.drain();
+        let held: Vec<(WorkKind, String)> = lock(&self.slots.in_flight)
+            .drain()
+            .map(|(token, (kind, _))| (kind, token))
+            .collect();
         if held.is_empty() {
             return;
         }
