@@ -8,9 +8,8 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use durable_core::{ActivityContext, ActivityError, OrchestrationContext, OrchestrationError};
 use durable_grpc::{ConnectionOptions, DurableClient, StartOptions};
-use futures::StreamExt;
 
-use super::{DRIVER_CONCURRENCY, completion_span, start_sequences, unique_prefix};
+use super::{completion_span, completion_spans, start_sequences, unique_prefix};
 
 /// Schedules `n` activities at once and returns how many results came back.
 pub(crate) async fn fan_out(
@@ -64,15 +63,7 @@ pub(crate) async fn drive(
     }
     let ids: Vec<String> = (0..beside).map(|i| format!("{prefix}-{i:06}")).collect();
     start_sequences(&client, &ids).await?;
-    let workload: Vec<_> = futures::stream::iter(ids.iter().cloned())
-        .map(|id| {
-            let client = client.clone();
-            async move { completion_span(&client, &id).await }
-        })
-        .buffer_unordered(DRIVER_CONCURRENCY)
-        .collect()
-        .await;
-    let workload = workload.into_iter().collect::<Result<Vec<_>>>()?;
+    let workload = completion_spans(&client, &ids).await?;
     let mut fan_spans = Vec::with_capacity(fans.len());
     for id in &fans {
         fan_spans.push(completion_span(&client, id).await?);

@@ -200,6 +200,23 @@ fn unique_prefix() -> String {
     format!("bench-{nanos:x}")
 }
 
+/// The created and completed times of every instance of `ids`, waited for `DRIVER_CONCURRENCY` at a time.
+async fn completion_spans(
+    client: &DurableClient,
+    ids: &[String],
+) -> Result<Vec<(SystemTime, SystemTime)>> {
+    futures::stream::iter(ids.iter().cloned())
+        .map(|id| {
+            let client = client.clone();
+            async move { completion_span(&client, &id).await }
+        })
+        .buffer_unordered(DRIVER_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Starts a `sequence` orchestration under each id, `DRIVER_CONCURRENCY` calls at a time.
 async fn start_sequences(client: &DurableClient, ids: &[String]) -> Result<()> {
     let started: Vec<_> = futures::stream::iter(ids.iter().cloned())
@@ -229,18 +246,7 @@ async fn drive(endpoint: &str, n: usize) -> Result<(f64, f64, f64)> {
     let prefix = unique_prefix();
     let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:06}")).collect();
     start_sequences(&client, &ids).await?;
-    let finished: Vec<_> = futures::stream::iter(ids.iter().cloned())
-        .map(|id| {
-            let client = client.clone();
-            async move { completion_span(&client, &id).await }
-        })
-        .buffer_unordered(DRIVER_CONCURRENCY)
-        .collect()
-        .await;
-    let mut spans = Vec::with_capacity(n);
-    for f in finished {
-        spans.push(f?);
-    }
+    let spans = completion_spans(&client, &ids).await?;
     let first = spans.iter().map(|s| s.0).min().context("no instances")?;
     let last = spans.iter().map(|s| s.1).max().context("no instances")?;
     let mut latencies: Vec<f64> = spans
