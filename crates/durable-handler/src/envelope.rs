@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::error::InvocationError;
 
@@ -111,11 +112,17 @@ impl InvocationRequest {
 }
 
 /// Layers 1-2 of a durable payload: the body holds a JSON string, and that string is a JSON string literal.
-/// Returns `None` when the inner literal is `null`.
-pub(crate) fn double_encoded_string(
+/// Returns `None` when the inner literal is `null`. The usual payload (a quoted base64 text, or JSON text without
+/// quotes or escapes inside) has no escapes, so its inner layer is a slice of the outer one.
+pub(crate) fn double_encoded_string<'v>(
     binding: &str,
-    value: &Value,
-) -> Result<Option<String>, InvocationError> {
+    value: &'v Value,
+) -> Result<Option<Cow<'v, str>>, InvocationError> {
+    if let Value::String(outer) = value
+        && let Some(inner) = plain_literal(outer)
+    {
+        return Ok(Some(Cow::Borrowed(inner)));
+    }
     let Value::String(outer) = value else {
         return Err(InvocationError::binding(
             binding,
@@ -126,7 +133,7 @@ pub(crate) fn double_encoded_string(
         ));
     };
     match serde_json::from_str::<Value>(outer) {
-        Ok(Value::String(inner)) => Ok(Some(inner)),
+        Ok(Value::String(inner)) => Ok(Some(Cow::Owned(inner))),
         Ok(Value::Null) => Ok(None),
         Ok(other) => Err(InvocationError::binding(
             binding,
@@ -147,18 +154,8 @@ pub(crate) fn decode_proto_trigger<M: prost::Message + Default>(
     binding: &str,
     value: &Value,
 ) -> Result<M, InvocationError> {
-    // The usual payload, a quoted base64 text, has no escapes: its inner layer is a slice of the outer one.
-    let plain = match value {
-        Value::String(outer) => plain_literal(outer),
-        _ => None,
-    };
-    let text = match plain {
-        Some(inner) => std::borrow::Cow::Borrowed(inner),
-        None => std::borrow::Cow::Owned(
-            double_encoded_string(binding, value)?
-                .ok_or_else(|| InvocationError::binding(binding, "the trigger value is null"))?,
-        ),
-    };
+    let text = double_encoded_string(binding, value)?
+        .ok_or_else(|| InvocationError::binding(binding, "the trigger value is null"))?;
     if text.trim().is_empty() {
         return Err(InvocationError::binding(
             binding,
@@ -205,7 +202,7 @@ pub(crate) fn activity_input(
                 return Ok(None);
             };
             ensure_json_text(binding, &text)?;
-            return Ok(Some(text));
+            return Ok(Some(text.into_owned()));
         }
     }
     // The trigger's binding data repeats the input as `data`: a JSON-quoted string holding the input's JSON text
