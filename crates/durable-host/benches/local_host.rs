@@ -24,6 +24,11 @@ use durable_host::{BackendChoice, HostOptions};
 use durable_testkit::machine;
 use futures::StreamExt as _;
 
+// The sample app's allocator (src/main.rs), in both roles of this binary: the benchmark process (backend, direct
+// worker or local host) and the custom handler the host starts. See BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ACTIVITIES: usize = 5;
 /// Each orchestration is 1 + ACTIVITIES orchestrator turns and ACTIVITIES activity invocations.
 const WORK_ITEMS_PER_ORCHESTRATION: usize = 2 * ACTIVITIES + 1;
