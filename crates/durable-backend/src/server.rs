@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use durable_proto::task_hub_sidecar_service_server::TaskHubSidecarServiceServer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -11,7 +10,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::error::Error;
 use crate::options::Options;
-use crate::service::{Service, Shared};
+use crate::service::{Routes, Shared};
 use crate::store::{SqliteStore, Store};
 
 /// gRPC messages up to this size are accepted and sent (histories and .NET's 3.9 MB chunks fit).
@@ -80,9 +79,7 @@ pub async fn start_with_store(options: Options, store: Arc<dyn Store>) -> Result
     })?;
     let (stop, stopped) = watch::channel(false);
     let shared = Shared::new(store, options, stopped.clone());
-    let service = TaskHubSidecarServiceServer::new(Service { shared })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let service = Routes::new(shared);
     let mut until_stopped = stopped;
     // Every call is a small request answered by a small response: without TCP_NODELAY, Nagle's algorithm holds
     // each one back until the peer's delayed ACK (about 40 ms), once per round trip.

@@ -594,7 +594,8 @@ async fn histories_have_no_orchestrator_completed_even_in_older_files() {
     };
     s.complete_activity(HUB.into(), done).await.unwrap();
     let work = lease_one(&s, WorkKind::Orchestration).await;
-    let Some(work_item::Request::OrchestratorRequest(request)) = &work.item.request else {
+    let item = work.clone().into_item().unwrap();
+    let Some(work_item::Request::OrchestratorRequest(request)) = &item.request else {
         panic!("expected an orchestrator request");
     };
     assert_eq!(

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use durable_proto::orchestrator_action::OrchestratorActionType;
 use durable_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
-use durable_proto::task_hub_sidecar_service_server::TaskHubSidecarServiceServer;
 use durable_proto::*;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 
-use super::{Service, Shared, lock};
+use super::{Routes, Shared, lock};
 use crate::options::{Options, Storage, Synchronous};
 use crate::store::SqliteStore;
 
@@ -24,9 +23,7 @@ async fn serve(options: Options) -> (Arc<Shared>, Client, watch::Sender<bool>) {
     let shared = Shared::new(Arc::new(store), options, stopped.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = TaskHubSidecarServiceServer::new(Service {
-        shared: shared.clone(),
-    });
+    let service = Routes::new(shared.clone());
     let mut until = stopped;
     tokio::spawn(
         tonic::transport::Server::builder()

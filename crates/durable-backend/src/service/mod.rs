@@ -5,6 +5,7 @@ mod checks;
 mod chunk_tests;
 mod client;
 mod validate;
+mod work_items;
 mod worker;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::options::Options;
 use crate::store::{Changes, Store};
 
+pub(crate) use work_items::Routes;
 pub(crate) use worker::{Lease, PartialTurn};
 
 /// Headers that name the task hub, in order of precedence (gRPC metadata keys are lower case).
@@ -352,13 +354,14 @@ impl TaskHubSidecarService for Service {
         Ok(Response::new(self.shared.store.purge(hub, r).await?))
     }
 
-    type GetWorkItemsStream = worker::WorkItemStream;
+    type GetWorkItemsStream = work_items::GeneratedWorkItemStream;
 
     async fn get_work_items(
         &self,
         request: Request<GetWorkItemsRequest>,
     ) -> Result<Response<Self::GetWorkItemsStream>, Status> {
-        worker::get_work_items(&self.shared, request).await
+        let response = worker::get_work_items(&self.shared, request).await?;
+        Ok(response.map(work_items::generated))
     }
 
     async fn get_tombstoned_payloads(

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::work_items::WireWorkItem;
 use super::{Shared, checks, lock};
 use crate::codec::now_ms;
 use crate::store::{LeaseRequest, WorkKind};
@@ -23,7 +24,7 @@ const MAX_FILTER_NAMES: usize = 1000;
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The stream of `GetWorkItems`.
-pub(crate) type WorkItemStream = Pin<Box<dyn Stream<Item = Result<WorkItem, Status>> + Send>>;
+pub(crate) type WorkItemStream = Pin<Box<dyn Stream<Item = Result<WireWorkItem, Status>> + Send>>;
 
 /// In-flight work of one stream, to honour its `maxConcurrent*`, to give its leases back when it ends and to let
 /// go of the ones that lapse: token -> (kind, when the lease runs out).
@@ -156,7 +157,7 @@ struct StreamTask {
     slots: Arc<StreamSlots>,
     filters: Option<WorkItemFilters>,
     history_streaming: bool,
-    tx: mpsc::Sender<Result<WorkItem, Status>>,
+    tx: mpsc::Sender<Result<WireWorkItem, Status>>,
 }
 
 impl StreamTask {
@@ -218,7 +219,7 @@ impl StreamTask {
                     request: Some(work_item::Request::HealthPing(HealthPing {})),
                     completion_token: String::new(),
                 };
-                if self.tx.send(Ok(ping)).await.is_err() {
+                if self.tx.send(Ok(ping.into())).await.is_err() {
                     break;
                 }
             }
@@ -284,7 +285,11 @@ impl StreamTask {
             );
         }
         for work in leased {
-            if self.tx.send(Ok(work.item)).await.is_err() {
+            let item = WireWorkItem {
+                item: work.item,
+                past_events: work.past_events,
+            };
+            if self.tx.send(Ok(item)).await.is_err() {
                 return Err(());
             }
         }

@@ -21,6 +21,7 @@ use durable_proto::{
 use futures::future::BoxFuture;
 
 use crate::error::StoreError;
+use crate::past_events::EncodedPastEvents;
 
 pub use sqlite::SqliteStore;
 
@@ -91,6 +92,17 @@ pub struct LeasedWork {
     pub token: String,
     /// The work item to stream (its `completion_token` is already set).
     pub item: WorkItem,
+    /// An orchestrator turn's past events as stored, still encoded; they go on the wire before any in `item`'s
+    /// `pastEvents` (the SQLite store leaves those empty), so the events need not be decoded to be sent.
+    pub past_events: EncodedPastEvents,
+}
+
+impl LeasedWork {
+    /// The work item with its past events decoded into it, as a worker receives it.
+    pub fn into_item(mut self) -> Result<WorkItem, StoreError> {
+        self.past_events.decode_into(&mut self.item)?;
+        Ok(self.item)
+    }
 }
 
 /// The storage contract. Implementations must make each call atomic and durable before its future resolves.

@@ -137,6 +137,7 @@ pub(super) fn lease(
                 request: Some(work_item::Request::ActivityRequest(activity)),
                 completion_token: token,
             },
+            past_events: Default::default(),
         });
     }
     Ok(out)

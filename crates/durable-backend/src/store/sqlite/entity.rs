@@ -415,6 +415,7 @@ fn lease_one(
             request: Some(work),
             completion_token: token,
         },
+        past_events: Default::default(),
     }))
 }
 

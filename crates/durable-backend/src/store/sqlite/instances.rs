@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::codec::{decode_history_row, encode, encode_turn, event, is_terminal, new_id, ts};
 use crate::error::StoreError;
+use crate::past_events::EncodedPastEvents;
 
 /// Inbox ordering: a new generation's ExecutionStarted (and its carried-over events) go before anything queued.
 pub(super) const PRIORITY_FIRST: i64 = 0;
@@ -219,25 +220,34 @@ pub(super) fn history(
     hub: &str,
     id: &str,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
-    Ok(history_and_next_row(c, hub, id)?.0)
+    let mut stmt = c.prepare_cached(
+        "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query((hub, id))?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
+    }
+    Ok(events)
 }
 
-/// The history (see [`history`]) and the `seq` its next row gets: a turn's lease reads the history anyway, so its
-/// completion appends without looking for the end again.
-pub(super) fn history_and_next_row(
+/// The history (see [`history`]) as a work item carries it, still encoded, and the `seq` its next row gets: a
+/// turn's lease reads the history anyway, so its completion appends without looking for the end again.
+pub(super) fn encoded_history_and_next_row(
     c: &Connection,
     hub: &str,
     id: &str,
-) -> Result<(Vec<HistoryEvent>, i64), StoreError> {
+) -> Result<(EncodedPastEvents, i64), StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT event, turn, seq FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
     )?;
     let mut rows = stmt.query((hub, id))?;
-    let mut events = Vec::new();
+    let mut events = EncodedPastEvents::default();
     let mut next = 0;
     while let Some(row) = rows.next()? {
         let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
+        events.push_row(bytes, row.get::<_, bool>(1)?)?;
         next = row.get::<_, i64>(2)? + 1;
     }
     Ok((events, next))

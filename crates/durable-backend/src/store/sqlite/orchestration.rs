@@ -19,6 +19,7 @@ use super::leases::MessageKey;
 use super::{activity, entity, entity_lock};
 use crate::codec::{decode_event, event, is_terminal, ms, new_id, status_from_i32};
 use crate::error::StoreError;
+use crate::past_events::EncodedPastEvents;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
 // An instance scheduled to start later is not runnable before then, even if events were raised to it meanwhile:
@@ -126,7 +127,7 @@ fn lease_one(
     let mut new_events = Vec::with_capacity(delivered.len() + 1);
     new_events.push(orchestrator_started(now));
     new_events.extend(delivered.iter().cloned());
-    let (mut past_events, next_seq) = instances::history_and_next_row(c, hub, id)?;
+    let (mut past_events, next_seq) = instances::encoded_history_and_next_row(c, hub, id)?;
     super::leases::lease_orchestration(
         hub,
         id,
@@ -139,15 +140,11 @@ fn lease_one(
             next_seq,
         },
     );
-    let stream_history = request.history_streaming_threshold.is_some_and(|limit| {
-        past_events
-            .iter()
-            .map(prost::Message::encoded_len)
-            .sum::<usize>()
-            > limit
-    });
+    let stream_history = request
+        .history_streaming_threshold
+        .is_some_and(|limit| past_events.events_len() > limit);
     if stream_history {
-        past_events.clear();
+        past_events = EncodedPastEvents::default();
     }
     let orchestration_trace_context =
         trace.and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
@@ -155,7 +152,6 @@ fn lease_one(
         orchestration_trace_context,
         instance_id: id.to_owned(),
         execution_id: Some(execution_id),
-        past_events,
         new_events,
         requires_history_streaming: stream_history,
         // .NET workers only enable entity calls, signals and locks in an orchestration when these are present.
@@ -174,6 +170,7 @@ fn lease_one(
             request: Some(work_item::Request::OrchestratorRequest(work)),
             completion_token: token,
         },
+        past_events,
     })
 }
 
