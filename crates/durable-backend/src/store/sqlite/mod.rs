@@ -240,13 +240,20 @@ impl Store for SqliteStore {
         hub: String,
         response: OrchestratorResponse,
     ) -> StoreFuture<()> {
-        self.writer
-            .run(move |c| orchestration::complete(c, &hub, response, now_ms()))
+        let unguarded = orchestration::fails_before_writing(&response);
+        let complete =
+            move |c: &rusqlite::Connection| orchestration::complete(c, &hub, response, now_ms());
+        if unguarded {
+            self.writer.run_unguarded(complete)
+        } else {
+            self.writer.run(complete)
+        }
     }
 
     fn complete_activity(&self, hub: String, response: ActivityResponse) -> StoreFuture<()> {
+        // Its only failure of its own, a stale lease, is found before it writes.
         self.writer
-            .run(move |c| activity::complete(c, &hub, response, now_ms()))
+            .run_unguarded(move |c| activity::complete(c, &hub, response, now_ms()))
     }
 
     fn complete_entity(&self, hub: String, result: EntityBatchResult) -> StoreFuture<()> {

@@ -438,6 +438,26 @@ pub(super) fn complete(
     }
 }
 
+/// Whether every way [`complete`] can fail for this response's own reasons (a stale lease, an instance that is
+/// gone) comes before its first write, so it can run without a savepoint: the turn's actions are only those whose
+/// writes can fail for nothing but storage errors. Entity messages (a malformed lock request), terminations,
+/// sub-orchestrations, continue-as-new and rewinds take the savepoint.
+pub(super) fn fails_before_writing(response: &OrchestratorResponse) -> bool {
+    response
+        .actions
+        .iter()
+        .all(|a| match &a.orchestrator_action_type {
+            None
+            | Some(OrchestratorActionType::ScheduleTask(_))
+            | Some(OrchestratorActionType::CreateTimer(_))
+            | Some(OrchestratorActionType::SendEvent(_)) => true,
+            Some(OrchestratorActionType::CompleteOrchestration(c)) => {
+                c.orchestration_status != OrchestrationStatus::ContinuedAsNew as i32
+            }
+            Some(_) => false,
+        })
+}
+
 /// Whether a turn ends its execution (or rewinds it), so the instance row is written whole rather than by
 /// [`instances::save_turn`], which also records the turn's trace context.
 fn has_completion(response: &OrchestratorResponse) -> bool {
