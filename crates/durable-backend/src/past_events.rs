@@ -176,4 +176,4 @@ impl From<MalformedRow> for crate::error::StoreError {
 
 #[cfg(test)]
 #[path = "past_events_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,8 @@ use prost::Message;
 use super::{EncodedPastEvents, MalformedRow};
 use crate::codec::{decode_history_row, encode, encode_turn, event};
 
-fn raised(id: i32, input: usize) -> HistoryEvent {
+/// An `EventRaised` event with an input of `input` bytes (the work-item encoder's tests use it too).
+pub(crate) fn raised(id: i32, input: usize) -> HistoryEvent {
     event(
         id,
         1_700_000_000_000 + i64::from(id),

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use durable_proto::history_event::EventType;
 use durable_proto::{
-    ActivityRequest, EventRaisedEvent, HealthPing, HistoryEvent, OrchestrationTraceContext,
+    ActivityRequest, HealthPing, HistoryEvent, OrchestrationTraceContext,
     OrchestratorEntityParameters, OrchestratorRequest, OrchestratorStartedEvent, WorkItem,
     work_item,
 };
@@ -12,17 +12,7 @@ use tonic::server::NamedService;
 use super::{GET_WORK_ITEMS, Routes, WireWorkItem};
 use crate::codec::{encode_turn, event};
 use crate::past_events::EncodedPastEvents;
-
-fn raised(id: i32, input: usize) -> HistoryEvent {
-    event(
-        id,
-        1_700_000_000_000 + i64::from(id),
-        EventType::EventRaised(EventRaisedEvent {
-            name: format!("e{id}"),
-            input: Some("x".repeat(input)),
-        }),
-    )
-}
+use crate::past_events::tests::raised;
 
 /// An orchestrator work item with every field of the request set, and `past` as its past events.
 fn work_item(instance_id: &str, past: Vec<HistoryEvent>) -> WorkItem {
