@@ -220,15 +220,11 @@ pub(super) fn history(
     hub: &str,
     id: &str,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query((hub, id))?;
     let mut events = Vec::new();
-    while let Some(row) = rows.next()? {
-        let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        decode_history_row(bytes, row.get::<_, bool>(1)?, &mut events)?;
-    }
+    each_history_row(c, hub, id, |bytes, turn, _| {
+        decode_history_row(bytes, turn, &mut events)?;
+        Ok(())
+    })?;
     Ok(events)
 }
 
@@ -239,18 +235,32 @@ pub(super) fn encoded_history_and_next_row(
     hub: &str,
     id: &str,
 ) -> Result<(EncodedPastEvents, i64), StoreError> {
+    let mut events = EncodedPastEvents::default();
+    let mut next = 0;
+    each_history_row(c, hub, id, |bytes, turn, seq| {
+        events.push_row(bytes, turn)?;
+        next = seq + 1;
+        Ok(())
+    })?;
+    Ok((events, next))
+}
+
+/// Calls `f` with each history row of instance `id` in order: its bytes, whether it is a turn row, its `seq`.
+fn each_history_row(
+    c: &Connection,
+    hub: &str,
+    id: &str,
+    mut f: impl FnMut(&[u8], bool, i64) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT event, turn, seq FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
     )?;
     let mut rows = stmt.query((hub, id))?;
-    let mut events = EncodedPastEvents::default();
-    let mut next = 0;
     while let Some(row) = rows.next()? {
         let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        events.push_row(bytes, row.get::<_, bool>(1)?)?;
-        next = row.get::<_, i64>(2)? + 1;
+        f(bytes, row.get(1)?, row.get(2)?)?;
     }
-    Ok((events, next))
+    Ok(())
 }
 
 pub(super) fn append_history(
