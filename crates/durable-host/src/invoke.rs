@@ -3,13 +3,27 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
+
+use client::{HandlerClient, SendError};
 
 use crate::process::Handler;
 use crate::queue::QueueOutputs;
 
 /// The host version the local host reports; the protocol it speaks is that of Functions host 4.x.
 pub(crate) const HOST_VERSION: &str = "4.1040.0.0";
+/// `Azure-Functions-Host/<HOST_VERSION>`, the host's user agent.
+const HOST_USER_AGENT: &str = "Azure-Functions-Host/4.1040.0.0";
+
+const INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-functions-invocationid");
+const HOST_VERSION_HEADER: HeaderName = HeaderName::from_static("x-azure-functions-hostversion");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+mod client;
 
 tokio::task_local! {
     /// The trace context of the invocation being sent from this task, if it has one.
@@ -169,7 +183,10 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// Sends invocations to the current handler process.
 #[derive(Debug, Clone)]
 pub(crate) struct Invoker {
+    /// For what is not an invocation (forwarded HTTP requests).
     http: reqwest::Client,
+    /// For invocations.
+    client: Arc<HandlerClient>,
     handler: Arc<Handler>,
     timeout: Duration,
     ready_timeout: Duration,
@@ -189,6 +206,7 @@ impl Invoker {
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(Invoker {
             http,
+            client: Arc::new(HandlerClient::new(handler.port())),
             handler,
             // `functionTimeout: -1` (no limit) must not overflow a deadline.
             timeout: timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)),
@@ -290,39 +308,24 @@ impl Invoker {
         self.ready().await.inspect_err(|e| log.end_err(e))?;
         let exits = self.handler.exits();
         let started = Instant::now();
-        let url = format!("{}/{}", self.handler.base_url(), function);
-        let mut post = self.http.post(url);
-        if let Some(trace) = INVOCATION_TRACE.try_with(Clone::clone).ok().flatten() {
-            post = post.header("traceparent", &trace.trace_parent);
-            if let Some(state) = trace.trace_state.filter(|s| !s.is_empty()) {
-                post = post.header("tracestate", state);
+        let sent = match invocation_request(function, &invocation_id) {
+            Ok((path, headers)) => {
+                let post = self.client.post(path, headers, body.into());
+                tokio::time::timeout(self.timeout, post).await
             }
-        }
-        let sent = post
-            .header("X-Azure-Functions-InvocationId", &invocation_id)
-            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
-            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
-            .header("Content-Type", "application/json; charset=utf-8")
-            .body(body)
-            .timeout(self.timeout)
-            .send()
-            .await;
+            Err(e) => Ok(Err(e)),
+        };
         let result = match sent {
-            Err(e) => Err(self.failed_request(e, exits, function).await),
-            Ok(response) if !response.status().is_success() => {
-                Err(InvokeError::Status(response.status().as_u16()))
+            Err(_elapsed) => Err(self.timeout_error(function)),
+            Ok(Err(e)) => Err(self.failed_request(e, exits).await),
+            Ok(Ok(answer)) if !answer.status.is_success() => {
+                Err(InvokeError::Status(answer.status.as_u16()))
             }
-            Ok(response) => {
-                let json_content = is_json_content(response.headers());
-                match response.bytes().await {
-                    Err(e) => Err(self.failed_request(e, exits, function).await),
-                    Ok(bytes) => match parse_reply(&bytes, json_content, &log) {
-                        Ok(Some(reply)) => self.send_outputs(function, reply).await,
-                        Ok(None) => Err(self.never_completes(function, started).await),
-                        Err(e) => Err(e),
-                    },
-                }
-            }
+            Ok(Ok(answer)) => match parse_reply(&answer.body, answer.json_content, &log) {
+                Ok(Some(reply)) => self.send_outputs(function, reply).await,
+                Ok(None) => Err(self.never_completes(function, started).await),
+                Err(e) => Err(e),
+            },
         };
         match &result {
             Ok(_) => log.end_ok(),
@@ -358,15 +361,7 @@ impl Invoker {
 
     /// A request that failed without an answer: a timeout, a process that went away, or a connection the
     /// still-running handler refused or dropped.
-    async fn failed_request(
-        &self,
-        error: reqwest::Error,
-        exits: u64,
-        function: &str,
-    ) -> InvokeError {
-        if error.is_timeout() {
-            return self.timeout_error(function);
-        }
+    async fn failed_request(&self, error: SendError, exits: u64) -> InvokeError {
         if self.handler.exited_since(exits, EXIT_GRACE).await {
             return InvokeError::Exited(error.to_string());
         }
@@ -393,6 +388,37 @@ impl Invoker {
         tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
         self.timeout_error(function)
     }
+}
+
+/// The path and headers of an invocation request, as the Functions host sends them (`Host` and `Content-Length`
+/// are added on the way out). Only the ID and the trace context are built per invocation.
+fn invocation_request(
+    function: &str,
+    invocation_id: &str,
+) -> Result<(http::Uri, HeaderMap), SendError> {
+    let path = http::Uri::try_from(format!("/{function}")).map_err(|_| SendError::Send {
+        url: format!("http://127.0.0.1/{function}"),
+    })?;
+    let mut headers = HeaderMap::with_capacity(8);
+    if let Some(trace) = INVOCATION_TRACE.try_with(Clone::clone).ok().flatten() {
+        if let Ok(value) = HeaderValue::try_from(trace.trace_parent) {
+            headers.insert(TRACEPARENT, value);
+        }
+        if let Some(value) = trace
+            .trace_state
+            .filter(|s| !s.is_empty())
+            .and_then(|s| HeaderValue::try_from(s).ok())
+        {
+            headers.insert(TRACESTATE, value);
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(invocation_id) {
+        headers.insert(INVOCATION_ID, value);
+    }
+    headers.insert(HOST_VERSION_HEADER, HeaderValue::from_static(HOST_VERSION));
+    headers.insert(USER_AGENT, HeaderValue::from_static(HOST_USER_AGENT));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    Ok((path, headers))
 }
 
 /// `{"Data":{..},"Metadata":{..}}`, the bytes `Value::Object` of the two would serialize to.
@@ -429,17 +455,6 @@ fn json_size_hint(value: &Value) -> usize {
         Value::Object(map) => map_size_hint(map),
         _ => 24,
     }
-}
-
-/// Whether the reply's content type is one Web API's `JsonMediaTypeFormatter` reads (`application/json`,
-/// `text/json`); the host reads the reply with `ReadAsAsync`, which refuses other types.
-fn is_json_content(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .is_some_and(|t| t == "application/json" || t == "text/json")
 }
 
 /// `Utility.ApplyBindingData` of the Functions host: the top-level properties of a JSON object trigger value
@@ -603,6 +618,10 @@ mod tests {
         let guid = uuid::Uuid::parse_str(&random_guid()).unwrap();
         assert_eq!(guid.get_version(), Some(uuid::Version::Random));
         assert_ne!(random_guid(), random_guid());
+        assert_eq!(
+            HOST_USER_AGENT,
+            format!("Azure-Functions-Host/{HOST_VERSION}")
+        );
         let now = utc_now_text();
         assert_eq!(now.len(), "2026-11-25T17:41:21.1234567Z".len(), "{now}");
         assert!(now.ends_with('Z'));
