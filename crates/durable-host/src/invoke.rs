@@ -5,64 +5,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+use client::{HandlerClient, SendError};
+pub(crate) use request::{host_base64, host_string, host_value, utc_now_text};
+use request::{invocation_request, random_guid, write_envelope};
+
 use crate::process::Handler;
 use crate::queue::QueueOutputs;
 
 /// The host version the local host reports; the protocol it speaks is that of Functions host 4.x.
 pub(crate) const HOST_VERSION: &str = "4.1040.0.0";
 
+mod client;
+mod request;
+
 tokio::task_local! {
     /// The trace context of the invocation being sent from this task, if it has one.
     static INVOCATION_TRACE: Option<durable_proto::TraceContext>;
-}
-
-/// Renders a value as `GetHttpScriptInvocationContextValue` does: objects stay objects, and everything else (a
-/// .NET string, number, array or null) goes through `JsonConvert.SerializeObject`, so it arrives as JSON text
-/// inside a JSON string.
-pub(crate) fn host_value(value: Value) -> Value {
-    match value {
-        Value::Object(_) => value,
-        other => Value::String(other.to_string()),
-    }
-}
-
-/// A .NET string binding value: its JSON text, as a JSON string (`abc` becomes `"\"abc\""`).
-pub(crate) fn host_string(text: &str) -> Value {
-    host_value(Value::String(text.to_owned()))
-}
-
-/// [`host_string`] of the base64 text of `bytes` (a durable trigger's protobuf message), written in one go: base64's
-/// alphabet needs no JSON escape, so the quoted text is the base64 between two quotes.
-pub(crate) fn host_base64(bytes: &[u8]) -> Value {
-    use base64::Engine as _;
-    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4 + 2);
-    text.push('"');
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut text);
-    text.push('"');
-    Value::String(text)
-}
-
-/// A random (version 4) GUID's text, from the thread's generator: `Uuid::new_v4` asks the kernel for every one, a
-/// system call twice per invocation.
-fn random_guid() -> String {
-    uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .to_string()
-}
-
-/// `DateTime.UtcNow` as Newtonsoft writes it (ISO 8601, 7 fractional digits, `Z`).
-pub(crate) fn utc_now_text() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.nanosecond() / 100
-    )
 }
 
 /// The reply's three fields (names are matched case-insensitively, as Newtonsoft does).
@@ -169,7 +127,10 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// Sends invocations to the current handler process.
 #[derive(Debug, Clone)]
 pub(crate) struct Invoker {
+    /// For what is not an invocation (forwarded HTTP requests).
     http: reqwest::Client,
+    /// For invocations.
+    client: Arc<HandlerClient>,
     handler: Arc<Handler>,
     timeout: Duration,
     ready_timeout: Duration,
@@ -189,6 +150,7 @@ impl Invoker {
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(Invoker {
             http,
+            client: Arc::new(HandlerClient::new(handler.port())),
             handler,
             // `functionTimeout: -1` (no limit) must not overflow a deadline.
             timeout: timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)),
@@ -290,39 +252,25 @@ impl Invoker {
         self.ready().await.inspect_err(|e| log.end_err(e))?;
         let exits = self.handler.exits();
         let started = Instant::now();
-        let url = format!("{}/{}", self.handler.base_url(), function);
-        let mut post = self.http.post(url);
-        if let Some(trace) = INVOCATION_TRACE.try_with(Clone::clone).ok().flatten() {
-            post = post.header("traceparent", &trace.trace_parent);
-            if let Some(state) = trace.trace_state.filter(|s| !s.is_empty()) {
-                post = post.header("tracestate", state);
+        let trace = INVOCATION_TRACE.try_with(Clone::clone).ok().flatten();
+        let sent = match invocation_request(function, &invocation_id, trace) {
+            Ok((path, headers)) => {
+                let post = self.client.post(path, headers, body.into());
+                tokio::time::timeout(self.timeout, post).await
             }
-        }
-        let sent = post
-            .header("X-Azure-Functions-InvocationId", &invocation_id)
-            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
-            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
-            .header("Content-Type", "application/json; charset=utf-8")
-            .body(body)
-            .timeout(self.timeout)
-            .send()
-            .await;
+            Err(e) => Ok(Err(e)),
+        };
         let result = match sent {
-            Err(e) => Err(self.failed_request(e, exits, function).await),
-            Ok(response) if !response.status().is_success() => {
-                Err(InvokeError::Status(response.status().as_u16()))
+            Err(_elapsed) => Err(self.timeout_error(function)),
+            Ok(Err(e)) => Err(self.failed_request(e, exits).await),
+            Ok(Ok(answer)) if !answer.status.is_success() => {
+                Err(InvokeError::Status(answer.status.as_u16()))
             }
-            Ok(response) => {
-                let json_content = is_json_content(response.headers());
-                match response.bytes().await {
-                    Err(e) => Err(self.failed_request(e, exits, function).await),
-                    Ok(bytes) => match parse_reply(&bytes, json_content, &log) {
-                        Ok(Some(reply)) => self.send_outputs(function, reply).await,
-                        Ok(None) => Err(self.never_completes(function, started).await),
-                        Err(e) => Err(e),
-                    },
-                }
-            }
+            Ok(Ok(answer)) => match parse_reply(&answer.body, answer.json_content, &log) {
+                Ok(Some(reply)) => self.send_outputs(function, reply).await,
+                Ok(None) => Err(self.never_completes(function, started).await),
+                Err(e) => Err(e),
+            },
         };
         match &result {
             Ok(_) => log.end_ok(),
@@ -358,15 +306,7 @@ impl Invoker {
 
     /// A request that failed without an answer: a timeout, a process that went away, or a connection the
     /// still-running handler refused or dropped.
-    async fn failed_request(
-        &self,
-        error: reqwest::Error,
-        exits: u64,
-        function: &str,
-    ) -> InvokeError {
-        if error.is_timeout() {
-            return self.timeout_error(function);
-        }
+    async fn failed_request(&self, error: SendError, exits: u64) -> InvokeError {
         if self.handler.exited_since(exits, EXIT_GRACE).await {
             return InvokeError::Exited(error.to_string());
         }
@@ -393,53 +333,6 @@ impl Invoker {
         tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
         self.timeout_error(function)
     }
-}
-
-/// `{"Data":{..},"Metadata":{..}}`, the bytes `Value::Object` of the two would serialize to.
-fn write_envelope(
-    data: &Map<String, Value>,
-    metadata: &Map<String, Value>,
-) -> serde_json::Result<Vec<u8>> {
-    #[derive(serde::Serialize)]
-    struct Envelope<'a> {
-        #[serde(rename = "Data")]
-        data: &'a Map<String, Value>,
-        #[serde(rename = "Metadata")]
-        metadata: &'a Map<String, Value>,
-    }
-    let hint = map_size_hint(data) + map_size_hint(metadata) + 32;
-    let mut body = Vec::with_capacity(hint);
-    serde_json::to_writer(&mut body, &Envelope { data, metadata })?;
-    Ok(body)
-}
-
-fn map_size_hint(map: &Map<String, Value>) -> usize {
-    map.iter()
-        .map(|(k, v)| k.len() + 4 + json_size_hint(v))
-        .sum::<usize>()
-        + 2
-}
-
-/// About how long a value's JSON text is: its strings' lengths with room for escapes, plus a little per node.
-/// Writing into a buffer of this size avoids growing (and copying) a large one on the way.
-fn json_size_hint(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.len() + s.len() / 8 + 2,
-        Value::Array(items) => items.iter().map(json_size_hint).sum::<usize>() + 2 + items.len(),
-        Value::Object(map) => map_size_hint(map),
-        _ => 24,
-    }
-}
-
-/// Whether the reply's content type is one Web API's `JsonMediaTypeFormatter` reads (`application/json`,
-/// `text/json`); the host reads the reply with `ReadAsAsync`, which refuses other types.
-fn is_json_content(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .is_some_and(|t| t == "application/json" || t == "text/json")
 }
 
 /// `Utility.ApplyBindingData` of the Functions host: the top-level properties of a JSON object trigger value
@@ -572,41 +465,7 @@ impl<'a> InvocationLog<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
     use proptest::prelude::*;
-
-    #[test]
-    fn values_are_encoded_like_the_host() {
-        assert_eq!(host_string("abc"), Value::String("\"abc\"".into()));
-        assert_eq!(host_value(Value::Null), Value::String("null".into()));
-        assert_eq!(host_value(json!(5)), Value::String("5".into()));
-        assert_eq!(host_value(json!([1, 2])), Value::String("[1,2]".into()));
-        assert_eq!(host_value(json!({"a": 1})), json!({"a": 1}));
-        for bytes in [
-            &b""[..],
-            b"\0",
-            b"\xff\xfe",
-            b"any protobuf bytes \x01\x02\x03",
-        ] {
-            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-            assert_eq!(host_base64(bytes), host_string(&text));
-        }
-        let data = Map::from_iter([("context".to_owned(), host_base64(b"\x0a\x01i"))]);
-        let metadata = Map::from_iter([
-            ("instanceId".to_owned(), host_string("a\"b")),
-            ("data".to_owned(), json!({"n": [1, null, "x"]})),
-        ]);
-        assert_eq!(
-            write_envelope(&data, &metadata).unwrap(),
-            serde_json::to_vec(&json!({"Data": data, "Metadata": metadata})).unwrap()
-        );
-        let guid = uuid::Uuid::parse_str(&random_guid()).unwrap();
-        assert_eq!(guid.get_version(), Some(uuid::Version::Random));
-        assert_ne!(random_guid(), random_guid());
-        let now = utc_now_text();
-        assert_eq!(now.len(), "2026-11-25T17:41:21.1234567Z".len(), "{now}");
-        assert!(now.ends_with('Z'));
-    }
 
     fn arb_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![

@@ -98,6 +98,11 @@ impl Handler {
         Ok(handler)
     }
 
+    /// The loopback port the handler listens on (the same for every process the supervisor starts).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Where the handler listens.
     pub(crate) fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
