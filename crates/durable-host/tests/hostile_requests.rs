@@ -326,6 +326,15 @@ async fn bodies_past_the_limit_are_refused_and_binary_bodies_arrive_byte_exact()
         .send()
         .await?;
     assert_eq!(too_big.status().as_u16(), 413);
+    // The unread rest of the body ends the connection, and the answer says so: a pooling client (this one) must
+    // not send the next request on it.
+    assert_eq!(
+        too_big
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
     let status = http.get(format!("{hooks}/instances/big")).send().await?;
     assert_eq!(status.status().as_u16(), 404);
 

@@ -15,11 +15,19 @@ pub(crate) const DEFAULT_MAX_BODY: usize = 100 * 1024 * 1024;
 /// The setting that changes the limit, named as the Functions host names it.
 pub(crate) const BODY_LIMIT_SETTING: &str = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT";
 
+/// The 413 answer. The rest of the body stays unread, so the connection cannot carry another request: it says
+/// `Connection: close` (RFC 9112 section 9.6), or a client that pools connections could write its next request
+/// onto the one the server is closing and see a broken pipe instead of an answer.
 fn too_large(limit: usize) -> Response {
-    error_response(
+    let mut response = error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!("The request body is larger than the limit of {limit} bytes."),
-    )
+    );
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Reads the whole body, or answers 413 as soon as it is known to be over `limit`: at once for a declared
