@@ -10,18 +10,18 @@ use crate::app::{FunctionDef, FunctionKind, Handler, names};
 use crate::client_binding::ClientBinding;
 use crate::context::InvocationContext;
 use crate::envelope::{
-    InvocationRequest, activity_input, decode_layered_owned, decode_proto_trigger, encode_proto,
-    metadata_string,
+    InvocationRequest, activity_input, decode_layered_owned, decode_proto_trigger, metadata_string,
 };
 use crate::error::InvocationError;
 use crate::http_types::HttpRequest;
 use crate::logs::LogSink;
+use crate::reply::{self, ReturnValue};
 
 /// A successful invocation's `Outputs` and `ReturnValue`.
 #[derive(Debug, Default)]
 pub(crate) struct Reply {
     pub(crate) outputs: Map<String, Value>,
-    pub(crate) return_value: Value,
+    pub(crate) return_value: ReturnValue,
 }
 
 pub(crate) async fn dispatch(
@@ -162,7 +162,7 @@ async fn orchestrator(
     );
     Ok(Reply {
         outputs: Map::new(),
-        return_value: encode_proto(&response),
+        return_value: reply::proto(&response),
     })
 }
 
@@ -223,7 +223,7 @@ async fn entity(
     );
     Ok(Reply {
         outputs: Map::new(),
-        return_value: encode_proto(&result),
+        return_value: reply::proto(&result),
     })
 }
 
@@ -280,7 +280,7 @@ async fn activity(
             };
             return Ok(Reply {
                 outputs: Map::new(),
-                return_value,
+                return_value: return_value.into(),
             });
         }
         Err(payload) => proto::TaskFailureDetails {
@@ -299,7 +299,7 @@ async fn activity(
     // A non-2xx would reach the orchestration as a bare HTTP error; the envelope keeps type and message.
     Ok(Reply {
         outputs: Map::new(),
-        return_value: durable_core::failure_envelope::encode(&details),
+        return_value: durable_core::failure_envelope::encode(&details).into(),
     })
 }
 
@@ -382,7 +382,7 @@ fn collect(ctx: &InvocationContext) -> Reply {
     let outputs = ctx.take_outputs();
     Reply {
         outputs: outputs.bindings,
-        return_value: outputs.return_value.unwrap_or(Value::Null),
+        return_value: outputs.return_value.unwrap_or(Value::Null).into(),
     }
 }
 

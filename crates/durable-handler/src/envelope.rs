@@ -6,7 +6,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -17,17 +16,6 @@ use crate::error::InvocationError;
 pub(crate) struct InvocationRequest {
     pub(crate) data: Map<String, Value>,
     pub(crate) metadata: Map<String, Value>,
-}
-
-/// `{"Outputs": {...}, "Logs": [...], "ReturnValue": ...}` as the host reads it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct InvocationResponse {
-    #[serde(rename = "Outputs")]
-    pub(crate) outputs: Map<String, Value>,
-    #[serde(rename = "Logs")]
-    pub(crate) logs: Vec<String>,
-    #[serde(rename = "ReturnValue")]
-    pub(crate) return_value: Value,
 }
 
 /// Newtonsoft matches property names case-insensitively, so a sender may vary the case; so do we.
@@ -184,10 +172,6 @@ fn plain_literal(text: &str) -> Option<&str> {
         .bytes()
         .all(|b| b != b'"' && b != b'\\' && b >= 0x20)
         .then_some(inner)
-}
-
-pub(crate) fn encode_proto<M: prost::Message>(message: &M) -> Value {
-    Value::String(BASE64.encode(message.encode_to_vec()))
 }
 
 /// The activity input's JSON text (`None` for no input), from `Data.<binding>` or else `Metadata.data`.
@@ -358,7 +342,7 @@ mod tests {
         #[test]
         fn proto_decoder_round_trips(id in "[a-zA-Z0-9@-]{1,40}") {
             let request = durable_proto::OrchestratorRequest { instance_id: id.clone(), ..Default::default() };
-            let Value::String(b64) = encode_proto(&request) else { unreachable!() };
+            let b64 = BASE64.encode(prost::Message::encode_to_vec(&request));
             let decoded: durable_proto::OrchestratorRequest = decode_proto_trigger("context", &host_string(&b64)).unwrap();
             prop_assert_eq!(decoded.instance_id, id);
         }

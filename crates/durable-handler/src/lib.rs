@@ -44,6 +44,7 @@ mod function_json;
 mod http_types;
 mod logs;
 mod options;
+mod reply;
 mod routes;
 mod server;
 mod triggers;

@@ -80,23 +80,41 @@ impl TraceParent {
     #[allow(deprecated)]
     pub fn to_proto(&self, trace_state: Option<&str>) -> proto::TraceContext {
         proto::TraceContext {
-            trace_parent: self.to_string(),
+            trace_parent: self.header().as_str().to_owned(),
             span_id: self.span_id_hex(),
             trace_state: trace_state.filter(|s| !s.is_empty()).map(str::to_string),
         }
     }
 }
 
+/// A version-00 `traceparent` value, formatted on the stack: every turn and traced invocation writes a few of
+/// them, and formatting byte by byte through `fmt` cost more than the rest of the trace bookkeeping.
+pub(crate) struct Header([u8; HEADER_LEN]);
+
+const HEADER_LEN: usize = 2 + 1 + 32 + 1 + 16 + 1 + 2;
+
+impl Header {
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl TraceParent {
+    pub(crate) fn header(&self) -> Header {
+        let mut out = [b'-'; HEADER_LEN];
+        out[..2].copy_from_slice(b"00");
+        write_hex(&self.trace_id, &mut out[3..35]);
+        write_hex(&self.span_id, &mut out[36..52]);
+        write_hex(&[self.flags], &mut out[53..55]);
+        Header(out)
+    }
+}
+
 /// Formats as a version-00 `traceparent` header value.
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            self.trace_id_hex(),
-            self.span_id_hex(),
-            self.flags
-        )
+        f.write_str(self.header().as_str())
     }
 }
 
@@ -127,13 +145,19 @@ fn nibble(c: u8) -> Option<u8> {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    let mut out = vec![0u8; bytes.len() * 2];
+    write_hex(bytes, &mut out);
+    // Only ASCII hex digits were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Lower-case hex of `bytes` into `out`, which holds exactly two digits per byte.
+fn write_hex(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
 }
 
 /// Parses 16 lower-case hex digits as a span ID (how `OrchestrationTraceContext.spanID` and
@@ -196,6 +220,38 @@ mod tests {
         assert_eq!(parsed.to_string(), text);
         assert!(parsed.is_sampled());
         assert_eq!(parsed.span_id_hex(), "b7ad6b7169203331");
+    }
+
+    #[test]
+    fn formats_as_the_fmt_machinery_does() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut trace_id = [0u8; 16];
+            trace_id[..8].copy_from_slice(&next().to_le_bytes());
+            trace_id[8..].copy_from_slice(&next().to_le_bytes());
+            let parent = TraceParent {
+                trace_id,
+                span_id: next().to_le_bytes(),
+                flags: next() as u8,
+            };
+            let slow = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let expected = format!(
+                "00-{}-{}-{:02x}",
+                slow(&parent.trace_id),
+                slow(&parent.span_id),
+                parent.flags
+            );
+            assert_eq!(parent.to_string(), expected);
+            assert_eq!(parent.to_proto(None).trace_parent, expected);
+            assert_eq!(parent.span_id_hex(), slow(&parent.span_id));
+            assert_eq!(parent.trace_id_hex(), slow(&parent.trace_id));
+        }
     }
 
     #[test]
