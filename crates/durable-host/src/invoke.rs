@@ -150,7 +150,7 @@ impl Invoker {
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(Invoker {
             http,
-            client: Arc::new(HandlerClient::new(handler.port())),
+            client: HandlerClient::new(handler.port()),
             handler,
             // `functionTimeout: -1` (no limit) must not overflow a deadline.
             timeout: timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)),

@@ -3,7 +3,7 @@
 //! per request) costs more per invocation than the exchange itself on this path, and none of it applies here.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,6 +32,8 @@ pub(crate) struct HandlerClient {
     host: HeaderValue,
     /// Most recently used last: the connection taken next is the one most likely still warm.
     idle: Mutex<Vec<Idle>>,
+    /// [`IDLE_TIMEOUT`] but in tests.
+    idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for HandlerClient {
@@ -57,19 +59,30 @@ pub(crate) struct Answer {
 pub(crate) enum SendError {
     #[error("error sending request for url ({url})")]
     Send { url: String },
-    #[error("request or response body error")]
+    #[error("error decoding response body")]
     Body,
 }
 
 impl HandlerClient {
-    pub(crate) fn new(port: u16) -> Self {
+    /// A client for the handler on `port`. Inside a runtime it also starts the task that closes connections left
+    /// idle past the limit; it ends with the client.
+    pub(crate) fn new(port: u16) -> Arc<Self> {
+        Self::with_idle_timeout(port, IDLE_TIMEOUT)
+    }
+
+    fn with_idle_timeout(port: u16, idle_timeout: Duration) -> Arc<Self> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        HandlerClient {
+        let client = Arc::new(HandlerClient {
             addr,
             host: HeaderValue::try_from(addr.to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1")),
             idle: Mutex::new(Vec::new()),
+            idle_timeout,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(close_idle(Arc::downgrade(&client), idle_timeout / 2));
         }
+        client
     }
 
     /// `http://127.0.0.1:<port><path>`, for messages.
@@ -134,7 +147,7 @@ impl HandlerClient {
     async fn checkout(&self) -> Option<Sender> {
         loop {
             let idle = self.idle.lock().ok()?.pop()?;
-            if idle.sender.is_closed() || idle.since.elapsed() > IDLE_TIMEOUT {
+            if idle.sender.is_closed() || idle.since.elapsed() > self.idle_timeout {
                 continue;
             }
             let mut sender = idle.sender;
@@ -152,8 +165,18 @@ impl HandlerClient {
         }
         if let Ok(mut idle) = self.idle.lock() {
             let now = Instant::now();
-            idle.retain(|i| now.duration_since(i.since) <= IDLE_TIMEOUT);
+            idle.retain(|i| now.duration_since(i.since) <= self.idle_timeout);
             idle.push(Idle { sender, since: now });
+        }
+    }
+
+    /// Drops the connections that closed or sat unused past the limit; dropping a sender closes its connection.
+    fn close_stale(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let now = Instant::now();
+            idle.retain(|i| {
+                !i.sender.is_closed() && now.duration_since(i.since) <= self.idle_timeout
+            });
         }
     }
 
@@ -170,6 +193,20 @@ impl HandlerClient {
             let _ = connection.await;
         });
         Ok(sender)
+    }
+}
+
+/// Closes idle connections even when no invocation comes to notice them: after a burst, the connections (and
+/// the handler's tasks serving them) would otherwise stay open until the next request.
+async fn close_idle(client: Weak<HandlerClient>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        client.close_stale();
     }
 }
 
@@ -353,6 +390,74 @@ mod tests {
             error.to_string(),
             format!("error sending request for url (http://127.0.0.1:{port}/Fn)")
         );
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_without_another_request() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut pending = Vec::new();
+            read_request(&mut stream, &mut pending).await.unwrap();
+            stream.write_all(OK.as_bytes()).await.unwrap();
+            // Ends when the client closes the connection.
+            read_request(&mut stream, &mut pending).await.is_none()
+        });
+        let limit = Duration::from_millis(200);
+        let client = HandlerClient::with_idle_timeout(port, limit);
+        let sent = Instant::now();
+        client
+            .post(Uri::from_static("/Fn"), headers(), Bytes::new())
+            .await
+            .unwrap();
+        let closed = tokio::time::timeout(Duration::from_secs(30), served)
+            .await
+            .expect("the idle connection stayed open")
+            .unwrap();
+        assert!(closed);
+        assert!(sent.elapsed() > limit, "closed before the limit");
+    }
+
+    #[tokio::test]
+    async fn a_request_given_up_does_not_leave_its_connection_for_the_next() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut connection = 0;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                connection += 1;
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    while let Some((_, body)) = read_request(&mut stream, &mut pending).await {
+                        let _ = tx.send((connection, body));
+                        // The first connection never answers, as a handler stuck in a function.
+                        if connection == 1 {
+                            std::future::pending::<()>().await;
+                        }
+                        if stream.write_all(OK.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = HandlerClient::new(port);
+        let given_up = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.post(Uri::from_static("/Fn"), headers(), Bytes::from("first")),
+        )
+        .await;
+        assert!(given_up.is_err());
+        assert_eq!(seen.recv().await.unwrap(), (1, b"first".to_vec()));
+        let answer = client
+            .post(Uri::from_static("/Fn"), headers(), Bytes::from("second"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(seen.recv().await.unwrap(), (2, b"second".to_vec()));
     }
 
     #[test]
