@@ -264,10 +264,12 @@ mod tests {
     }
 
     /// A server that answers each request on a connection with `reply`, then closes the connection after
-    /// `per_connection` requests; it sends back what it saw: (connection number, head, body).
+    /// `per_connection` requests; it sends back what it saw: (connection number, head, body). Connection number
+    /// `silent` (counted from 1) reads its first request and never answers, as a handler stuck in a function.
     async fn server(
         reply: &'static str,
         per_connection: usize,
+        silent: Option<usize>,
     ) -> (
         u16,
         tokio::sync::mpsc::UnboundedReceiver<(usize, String, Vec<u8>)>,
@@ -288,6 +290,9 @@ mod tests {
                             return;
                         };
                         let _ = tx.send((connection, head, body));
+                        if silent == Some(connection) {
+                            std::future::pending::<()>().await;
+                        }
                         if stream.write_all(reply.as_bytes()).await.is_err() {
                             return;
                         }
@@ -316,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_share_a_connection_and_carry_what_was_given() {
-        let (port, mut seen) = server(OK, usize::MAX).await;
+        let (port, mut seen) = server(OK, usize::MAX, None).await;
         let client = HandlerClient::new(port);
         for body in ["{\"a\":1}", "{\"b\":2}"] {
             let answer = client
@@ -348,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_the_handler_closed_is_replaced() {
         // Each connection answers one request and is then closed by the server.
-        let (port, mut seen) = server(OK, 1).await;
+        let (port, mut seen) = server(OK, 1, None).await;
         let client = HandlerClient::new(port);
         for expected in 1..=3 {
             let answer = client
@@ -369,6 +374,7 @@ mod tests {
         let (port, _seen) = server(
             "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\noops",
             usize::MAX,
+            None,
         )
         .await;
         let client = HandlerClient::new(port);
@@ -421,29 +427,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_given_up_does_not_leave_its_connection_for_the_next() {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut connection = 0;
-            while let Ok((mut stream, _)) = listener.accept().await {
-                connection += 1;
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let mut pending = Vec::new();
-                    while let Some((_, body)) = read_request(&mut stream, &mut pending).await {
-                        let _ = tx.send((connection, body));
-                        // The first connection never answers, as a handler stuck in a function.
-                        if connection == 1 {
-                            std::future::pending::<()>().await;
-                        }
-                        if stream.write_all(OK.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
+        let (port, mut seen) = server(OK, usize::MAX, Some(1)).await;
         let client = HandlerClient::new(port);
         let given_up = tokio::time::timeout(
             Duration::from_millis(200),
@@ -451,13 +435,15 @@ mod tests {
         )
         .await;
         assert!(given_up.is_err());
-        assert_eq!(seen.recv().await.unwrap(), (1, b"first".to_vec()));
+        let (connection, _, body) = seen.recv().await.unwrap();
+        assert_eq!((connection, body), (1, b"first".to_vec()));
         let answer = client
             .post(Uri::from_static("/Fn"), headers(), Bytes::from("second"))
             .await
             .unwrap();
         assert_eq!(answer.status, StatusCode::OK);
-        assert_eq!(seen.recv().await.unwrap(), (2, b"second".to_vec()));
+        let (connection, _, body) = seen.recv().await.unwrap();
+        assert_eq!((connection, body), (2, b"second".to_vec()));
     }
 
     #[test]
