@@ -254,11 +254,13 @@ impl Invoker {
         let started = Instant::now();
         let trace = INVOCATION_TRACE.try_with(Clone::clone).ok().flatten();
         let sent = match invocation_request(function, &invocation_id, trace) {
-            Ok((path, headers)) => {
+            Some((path, headers)) => {
                 let post = self.client.post(path, headers, body.into());
                 tokio::time::timeout(self.timeout, post).await
             }
-            Err(e) => Ok(Err(e)),
+            None => Ok(Err(SendError::Send {
+                url: format!("{}/{function}", self.handler.base_url()),
+            })),
         };
         let result = match sent {
             Err(_elapsed) => Err(self.timeout_error(function)),

@@ -6,7 +6,6 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::HOST_VERSION;
-use super::client::SendError;
 
 /// `Azure-Functions-Host/<HOST_VERSION>`, the host's user agent.
 const HOST_USER_AGENT: &str = "Azure-Functions-Host/4.1040.0.0";
@@ -67,15 +66,14 @@ pub(crate) fn utc_now_text() -> String {
 }
 
 /// The path and headers of an invocation request, as the Functions host sends them (`Host` and `Content-Length`
-/// are added on the way out). Only the ID and the trace context are built per invocation.
+/// are added on the way out). Only the ID and the trace context are built per invocation. `None` when the
+/// function's name is not a valid path.
 pub(super) fn invocation_request(
     function: &str,
     invocation_id: &str,
     trace: Option<durable_proto::TraceContext>,
-) -> Result<(http::Uri, HeaderMap), SendError> {
-    let path = http::Uri::try_from(format!("/{function}")).map_err(|_| SendError::Send {
-        url: format!("http://127.0.0.1/{function}"),
-    })?;
+) -> Option<(http::Uri, HeaderMap)> {
+    let path = http::Uri::try_from(format!("/{function}")).ok()?;
     let mut headers = HeaderMap::with_capacity(8);
     if let Some(trace) = trace {
         if let Ok(value) = HeaderValue::try_from(trace.trace_parent) {
@@ -95,7 +93,7 @@ pub(super) fn invocation_request(
     headers.insert(HOST_VERSION_HEADER, HeaderValue::from_static(HOST_VERSION));
     headers.insert(USER_AGENT, HeaderValue::from_static(HOST_USER_AGENT));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
-    Ok((path, headers))
+    Some((path, headers))
 }
 
 /// `{"Data":{..},"Metadata":{..}}`, the bytes `Value::Object` of the two would serialize to.
