@@ -144,7 +144,9 @@ impl Invoker {
         timeout: Duration,
         ready_timeout: Duration,
     ) -> Result<Self, String> {
+        // Forwarded requests go to the handler on loopback, never through a proxy named in the environment.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;

@@ -44,7 +44,9 @@ impl Handler {
     /// background until [`Handler::stop`].
     pub(crate) async fn start(launch: Launch) -> Result<Arc<Handler>> {
         let worker_id = uuid::Uuid::new_v4().to_string();
+        // The handler is on loopback: a proxy named in the environment (`HTTP_PROXY`...) is not for it.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| HostError::Handler(format!("HTTP client: {e}")))?;

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -142,4 +143,66 @@ fn keys_given_by_the_user_are_never_printed_and_generated_ones_are() {
     assert!(stderr.contains("function key: "), "{stderr}");
     assert!(stderr.contains("durabletask_extension key: "), "{stderr}");
     assert!(!stderr.contains("master key: "), "{stderr}");
+}
+
+/// A proxy named in the environment (`HTTP_PROXY` and its kin, set on many corporate machines) is for the
+/// outside world: the host's calls to its own handler on loopback (the start-up probe, invocations, forwarded
+/// requests) never go through it.
+#[test]
+fn a_proxy_in_the_environment_is_not_used_for_the_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+    let host_json = serde_json::json!({
+        "version": "2.0",
+        "customHandler": {
+            "description": {"defaultExecutablePath": env!("CARGO_BIN_EXE_durable-host-fake-handler")},
+            "enableForwardingHttpRequest": true,
+        },
+    });
+    std::fs::write(app.join("host.json"), host_json.to_string()).unwrap();
+    std::fs::create_dir(app.join("Fwd")).unwrap();
+    std::fs::write(
+        app.join("Fwd/function.json"),
+        r#"{"bindings":[{"name":"req","type":"httpTrigger","direction":"in","authLevel":"anonymous","route":"fwd/{x}"},
+                        {"name":"res","type":"http","direction":"out"}]}"#,
+    )
+    .unwrap();
+    let settings = serde_json::json!({"Values": {support::LOG_ENV: app.join("requests.jsonl")}});
+    std::fs::write(app.join("local.settings.json"), settings.to_string()).unwrap();
+    // Port 1 on loopback: nothing listens there, so a request sent to the proxy fails at once.
+    let proxy = "http://127.0.0.1:1";
+    let mut command = Command::new(env!("CARGO_BIN_EXE_durable-host"));
+    command
+        .arg("--app-dir")
+        .arg(app)
+        .args(["--in-memory", "-p", "0"])
+        .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING");
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        command.env(name, proxy);
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        command.env_remove(name);
+    }
+    let mut host = Spawned::start(&mut command).unwrap();
+    let port: u16 = host
+        .wait_for_stdout(LIMIT, |line| {
+            line.strip_prefix("durable-host listening on http://localhost:")
+                .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        })
+        .unwrap_or_else(|e| panic!("{e}: {}", host.stderr()));
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(b"PUT /api/fwd/1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.ends_with("forwarded PUT abc"), "{answer}");
+
+    let status = host.terminate(LIMIT).unwrap();
+    assert!(status.success(), "{status}: {}", host.stderr());
 }
