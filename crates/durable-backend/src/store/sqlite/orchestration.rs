@@ -106,9 +106,9 @@ pub(super) fn lease(
         };
         // An instance scheduled to start later is not runnable before then, even if events were raised to it
         // meanwhile: its first turn must begin with ExecutionStarted.
-        let runnable = !is_terminal(status)
-            && !(status == OrchestrationStatus::Pending as i32
-                && scheduled_start_at.unwrap_or(0) > now);
+        let scheduled_later =
+            status == OrchestrationStatus::Pending as i32 && scheduled_start_at.unwrap_or(0) > now;
+        let runnable = !(is_terminal(status) || scheduled_later);
         if !runnable || !(filters.is_empty() || filters.iter().any(|f| f.name == name)) {
             continue;
         }
