@@ -62,6 +62,12 @@ pub(super) fn schedule(
     Ok(())
 }
 
+/// The activity queue in order (`?1` hub): the row id of every queued activity. It reads the ready index alone
+/// (every column it names is in the index, see schema version 13), so the activities out on a lease are passed over
+/// by their index entries: a large fan-out has tens of thousands out at once.
+pub(super) const QUEUE_WALK: &str = "SELECT id FROM activities INDEXED BY activities_ready \
+     WHERE hub = ?1 AND lease_token IS NULL ORDER BY id";
+
 pub(super) fn lease(
     c: &Connection,
     hub: &str,
@@ -71,23 +77,17 @@ pub(super) fn lease(
     let filters = request
         .filters
         .as_ref()
-        .map(|f| f.activities.clone())
+        .map(|f| f.activities.as_slice())
         .unwrap_or_default();
-    let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
-    let name_filter = super::query::name_filter("name", names.len(), 2);
-    // The queue in order, walking an index, so it neither sorts nor reads the rest of a long queue. Activities out
-    // on a live lease (in memory) are passed over by the index entry alone, without reading their rows: a large
-    // fan-out has tens of thousands out at once.
-    let queued = format!(
-        "SELECT id, name, request, orchestration_version FROM activities INDEXED BY activities_ready \
-         WHERE hub = ?1 AND lease_token IS NULL{name_filter} ORDER BY id"
-    );
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub];
-    params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
     let mut out = Vec::new();
     let mut considered = 0;
-    let mut stmt = c.prepare_cached(&queued)?;
-    let mut rows = stmt.query(params.as_slice())?;
+    let mut walk = c.prepare_cached(QUEUE_WALK)?;
+    let mut load = c.prepare_cached(
+        "SELECT name, request, orchestration_version FROM activities WHERE id = ?1",
+    )?;
+    // The queue in order, walking an index, so it neither sorts nor reads the rest of a long queue; a row is read
+    // only for an activity that is not out on a live lease (in memory).
+    let mut rows = walk.query([hub])?;
     while out.len() < request.activities && considered < CANDIDATES {
         let Some(row) = rows.next()? else {
             break;
@@ -96,10 +96,24 @@ pub(super) fn lease(
         if super::leases::activity_live(hub, row_id, now) {
             continue;
         }
+        let mut stored = load.query([row_id])?;
+        // The walk and this read are one transaction's view, so the row is there; skipping is what a vanished
+        // row would deserve anyway.
+        let Some(stored) = stored.next()? else {
+            continue;
+        };
+        let name = stored.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        // Activities that no filter names are not candidates.
+        if !(filters.is_empty() || filters.iter().any(|f| f.name == name)) {
+            continue;
+        }
         considered += 1;
-        let name: String = row.get(1)?;
-        let activity =
-            ActivityRequest::decode(row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?)?;
+        let activity = ActivityRequest::decode(
+            stored
+                .get_ref(1)?
+                .as_blob()
+                .map_err(rusqlite::Error::from)?,
+        )?;
         // Like the scheduler: an activity without a version of its own runs as its orchestration's version, so a
         // worker filtering both at one version gets the activities its orchestrations schedule.
         // An empty version (what some SDKs send for "none") is no version of its own.
@@ -107,7 +121,7 @@ pub(super) fn lease(
             .version
             .clone()
             .filter(|v| !v.is_empty())
-            .or(row.get::<_, Option<String>>(3)?);
+            .or(stored.get::<_, Option<String>>(2)?);
         let accepted = filters.is_empty()
             || filters.iter().any(|f| {
                 f.name == name

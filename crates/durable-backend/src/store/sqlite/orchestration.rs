@@ -22,9 +22,6 @@ use crate::error::StoreError;
 use crate::past_events::EncodedPastEvents;
 use crate::store::{LeaseRequest, LeasedWork, WorkKind};
 
-// An instance scheduled to start later is not runnable before then, even if events were raised to it meanwhile:
-// its first turn must begin with ExecutionStarted.
-
 /// Instances considered per lease call (not counting those already leased); filters that reject many candidates
 /// still see this many.
 const CANDIDATES: usize = 256;
@@ -33,6 +30,26 @@ const CANDIDATES: usize = 256;
 /// arrive meanwhile do (see `instances::enqueue`): every lease call during the turn would pass over them. A turn
 /// of a few messages is not worth the write.
 const HOLD_DELIVERED: usize = 32;
+
+/// The orchestrations' queue in arrival order (`?1` hub, `?2` now): the instance of every ready message visible by
+/// now. It reads the ready index alone (every column it names is in the index, see schema version 13), so passing
+/// over the messages of instances whose turn is out costs an index entry each, not a row.
+pub(super) const QUEUE_WALK: &str = "SELECT instance_id FROM inbox INDEXED BY inbox_ready \
+     WHERE hub = ?1 AND lease_token IS NULL AND visible_at <= ?2 ORDER BY id";
+
+/// What a lease call reads of an instance the walk meets (`?1` hub, `?2` instance), once per call: whether it can
+/// run and is wanted, and what its turn's work item carries (the execution id, and the trace context kept for this
+/// execution only).
+const CANDIDATE: &str = "SELECT name, version, status, scheduled_start_at, execution_id, \
+     CASE WHEN trace_execution_id = execution_id THEN trace_context END \
+     FROM instances WHERE hub = ?1 AND instance_id = ?2";
+
+/// An instance picked for a turn, with what its work item needs of its row.
+struct Candidate {
+    id: String,
+    execution_id: String,
+    trace: Option<Vec<u8>>,
+}
 
 pub(super) fn lease(
     c: &Connection,
@@ -43,83 +60,96 @@ pub(super) fn lease(
     let filters = request
         .filters
         .as_ref()
-        .map(|f| f.orchestrations.clone())
+        .map(|f| f.orchestrations.as_slice())
         .unwrap_or_default();
-    let names: Vec<&String> = filters.iter().map(|f| &f.name).collect();
-    let name_filter = super::query::name_filter("i.name", names.len(), 3);
-    let runnable = "i.status NOT IN (1, 3, 4, 5) AND NOT (i.status = 6 AND COALESCE(i.scheduled_start_at, 0) > ?2)";
-    // Walk the queue in arrival order and stop early: the oldest runnable message picks the next instance.
-    // Messages of instances whose turn is out (leases are in memory) are passed over here; a lapsed lease no
-    // longer holds its instance back, and its messages are still queued.
-    let queued = format!(
-        "SELECT m.instance_id, i.name, i.version FROM inbox m INDEXED BY inbox_ready \
-         JOIN instances i ON i.hub = m.hub AND i.instance_id = m.instance_id \
-         WHERE m.hub = ?1 AND m.lease_token IS NULL AND m.visible_at <= ?2 AND {runnable}{name_filter} \
-         ORDER BY m.id"
-    );
     // Messages held back for a turn whose lease ran out are runnable again.
     for id in super::leases::held_without_live_lease(hub, now) {
         instances::release_held(c, hub, &id)?;
     }
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&hub, &now];
-    params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
-    let mut picked = Vec::new();
+    let mut picked: Vec<Candidate> = Vec::new();
+    // Instances this call has decided on (picked or not), so their other messages are passed over by a lookup.
     let mut seen = std::collections::HashSet::new();
     let mut considered = 0;
-    let mut stmt = c.prepare_cached(&queued)?;
-    let mut rows = stmt.query(params.as_slice())?;
-    // Rows are read one at a time so a lease for a few slots does not load the whole queue.
+    let mut walk = c.prepare_cached(QUEUE_WALK)?;
+    let mut candidate = c.prepare_cached(CANDIDATE)?;
+    // Walk the queue in arrival order and stop early: the oldest runnable message picks the next instance. Rows
+    // are read one at a time so a lease for a few slots does not load the whole queue. Messages of instances whose
+    // turn is out (leases are in memory) are passed over; a lapsed lease no longer holds its instance back, and its
+    // messages are still queued.
+    let mut rows = walk.query((hub, now))?;
     while picked.len() < request.orchestrations && considered < CANDIDATES {
         let Some(row) = rows.next()? else {
             break;
         };
-        let id: String = row.get(0)?;
-        if seen.contains(&id) || super::leases::orchestration_live(hub, &id, now) {
+        let id = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if seen.contains(id) || super::leases::orchestration_live(hub, id, now) {
+            continue;
+        }
+        let id = id.to_owned();
+        let instance = candidate
+            .query_row((hub, &id), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i32>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
+                ))
+            })
+            .optional()?;
+        seen.insert(id.clone());
+        // Messages of an instance that is gone or cannot run, or that no filter names, are not candidates.
+        let Some((name, version, status, scheduled_start_at, execution_id, trace)) = instance
+        else {
+            continue;
+        };
+        // An instance scheduled to start later is not runnable before then, even if events were raised to it
+        // meanwhile: its first turn must begin with ExecutionStarted.
+        let scheduled_later =
+            status == OrchestrationStatus::Pending as i32 && scheduled_start_at.unwrap_or(0) > now;
+        let runnable = !(is_terminal(status) || scheduled_later);
+        if !runnable || !(filters.is_empty() || filters.iter().any(|f| f.name == name)) {
             continue;
         }
         considered += 1;
-        let name: String = row.get(1)?;
-        let version: Option<String> = row.get(2)?;
         let accepted = filters.is_empty()
             || filters.iter().any(|f| {
                 f.name == name
                     && (f.versions.is_empty()
                         || f.versions.iter().any(|v| Some(v) == version.as_ref()))
             });
-        seen.insert(id.clone());
         if accepted {
-            picked.push(id);
+            picked.push(Candidate {
+                id,
+                execution_id,
+                trace,
+            });
         }
     }
     drop(rows);
-    drop(stmt);
+    drop(walk);
+    drop(candidate);
     picked
-        .iter()
-        .map(|id| lease_one(c, hub, id, request, now))
+        .into_iter()
+        .map(|picked| lease_one(c, hub, picked, request, now))
         .collect()
 }
 
 fn lease_one(
     c: &Connection,
     hub: &str,
-    id: &str,
+    picked: Candidate,
     request: &LeaseRequest,
     now: i64,
 ) -> Result<LeasedWork, StoreError> {
+    let Candidate {
+        id,
+        execution_id,
+        trace,
+    } = picked;
+    let id = id.as_str();
     let token = instances::lease_token(id);
-    // Only the execution id and this execution's trace context: decoding the whole row is for completions.
-    let (execution_id, trace) = c
-        .prepare_cached(
-            "SELECT execution_id, CASE WHEN trace_execution_id = execution_id THEN trace_context END \
-             FROM instances WHERE hub = ?1 AND instance_id = ?2",
-        )?
-        .query_row((hub, id), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
-        })
-        .optional()?
-        .ok_or_else(|| {
-            StoreError::Internal(format!("instance '{id}' vanished while being leased"))
-        })?;
     let (rows, delivered) = visible_messages(c, hub, id, now)?;
     if rows.len() >= HOLD_DELIVERED {
         instances::hold_delivered(c, hub, id, &rows)?;
@@ -732,5 +762,86 @@ pub(super) fn instance_ref(row: &InstanceRow) -> OrchestrationInstance {
     OrchestrationInstance {
         instance_id: row.instance_id.clone(),
         execution_id: Some(row.execution_id.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Synchronous;
+    use durable_proto::{OrchestrationFilter, WorkItemFilters};
+
+    /// The instances of the lease's walk leased by `request` at `now`, in the order handed out.
+    fn leased(c: &Connection, request: &LeaseRequest, now: i64) -> Vec<String> {
+        lease(c, "h", request, now)
+            .unwrap()
+            .iter()
+            .map(|w| instances::leased_instance(&w.token).unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_walk_leases_only_instances_that_can_run_and_that_the_filters_name() {
+        let c = Connection::open_in_memory().unwrap();
+        super::super::schema::prepare(&c, Synchronous::Off).unwrap();
+        super::super::leases::install(super::super::leases::Leases::default());
+        // In queue order: a message whose instance is gone, one for each finished status, one for an instance
+        // scheduled to start at 5000, then instances that can run under other names and versions. Statuses:
+        // 0 running, 1 completed, 3 failed, 4 canceled, 5 terminated, 6 pending, 7 suspended.
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at,
+                                    scheduled_start_at)
+                 VALUES ('h', 'completed', 'e', 'Order', NULL, 1, 0, 0, NULL),
+                        ('h', 'failed', 'e', 'Order', NULL, 3, 0, 0, NULL),
+                        ('h', 'canceled', 'e', 'Order', NULL, 4, 0, 0, NULL),
+                        ('h', 'terminated', 'e', 'Order', NULL, 5, 0, 0, NULL),
+                        ('h', 'later', 'e', 'Order', '2', 6, 0, 0, 5000),
+                        ('h', 'other', 'e', 'Other', NULL, 0, 0, 0, NULL),
+                        ('h', 'old', 'e', 'Order', '1', 0, 0, 0, NULL),
+                        ('h', 'new', 'e-new', 'Order', '2', 0, 0, 0, NULL),
+                        ('h', 'pending', 'e', 'Order', '2', 6, 0, 0, NULL),
+                        ('h', 'suspended', 'e', 'Order', '2', 7, 0, 0, NULL);
+             INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed)
+                 VALUES ('h', 'gone', 1, 1, 0, NULL, 0), ('h', 'completed', 1, 2, 0, NULL, 0),
+                        ('h', 'failed', 1, 3, 0, NULL, 0), ('h', 'canceled', 1, 4, 0, NULL, 0),
+                        ('h', 'terminated', 1, 5, 0, NULL, 0), ('h', 'later', 1, 6, 0, NULL, 0),
+                        ('h', 'other', 1, 7, 0, NULL, 0), ('h', 'old', 1, 8, 0, NULL, 0),
+                        ('h', 'new', 1, 9, 0, NULL, 0), ('h', 'new', 1, 10, 0, NULL, 0),
+                        ('h', 'pending', 1, 11, 0, NULL, 0), ('h', 'suspended', 1, 12, 0, NULL, 0);",
+        )
+        .unwrap();
+        let filtered = LeaseRequest {
+            orchestrations: 10,
+            orchestration_lease_ms: 60_000,
+            filters: Some(WorkItemFilters {
+                orchestrations: vec![OrchestrationFilter {
+                    name: "Order".into(),
+                    versions: vec!["2".into()],
+                }],
+                ..WorkItemFilters::default()
+            }),
+            ..LeaseRequest::default()
+        };
+        assert_eq!(leased(&c, &filtered, 100), ["new", "pending", "suspended"]);
+        // The turn carries the execution id the walk read.
+        let Some(work_item::Request::OrchestratorRequest(turn)) = lease(&c, "h", &filtered, 100)
+            .unwrap()
+            .into_iter()
+            .chain(lease(&c, "h", &filtered, 6000).unwrap())
+            .next()
+            .and_then(|w| w.item.request)
+        else {
+            panic!("the instance scheduled for 5000 is runnable at 6000");
+        };
+        assert_eq!(
+            (turn.instance_id.as_str(), turn.execution_id.as_deref()),
+            ("later", Some("e"))
+        );
+        let any = LeaseRequest {
+            filters: None,
+            ..filtered
+        };
+        assert_eq!(leased(&c, &any, 6000), ["other", "old"]);
+        assert!(leased(&c, &any, 6000).is_empty());
     }
 }

@@ -351,3 +351,29 @@ fn an_entity_lease_reads_as_much_for_a_long_queue_as_for_a_short_one() {
     let (_, old_long) = run(&stores[1], old, &params);
     assert!(old_long > 20 * old_short, "{old_short} -> {old_long}");
 }
+
+/// The lease calls walk the ready queues in order and pass over what is out on a lease: the walks read their
+/// indexes alone (`COVERING INDEX`), so an entry passed over costs no read of its row. A walk that named a column
+/// its index lacks, or an index that lost one, would read the table row of every entry and fail here.
+#[test]
+fn the_lease_walks_read_their_indexes_alone() {
+    let c = Connection::open_in_memory().unwrap();
+    prepare(&c, Synchronous::Off).unwrap();
+    let hub = || rusqlite::types::Value::from("h".to_owned());
+    let cases = [
+        (
+            super::orchestration::QUEUE_WALK,
+            vec![hub(), 100_i64.into()],
+            "SEARCH inbox USING COVERING INDEX inbox_ready (hub=?)",
+        ),
+        (
+            super::activity::QUEUE_WALK,
+            vec![hub()],
+            "SEARCH activities USING COVERING INDEX activities_ready (hub=?)",
+        ),
+    ];
+    for (sql, params, expected) in cases {
+        // The whole plan: one search of the index, in its order (no sort, no table).
+        assert_eq!(plan(&c, sql, &params), [expected], "{sql}");
+    }
+}

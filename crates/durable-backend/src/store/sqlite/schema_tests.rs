@@ -447,6 +447,93 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
 }
 
 #[test]
+fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_same_order() {
+    use super::super::{activity, instances, leases, orchestration};
+    use crate::store::LeaseRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v12.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        // Message 2 was held back for a turn that was out when the previous process stopped; message 4 is a timer.
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = 12;
+             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+                 VALUES ('h', 'a', 'e', 'o', 0, 0, 0), ('h', 'b', 'e', 'o', 0, 0, 0), ('h', 'c', 'e', 'o', 0, 0, 0);
+             INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, lease_token)
+                 VALUES ('h', 'b', 1, 1, 0, NULL, 0, NULL), ('h', 'a', 1, 2, 0, NULL, 0, 'held'),
+                        ('h', 'b', 1, 3, 0, NULL, 0, NULL), ('h', 'c', 1, 4, 9000, NULL, 1, NULL),
+                        ('g', 'a', 1, 5, 0, NULL, 0, NULL);
+             INSERT INTO activities (id, hub, instance_id, execution_id, task_id, name, request)
+                 VALUES (1, 'h', 'a', 'e', 0, 'first', x''), (2, 'g', 'a', 'e', 0, 'other hub', x''),
+                        (3, 'h', 'b', 'e', 0, 'second', x'');",
+            MIGRATIONS[..12].concat()
+        ))
+        .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    release_all_leases(&conn).unwrap();
+    let strings = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map(params, |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let columns = "SELECT name FROM pragma_index_info(?1) ORDER BY seqno";
+    assert_eq!(
+        strings(columns, &[&"inbox_ready"]),
+        ["hub", "id", "visible_at", "lease_token"]
+    );
+    assert_eq!(
+        strings(columns, &[&"activities_ready"]),
+        ["hub", "id", "lease_token"]
+    );
+    // The held message is back in the queue; the timer is walked once it is due.
+    assert_eq!(
+        strings(orchestration::QUEUE_WALK, &[&"h", &100]),
+        ["b", "a", "b"]
+    );
+    assert_eq!(
+        strings(orchestration::QUEUE_WALK, &[&"h", &9000]),
+        ["b", "a", "b", "c"]
+    );
+    let ids: Vec<i64> = conn
+        .prepare(activity::QUEUE_WALK)
+        .unwrap()
+        .query_map(["h"], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, [1, 3]);
+    // The leases follow the walks: the oldest message picks its instance, the activities go in order.
+    leases::install(leases::Leases::default());
+    let request = LeaseRequest {
+        orchestrations: 1,
+        activities: 10,
+        orchestration_lease_ms: 60_000,
+        activity_lease_ms: 60_000,
+        ..LeaseRequest::default()
+    };
+    let leased = orchestration::lease(&conn, "h", &request, 100).unwrap();
+    assert_eq!(
+        leased
+            .iter()
+            .map(|w| w.token.as_str())
+            .filter_map(instances::leased_instance)
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    let queue: Vec<Option<i64>> = activity::lease(&conn, "h", &request, 100)
+        .unwrap()
+        .iter()
+        .map(|w| activity::leased_row(&w.token))
+        .collect();
+    assert_eq!(queue, [Some(1), Some(3)]);
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
