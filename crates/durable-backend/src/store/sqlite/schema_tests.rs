@@ -2,6 +2,33 @@
 
 use super::*;
 
+/// A database file as schema version `version` left it (that version's migrations, then what `setup` writes),
+/// opened again as the store opens a file and checked to be at the latest version (`prepare` migrated it). The
+/// file lives as long as the returned directory.
+fn opened_after_version(
+    version: usize,
+    setup: impl FnOnce(&Connection),
+) -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("v{version}.db"));
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "{} PRAGMA user_version = {version};",
+            MIGRATIONS[..version].concat()
+        ))
+        .unwrap();
+        setup(&conn);
+    }
+    let conn = Connection::open(&path).unwrap();
+    prepare(&conn, Synchronous::Full).unwrap();
+    let migrated: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(migrated, MIGRATIONS.len() as i64);
+    (dir, conn)
+}
+
 #[test]
 fn migrating_twice_keeps_the_latest_version() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,23 +49,12 @@ fn migrating_twice_keeps_the_latest_version() {
 
 #[test]
 fn a_version_1_file_gains_the_lease_indexes_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} PRAGMA user_version = 1;
-             INSERT INTO inbox (hub, instance_id, priority, visible_at) VALUES ('h', 'i', 1, 0);",
-            MIGRATIONS[0]
-        ))
+    let (_dir, conn) = opened_after_version(1, |c| {
+        c.execute_batch(
+            "INSERT INTO inbox (hub, instance_id, priority, visible_at) VALUES ('h', 'i', 1, 0);",
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, MIGRATIONS.len() as i64);
+    });
     let indexes: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%ready' ORDER BY name")
         .unwrap()
@@ -55,22 +71,15 @@ fn a_version_1_file_gains_the_lease_indexes_and_keeps_its_rows() {
 
 #[test]
 fn a_version_3_file_gains_the_orchestration_version_of_queued_activities() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v3.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} {} {} PRAGMA user_version = 3;
-             INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at)
+    let (_dir, conn) = opened_after_version(3, |c| {
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at)
                  VALUES ('h', 'v3', 'e', 'o', '3.0.0', 0, 0, 0), ('h', 'plain', 'e', 'o', NULL, 0, 0, 0);
              INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request)
                  VALUES ('h', 'v3', 'e', 0, 'act', x''), ('h', 'plain', 'e', 0, 'act', x'');",
-            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2]
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     let versions: Vec<(String, Option<String>)> = conn
         .prepare("SELECT instance_id, orchestration_version FROM activities ORDER BY instance_id")
         .unwrap()
@@ -89,25 +98,18 @@ fn a_version_3_file_gains_the_orchestration_version_of_queued_activities() {
 
 #[test]
 fn a_version_4_file_loses_what_cleaning_entity_storage_would_have_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v4.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} {} {} {} PRAGMA user_version = 4;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+    let (_dir, conn) = opened_after_version(4, |c| {
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
                  VALUES ('h', 'done', 'e', 'o', 1, 0, 0), ('h', 'live', 'e', 'o', 0, 0, 0);
              INSERT INTO entities (hub, entity_id, name, state, created_at, last_modified_at, locked_by)
                  VALUES ('h', '@c@empty', 'c', NULL, 0, 0, NULL), ('h', '@c@full', 'c', '1', 0, 0, NULL),
                         ('h', '@c@queued', 'c', NULL, 0, 0, NULL), ('h', '@c@orphan', 'c', NULL, 0, 0, 'done'),
                         ('h', '@c@orphan-full', 'c', '2', 0, 0, 'gone'), ('h', '@c@held', 'c', NULL, 0, 0, 'live');
              INSERT INTO entity_inbox (hub, entity_id, visible_at, event) VALUES ('h', '@c@queued', 0, x'');",
-            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3]
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     let entities: Vec<(String, Option<String>)> = conn
         .prepare("SELECT entity_id, locked_by FROM entities ORDER BY entity_id")
         .unwrap()
@@ -130,24 +132,13 @@ fn a_version_4_file_loses_what_cleaning_entity_storage_would_have_removed() {
 
 #[test]
 fn a_version_5_file_gains_the_creation_time_index_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v5.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} {} {} {} {} PRAGMA user_version = 5;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+    let (_dir, conn) = opened_after_version(5, |c| {
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
                  VALUES ('h', 'old', 'e', 'o', 1, 1000, 1000), ('h', 'new', 'e', 'o', 0, 9000, 9000);",
-            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, MIGRATIONS.len() as i64);
+    });
     let recent: Vec<String> = conn
         .prepare(
             "SELECT instance_id FROM instances INDEXED BY instances_by_created \
@@ -163,24 +154,13 @@ fn a_version_5_file_gains_the_creation_time_index_and_keeps_its_rows() {
 
 #[test]
 fn a_version_6_file_gains_the_trace_columns_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v6.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} PRAGMA user_version = 6;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+    let (_dir, conn) = opened_after_version(6, |c| {
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
                  VALUES ('h', 'old', 'e', 'o', 0, 1000, 1000);",
-            MIGRATIONS[..6].concat()
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, MIGRATIONS.len() as i64);
+    });
     let row: (String, Option<Vec<u8>>, Option<String>) = conn
         .query_row(
             "SELECT instance_id, trace_context, trace_execution_id FROM instances WHERE hub = 'h'",
@@ -193,25 +173,18 @@ fn a_version_6_file_gains_the_trace_columns_and_keeps_its_rows() {
 
 #[test]
 fn a_version_5_file_keeps_no_token_index_and_its_leases_are_released_on_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v5.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} {} {} {} {} PRAGMA user_version = 5;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+    let (_dir, conn) = opened_after_version(5, |c| {
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
                                     lease_token, lease_expires_at)
                  VALUES ('h', 'leased', 'e', 'o', 0, 0, 0, 'old-token', 99), ('h', 'idle', 'e', 'o', 0, 0, 0, NULL, NULL);
              INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
                  VALUES ('h', 'leased', 1, 0, x'', 'old-token');
              INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token, lease_expires_at)
                  VALUES ('h', 'leased', 'e', 0, 'a', x'', 'old-activity-token', 99);",
-            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], MIGRATIONS[3], MIGRATIONS[4]
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     release_all_leases(&conn).unwrap();
     let token_indexes: i64 = conn
         .query_row(
@@ -238,8 +211,6 @@ fn a_version_5_file_keeps_no_token_index_and_its_leases_are_released_on_open() {
 fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
     use crate::codec::{encode, event};
     use durable_proto::history_event::EventType;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v8.db");
     let started = event(
         -1,
         1000,
@@ -250,11 +221,9 @@ fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
         1001,
         EventType::OrchestratorCompleted(durable_proto::OrchestratorCompletedEvent {}),
     );
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} PRAGMA user_version = 8;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
+    let (_dir, conn) = opened_after_version(8, |c| {
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at,
                                     lease_token, lease_expires_at, lease_started_at)
                  VALUES ('h', 'old', 'e', 'o', 0, 0, 0, 'x~old', 99, 1);
              INSERT INTO inbox (hub, instance_id, priority, visible_at, event, lease_token)
@@ -262,24 +231,17 @@ fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
              INSERT INTO activities (hub, instance_id, execution_id, task_id, name, request, lease_token,
                                      lease_expires_at)
                  VALUES ('h', 'old', 'e', 0, 'a', x'', 'y~1', 99);",
-            MIGRATIONS[..8].concat()
-        ))
+        )
         .unwrap();
-        let mut insert = conn
+        let mut insert = c
             .prepare(
                 "INSERT INTO history (hub, instance_id, seq, event) VALUES ('h', 'old', ?1, ?2)",
             )
             .unwrap();
         insert.execute((0, encode(&started))).unwrap();
         insert.execute((1, encode(&completed))).unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     release_all_leases(&conn).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, MIGRATIONS.len() as i64);
     // The old rows read as before, and a turn appended after them follows in order.
     let next = event(
         -1,
@@ -312,20 +274,13 @@ fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
 
 #[test]
 fn a_version_9_file_keeps_its_queued_messages_due() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v9.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "{} PRAGMA user_version = 9;
-             INSERT INTO inbox (hub, instance_id, priority, visible_at, event)
+    let (_dir, conn) = opened_after_version(9, |c| {
+        c.execute_batch(
+            "INSERT INTO inbox (hub, instance_id, priority, visible_at, event)
                  VALUES ('h', 'timer', 1, 5000, NULL), ('h', 'now', 1, 10, NULL);",
-            MIGRATIONS[..9].concat()
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     assert_eq!(
         super::super::query::next_due(&conn, "h", 100).unwrap(),
         Some(5000)
@@ -347,15 +302,11 @@ fn a_version_9_file_keeps_its_queued_messages_due() {
 fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
     use super::super::{activity, instances, orchestration};
     use crate::store::LeaseRequest;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v11.db");
-    {
-        let conn = Connection::open(&path).unwrap();
+    let (_dir, conn) = opened_after_version(11, |c| {
         // Ids as a version 11 file gives them: one sequence over all hubs and instances. Message 4 was held back
         // for a turn that was out when the previous process stopped; message 5 is a timer.
-        conn.execute_batch(&format!(
-            "{} PRAGMA user_version = 11;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
                  VALUES ('h', 'a', 'e', 'o', 0, 0, 0), ('h', 'b', 'e', 'o', 0, 0, 0);
              INSERT INTO inbox (id, hub, instance_id, priority, visible_at, event, delayed, lease_token)
                  VALUES (1, 'h', 'a', 1, 0, NULL, 0, NULL), (2, 'h', 'b', 1, 0, NULL, 0, NULL),
@@ -364,12 +315,9 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
              INSERT INTO activities (id, hub, instance_id, execution_id, task_id, name, request)
                  VALUES (1, 'h', 'a', 'e', 0, 'first', x''), (2, 'h', 'b', 'e', 0, 'second', x''),
                         (3, 'g', 'a', 'e', 0, 'other hub', x'');",
-            MIGRATIONS[..11].concat()
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     release_all_leases(&conn).unwrap();
     let names = |sql: &str| -> Vec<String> {
         conn.prepare(sql)
@@ -450,14 +398,10 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
 fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_same_order() {
     use super::super::{activity, instances, leases, orchestration};
     use crate::store::LeaseRequest;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v12.db");
-    {
-        let conn = Connection::open(&path).unwrap();
+    let (_dir, conn) = opened_after_version(12, |c| {
         // Message 2 was held back for a turn that was out when the previous process stopped; message 4 is a timer.
-        conn.execute_batch(&format!(
-            "{} PRAGMA user_version = 12;
-             INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+        c.execute_batch(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
                  VALUES ('h', 'a', 'e', 'o', 0, 0, 0), ('h', 'b', 'e', 'o', 0, 0, 0), ('h', 'c', 'e', 'o', 0, 0, 0);
              INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, lease_token)
                  VALUES ('h', 'b', 1, 1, 0, NULL, 0, NULL), ('h', 'a', 1, 2, 0, NULL, 0, 'held'),
@@ -466,12 +410,9 @@ fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_sa
              INSERT INTO activities (id, hub, instance_id, execution_id, task_id, name, request)
                  VALUES (1, 'h', 'a', 'e', 0, 'first', x''), (2, 'g', 'a', 'e', 0, 'other hub', x''),
                         (3, 'h', 'b', 'e', 0, 'second', x'');",
-            MIGRATIONS[..12].concat()
-        ))
+        )
         .unwrap();
-    }
-    let conn = Connection::open(&path).unwrap();
-    prepare(&conn, Synchronous::Full).unwrap();
+    });
     release_all_leases(&conn).unwrap();
     let strings = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
         conn.prepare(sql)
