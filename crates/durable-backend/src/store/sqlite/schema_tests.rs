@@ -29,6 +29,29 @@ fn opened_after_version(
     (dir, conn)
 }
 
+/// A lease call for one orchestrator turn and up to ten activities.
+fn one_turn_and_ten_activities() -> crate::store::LeaseRequest {
+    crate::store::LeaseRequest {
+        orchestrations: 1,
+        activities: 10,
+        orchestration_lease_ms: 60_000,
+        activity_lease_ms: 60_000,
+        ..Default::default()
+    }
+}
+
+/// The row ids of the activities of hub `h` that `request` leases at time 100, in the order handed out.
+fn leased_activity_rows(
+    conn: &Connection,
+    request: &crate::store::LeaseRequest,
+) -> Vec<Option<i64>> {
+    super::super::activity::lease(conn, "h", request, 100)
+        .unwrap()
+        .iter()
+        .map(|w| super::super::activity::leased_row(&w.token))
+        .collect()
+}
+
 #[test]
 fn migrating_twice_keeps_the_latest_version() {
     let dir = tempfile::tempdir().unwrap();
@@ -301,7 +324,6 @@ fn a_version_9_file_keeps_its_queued_messages_due() {
 #[test]
 fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
     use super::super::{activity, instances, orchestration};
-    use crate::store::LeaseRequest;
     let (_dir, conn) = opened_after_version(11, |c| {
         // Ids as a version 11 file gives them: one sequence over all hubs and instances. Message 4 was held back
         // for a turn that was out when the previous process stopped; message 5 is a timer.
@@ -363,13 +385,7 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
         super::super::query::next_due(&conn, "h", 100).unwrap(),
         Some(9000)
     );
-    let request = LeaseRequest {
-        orchestrations: 1,
-        activities: 10,
-        orchestration_lease_ms: 60_000,
-        activity_lease_ms: 60_000,
-        ..LeaseRequest::default()
-    };
+    let request = one_turn_and_ten_activities();
     // The oldest ready message picks the instance; its turn gets every visible message of it, in order.
     let leased = orchestration::lease(&conn, "h", &request, 100).unwrap();
     assert_eq!(leased.len(), 1);
@@ -386,18 +402,13 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
         ..Default::default()
     };
     activity::schedule(&conn, "h", &owner, 1, action).unwrap();
-    let queue: Vec<Option<i64>> = activity::lease(&conn, "h", &request, 100)
-        .unwrap()
-        .iter()
-        .map(|w| activity::leased_row(&w.token))
-        .collect();
+    let queue = leased_activity_rows(&conn, &request);
     assert_eq!(queue, [Some(1), Some(2), Some(4)]);
 }
 
 #[test]
 fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_same_order() {
     use super::super::{activity, instances, leases, orchestration};
-    use crate::store::LeaseRequest;
     let (_dir, conn) = opened_after_version(12, |c| {
         // Message 2 was held back for a turn that was out when the previous process stopped; message 4 is a timer.
         c.execute_batch(
@@ -450,13 +461,7 @@ fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_sa
     assert_eq!(ids, [1, 3]);
     // The leases follow the walks: the oldest message picks its instance, the activities go in order.
     leases::install(leases::Leases::default());
-    let request = LeaseRequest {
-        orchestrations: 1,
-        activities: 10,
-        orchestration_lease_ms: 60_000,
-        activity_lease_ms: 60_000,
-        ..LeaseRequest::default()
-    };
+    let request = one_turn_and_ten_activities();
     let leased = orchestration::lease(&conn, "h", &request, 100).unwrap();
     assert_eq!(
         leased
@@ -466,11 +471,7 @@ fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_sa
             .collect::<Vec<_>>(),
         ["b"]
     );
-    let queue: Vec<Option<i64>> = activity::lease(&conn, "h", &request, 100)
-        .unwrap()
-        .iter()
-        .map(|w| activity::leased_row(&w.token))
-        .collect();
+    let queue = leased_activity_rows(&conn, &request);
     assert_eq!(queue, [Some(1), Some(3)]);
 }
 
