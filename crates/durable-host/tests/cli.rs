@@ -23,6 +23,26 @@ fn durable_host(args: &[&str], app: &Path) -> Output {
         .expect("durable-host runs")
 }
 
+/// Starts `durable-host` on `app`, in memory on a free port, with `configure`'s changes to its command, and waits
+/// for the line that names its address; returns the running host and its port.
+fn start_host(app: &Path, configure: impl FnOnce(&mut Command)) -> (Spawned, u16) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_durable-host"));
+    command
+        .arg("--app-dir")
+        .arg(app)
+        .args(["--in-memory", "-p", "0"])
+        .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING");
+    configure(&mut command);
+    let mut host = Spawned::start(&mut command).unwrap();
+    let port = host
+        .wait_for_stdout(LIMIT, |line| {
+            line.strip_prefix("durable-host listening on http://localhost:")
+                .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        })
+        .unwrap_or_else(|e| panic!("{e}: {}", host.stderr()));
+    (host, port)
+}
+
 fn assert_fails_with(output: &Output, code: i32, message: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(code), "{stderr}");
@@ -120,21 +140,11 @@ fn keys_given_by_the_user_are_never_printed_and_generated_ones_are() {
         "DURABLE_HOST_ENABLE_AUTH": "true",
     }});
     std::fs::write(app.join("local.settings.json"), settings.to_string()).unwrap();
-    let mut host = Spawned::start(
-        Command::new(env!("CARGO_BIN_EXE_durable-host"))
-            .arg("--app-dir")
-            .arg(app)
-            .args(["--in-memory", "-p", "0"])
-            .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING")
+    let (mut host, _) = start_host(app, |command| {
+        command
             .env_remove("DURABLE_HOST_FUNCTION_KEY")
-            .env_remove("DURABLE_HOST_SYSTEM_KEY"),
-    )
-    .unwrap();
-    host.wait_for_stdout(LIMIT, |line| {
-        line.starts_with("durable-host listening on http://localhost:")
-            .then_some(())
-    })
-    .unwrap();
+            .env_remove("DURABLE_HOST_SYSTEM_KEY");
+    });
     // SIGTERM right after the line: the host must neither lose it nor die of it.
     let status = host.terminate(LIMIT).unwrap();
     let stderr = host.stderr();
@@ -171,25 +181,14 @@ fn a_proxy_in_the_environment_is_not_used_for_the_handler() {
     std::fs::write(app.join("local.settings.json"), settings.to_string()).unwrap();
     // Port 1 on loopback: nothing listens there, so a request sent to the proxy fails at once.
     let proxy = "http://127.0.0.1:1";
-    let mut command = Command::new(env!("CARGO_BIN_EXE_durable-host"));
-    command
-        .arg("--app-dir")
-        .arg(app)
-        .args(["--in-memory", "-p", "0"])
-        .env_remove("DURABLE_TASK_SCHEDULER_CONNECTION_STRING");
-    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
-        command.env(name, proxy);
-    }
-    for name in ["NO_PROXY", "no_proxy"] {
-        command.env_remove(name);
-    }
-    let mut host = Spawned::start(&mut command).unwrap();
-    let port: u16 = host
-        .wait_for_stdout(LIMIT, |line| {
-            line.strip_prefix("durable-host listening on http://localhost:")
-                .and_then(|rest| rest.trim_end_matches('/').parse().ok())
-        })
-        .unwrap_or_else(|e| panic!("{e}: {}", host.stderr()));
+    let (mut host, port) = start_host(app, |command| {
+        for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+            command.env(name, proxy);
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            command.env_remove(name);
+        }
+    });
 
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
