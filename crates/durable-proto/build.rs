@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(client)
         .build_server(server)
         .build_transport(client || server)
+        // The stubs' codec sizes its per-call buffers for this protocol's messages (see `src/codec.rs`).
+        .codec_path("crate::codec::ProstCodec")
         .compile_with_config(
             config,
             &[proto],

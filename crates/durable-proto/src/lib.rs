@@ -21,6 +21,9 @@ include!(concat!(env!("OUT_DIR"), "/_.rs"));
 pub use prost;
 pub use prost_types;
 
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod codec;
+
 /// The fully qualified gRPC service name (no package).
 pub const SERVICE_NAME: &str = "TaskHubSidecarService";
 
