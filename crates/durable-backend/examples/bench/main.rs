@@ -15,8 +15,10 @@
 //! ```
 //!
 //! Every run first prints the machine (CPU model, cores, kernel, load average), the filesystem of the database's
-//! directory (`--dir`, else the system's temp dir) and its fsync floor; each result row splits the backend's CPU
-//! per work item into user and system time and names the share of the store's writer thread.
+//! directory (`--dir`, else the system's temp dir) and its fsync floor, and the gRPC floor: this build's backend's
+//! CPU per bare unary call (`Hello`, 64 in flight), the transport's cost before any store work. Each result row
+//! splits the backend's CPU per work item into user and system time and names the share of the store's writer
+//! thread.
 //!
 //! `--baseline PATH` names another build of this example (e.g. one built from `main`): each round then runs the
 //! workload against the baseline's backend and against this build's, in turn, and the last lines give the ratio of
@@ -534,6 +536,7 @@ fn main() -> Result<()> {
     }
     print_machine(dir.as_ref())?;
     let this = std::env::current_exe()?;
+    runtime.block_on(print_rpc_floor(&this, dir.as_ref()))?;
     let mut plan = plan::Plan {
         n,
         sync: &sync,
@@ -597,6 +600,71 @@ fn main() -> Result<()> {
         return Ok(());
     }
     plan.throughput_ab(&workers, &backends)
+}
+
+/// Bare `Hello` calls the gRPC floor is measured over, and how many are in flight at once.
+const FLOOR_CALLS: usize = 20_000;
+const FLOOR_CONCURRENCY: usize = 64;
+
+/// Prints the backend's CPU per bare unary call (`Hello`: no store, no payload) on this machine: what the gRPC
+/// transport (HTTP/2, TCP on loopback, the runtime's wake-ups) costs before any work. Every work item is at least
+/// one such call (its completion) plus a streamed message, so this is the part of the CPU per item that no store
+/// change can touch, and it differs more between machines than the store's part does.
+async fn print_rpc_floor(backend_exe: &Path, dir: Option<&PathBuf>) -> Result<()> {
+    use durable_proto::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
+    let dir = match dir {
+        Some(parent) => tempfile::tempdir_in(parent)?,
+        None => tempfile::tempdir()?,
+    };
+    let mut command = Command::new(backend_exe);
+    command.args([
+        "backend",
+        &dir.path().join("floor.db").display().to_string(),
+        "full",
+    ]);
+    let backend = Proc::spawn(command)?;
+    let measured = async {
+        let client = TaskHubSidecarServiceClient::connect(backend.first_line.clone()).await?;
+        let calls = |n: usize| {
+            futures::stream::iter(0..n)
+                .map(|_| {
+                    let mut client = client.clone();
+                    async move { client.hello(()).await }
+                })
+                .buffer_unordered(FLOOR_CONCURRENCY)
+                .collect::<Vec<_>>()
+        };
+        // Warm up the connection and both runtimes first.
+        for answer in calls(FLOOR_CALLS / 10).await {
+            answer?;
+        }
+        let before = machine::process_cpu(backend.child.id());
+        let started = Instant::now();
+        for answer in calls(FLOOR_CALLS).await {
+            answer?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = machine::process_cpu(backend.child.id())
+            .zip(before)
+            .map(|(after, before)| after.minus(before));
+        anyhow::Ok((seconds, cpu))
+    }
+    .await;
+    backend.stop();
+    let (seconds, cpu) = measured?;
+    let per_call = |t: f64| t / FLOOR_CALLS as f64 * 1e6;
+    match cpu {
+        Some(cpu) => println!(
+            "gRPC floor (bare unary Hello, {FLOOR_CONCURRENCY} in flight, {FLOOR_CALLS} calls): backend CPU \
+             {:.0} us per call ({:.0} + {:.0}), {:.0} calls/s",
+            per_call(cpu.total()),
+            per_call(cpu.user),
+            per_call(cpu.system),
+            FLOOR_CALLS as f64 / seconds
+        ),
+        None => println!("gRPC floor: the backend's CPU time cannot be read here"),
+    }
+    Ok(())
 }
 
 /// Prints the machine facts a reader needs to tell a different machine from a regression.
