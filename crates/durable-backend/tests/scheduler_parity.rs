@@ -311,6 +311,62 @@ async fn entities_vanish_once_empty_and_cleaning_finds_nothing() {
 }
 
 #[tokio::test]
+async fn an_orchestration_that_finishes_holding_a_lock_gives_it_back() {
+    let s = memory();
+    let lock = |section: &str| {
+        EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
+            critical_section_id: section.into(),
+            lock_set: vec!["@counter@held".into()],
+            position: 0,
+            parent_instance_id: None,
+        })
+    };
+    let locked_by = |s: Arc<dyn Store>| async move {
+        s.get_entity(HUB.into(), "@counter@held".into(), false)
+            .await
+            .unwrap()
+            .and_then(|m| m.locked_by)
+    };
+    s.start_instance(HUB.into(), start("holder", None))
+        .await
+        .unwrap();
+    let holder = lease_one(&s, WorkKind::Orchestration).await;
+    turn(&s, &holder, vec![entity_message(0, lock("cs-1"))]).await;
+    let granted = lease_after_locks(&s).await;
+    assert_eq!(locked_by(s.clone()).await.as_deref(), Some("holder"));
+    // Another orchestration asks for the same entity and waits behind the lock.
+    s.start_instance(HUB.into(), start("waiter", None))
+        .await
+        .unwrap();
+    let waiter = lease_one(&s, WorkKind::Orchestration).await;
+    turn(&s, &waiter, vec![entity_message(0, lock("cs-2"))]).await;
+    assert!(
+        lease(&s, WorkKind::Orchestration, None).await.is_empty(),
+        "the waiter was granted a held lock"
+    );
+    // The holder completes without unlocking: the lock passes to the waiter.
+    turn(&s, &granted, vec![complete(1)]).await;
+    let handed_on = lease_after_locks(&s).await;
+    let Some(work_item::Request::OrchestratorRequest(r)) = &handed_on.item.request else {
+        panic!("an orchestrator turn was expected");
+    };
+    assert_eq!(
+        (r.instance_id.as_str(), kinds(&r.new_events)),
+        (
+            "waiter",
+            vec![
+                "OrchestratorStarted".to_owned(),
+                "EntityLockGranted".to_owned()
+            ]
+        )
+    );
+    assert_eq!(locked_by(s.clone()).await.as_deref(), Some("waiter"));
+    // The waiter finishing without an unlock leaves the entity unlocked (and, never given state, gone).
+    turn(&s, &handed_on, vec![complete(1)]).await;
+    assert_eq!(locked_by(s.clone()).await, None);
+}
+
+#[tokio::test]
 async fn replacing_a_running_instance_gives_its_entity_locks_back() {
     let s = memory();
     s.start_instance(HUB.into(), start("holder", None))

@@ -78,6 +78,17 @@ pub(super) fn release_locks_of(
     instance_id: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
+    // Most orchestrations never lock an entity: one read of the lock index spares them the two writes below,
+    // which open every index of `entities` even when nothing matches.
+    let holds_any: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM entities INDEXED BY entities_by_lock \
+             WHERE hub = ?1 AND locked_by = ?2)",
+        )?
+        .query_row((hub, instance_id), |row| row.get(0))?;
+    if !holds_any {
+        return Ok(0);
+    }
     super::changes::note_work(hub);
     // Entities that only existed as this orchestration's locks go with them (see `drop_if_empty`).
     c.prepare_cached(
