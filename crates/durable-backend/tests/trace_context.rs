@@ -37,6 +37,36 @@ async fn the_orchestration_span_comes_back_for_the_same_execution_only() {
         .complete_orchestrator_task(traced(turn(&first, vec![]), "00f067aa0ba902b7"))
         .await
         .unwrap();
+    // Each later turn hands back what the previous one returned: the same span again (stored once), then
+    // another one (stored over it).
+    for (returned_before, span) in [
+        ("00f067aa0ba902b7", "00f067aa0ba902b7"),
+        ("00f067aa0ba902b7", "53995c3f42cd8ad8"),
+        ("53995c3f42cd8ad8", "53995c3f42cd8ad8"),
+    ] {
+        client
+            .raise_event(RaiseEventRequest {
+                instance_id: "traced".into(),
+                name: "go".into(),
+                input: None,
+            })
+            .await
+            .unwrap();
+        let work = next(&mut s).await;
+        let carried = orchestration(&work)
+            .orchestration_trace_context
+            .clone()
+            .unwrap();
+        assert_eq!(carried.span_id.as_deref(), Some(returned_before));
+        assert_eq!(
+            carried.span_start_time.map(|t| (t.seconds, t.nanos)),
+            Some((1_700_000_000, 5))
+        );
+        client
+            .complete_orchestrator_task(traced(turn(&work, vec![]), span))
+            .await
+            .unwrap();
+    }
     client
         .raise_event(RaiseEventRequest {
             instance_id: "traced".into(),
@@ -46,14 +76,12 @@ async fn the_orchestration_span_comes_back_for_the_same_execution_only() {
         .await
         .unwrap();
     let second = next(&mut s).await;
-    let carried = orchestration(&second)
-        .orchestration_trace_context
-        .clone()
-        .unwrap();
-    assert_eq!(carried.span_id.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(
-        carried.span_start_time.map(|t| (t.seconds, t.nanos)),
-        Some((1_700_000_000, 5))
+        orchestration(&second)
+            .orchestration_trace_context
+            .as_ref()
+            .and_then(|t| t.span_id.as_deref()),
+        Some("53995c3f42cd8ad8")
     );
 
     // Continued as new: the next execution is a new span.

@@ -328,43 +328,47 @@ fn turn_rows(events: &[HistoryEvent], limit: usize) -> impl Iterator<Item = &[Hi
     })
 }
 
-/// Writes what a turn that did not finish its instance changes in its row: status, custom status, the time, and
-/// the trace context the worker returned (kept for this execution only). The other columns stay as they are, so
-/// their values are not encoded and written again.
+/// Writes what a turn that did not finish its instance changes in its row: the time, the custom status, the status
+/// when the turn changed it, and the trace context the worker returned (kept for this execution only). The other
+/// columns stay as they are, so their values are not encoded and written again. The status is left out of the
+/// statement when it did not change (most turns): SQLite rewrites the entry of every index on a column the `SET`
+/// names, even to the same value.
 pub(super) fn save_turn(
     c: &Connection,
     hub: &str,
     row: &InstanceRow,
+    status_changed: bool,
     trace: Option<&durable_proto::OrchestrationTraceContext>,
 ) -> Result<(), StoreError> {
     super::changes::note_instance(hub, &row.instance_id);
-    match trace {
-        Some(trace) => c
-            .prepare_cached(
-                "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5, trace_context = ?6, \
-                 trace_execution_id = execution_id WHERE hub = ?1 AND instance_id = ?2",
-            )?
-            .execute(rusqlite::params![
-                hub,
-                row.instance_id,
-                row.status,
-                row.updated_at,
-                row.custom_status,
-                encode(trace)
-            ])?,
-        None => c
-            .prepare_cached(
-                "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5 \
-                 WHERE hub = ?1 AND instance_id = ?2",
-            )?
-            .execute(rusqlite::params![
-                hub,
-                row.instance_id,
-                row.status,
-                row.updated_at,
-                row.custom_status
-            ])?,
-    };
+    // By (status changed, trace given); every variant binds ?1-?5 (?3 unused without the status), plus ?6 with the
+    // trace.
+    const SQL: [[&str; 2]; 2] = [
+        [
+            "UPDATE instances SET updated_at = ?4, custom_status = ?5 WHERE hub = ?1 AND instance_id = ?2",
+            "UPDATE instances SET updated_at = ?4, custom_status = ?5, trace_context = ?6, \
+             trace_execution_id = execution_id WHERE hub = ?1 AND instance_id = ?2",
+        ],
+        [
+            "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5 \
+             WHERE hub = ?1 AND instance_id = ?2",
+            "UPDATE instances SET status = ?3, updated_at = ?4, custom_status = ?5, trace_context = ?6, \
+             trace_execution_id = execution_id WHERE hub = ?1 AND instance_id = ?2",
+        ],
+    ];
+    let trace = trace.map(encode);
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![
+        &hub,
+        &row.instance_id,
+        &row.status,
+        &row.updated_at,
+        &row.custom_status,
+    ];
+    if let Some(trace) = &trace {
+        params.push(trace);
+    }
+    c.prepare_cached(SQL[usize::from(status_changed)][usize::from(trace.is_some())])?
+        .execute(params.as_slice())?;
     Ok(())
 }
 

@@ -28,6 +28,9 @@ pub(super) struct OrchestrationLease {
     /// The `seq` of the instance's next history row: nothing but this turn's completion appends to the history
     /// while the turn is out (a replaced or purged instance loses its lease).
     pub(super) next_seq: i64,
+    /// The trace context stored for this execution when the turn was handed out, encoded: a completion that
+    /// returns the same one does not write it again.
+    pub(super) trace: Option<Vec<u8>>,
 }
 
 /// An inbox row of an instance, by the rest of its key: `(priority, id)`.
@@ -365,6 +368,7 @@ mod tests {
             rows: vec![(1, 1)],
             events: Vec::new(),
             next_seq: 0,
+            trace: None,
         }
     }
 

@@ -158,6 +158,9 @@ fn lease_one(
     new_events.push(orchestrator_started(now));
     new_events.extend(delivered.iter().cloned());
     let (mut past_events, next_seq) = instances::encoded_history_and_next_row(c, hub, id)?;
+    let orchestration_trace_context = trace
+        .as_deref()
+        .and_then(|bytes| prost::Message::decode(bytes).ok());
     super::leases::lease_orchestration(
         hub,
         id,
@@ -168,6 +171,7 @@ fn lease_one(
             rows,
             events: delivered,
             next_seq,
+            trace,
         },
     );
     let stream_history = request
@@ -176,8 +180,6 @@ fn lease_one(
     if stream_history {
         past_events = EncodedPastEvents::default();
     }
-    let orchestration_trace_context =
-        trace.and_then(|bytes| prost::Message::decode(bytes.as_slice()).ok());
     let work = OrchestratorRequest {
         orchestration_trace_context,
         instance_id: id.to_owned(),
@@ -256,8 +258,14 @@ pub(super) fn complete(
     let id = instances::leased_instance(&token).unwrap_or_default();
     let mut row =
         instances::load(c, hub, id)?.ok_or_else(|| StoreError::StaleLease(token.clone()))?;
-    // Kept for this execution only: a continued-as-new or restarted instance starts a new span.
-    let trace = response.orchestration_trace_context.clone();
+    let loaded_status = row.status;
+    // Kept for this execution only: a continued-as-new or restarted instance starts a new span. The worker returns
+    // it with every turn; it is written when it differs from the one stored.
+    let trace = response
+        .orchestration_trace_context
+        .as_ref()
+        .filter(|t| lease.trace.as_deref() != Some(prost::Message::encode_to_vec(*t).as_slice()))
+        .cloned();
     if let Some(trace) = trace.as_ref().filter(|_| has_completion(&response)) {
         c.prepare_cached(
             "UPDATE instances SET trace_context = ?3, trace_execution_id = ?4 WHERE hub = ?1 AND instance_id = ?2",
@@ -463,7 +471,7 @@ pub(super) fn complete(
         }
         _ => {
             instances::append_history_at(c, hub, &row.instance_id, next_seq, &appended)?;
-            instances::save_turn(c, hub, &row, trace.as_ref())
+            instances::save_turn(c, hub, &row, row.status != loaded_status, trace.as_ref())
         }
     }
 }
