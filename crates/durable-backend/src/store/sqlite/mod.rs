@@ -16,6 +16,7 @@ mod query_plans;
 mod reader;
 mod relations;
 mod schema;
+mod statement_profile;
 mod writer;
 
 use std::path::Path;
@@ -59,7 +60,7 @@ impl SqliteStore {
         synchronous: Synchronous,
         max_commit_batch: usize,
     ) -> Result<Self, StoreError> {
-        let conn = match storage {
+        let mut conn = match storage {
             Storage::InMemory => rusqlite::Connection::open_in_memory()?,
             Storage::File(path) => {
                 create_parent(path)?;
@@ -74,6 +75,9 @@ impl SqliteStore {
         // database. Hot pages (index leaves, the instances being worked on) are written to the WAL over and over;
         // checkpointing less often copies each of them once per checkpoint instead of once per 1,000 frames.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        if statement_profile::wanted() {
+            statement_profile::install(&mut conn, Default::default(), true)?;
+        }
         let reader = match storage {
             Storage::InMemory => None,
             Storage::File(path) => Some(reader::Reader::spawn(rusqlite::Connection::open(path)?)?),
