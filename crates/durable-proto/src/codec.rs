@@ -63,6 +63,9 @@ impl<T: Message> Encoder for ProstEncoder<T> {
     type Error = Status;
 
     fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        // One more pass over the message than `encode` alone (which measures it to check the room), cheaper than
+        // the copies of growing the buffer by doubling as a large message is written; prost's lower-level writer
+        // is not public API.
         buf.reserve(item.encoded_len());
         item.encode(buf)
             .map_err(|e| Status::internal(format!("cannot encode a message: {e}")))

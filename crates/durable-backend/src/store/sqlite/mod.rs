@@ -50,6 +50,8 @@ pub struct SqliteStore {
     reader: Option<reader::Reader>,
     changes: broadcast::Sender<Arc<Changes>>,
     leases: leases::Leases,
+    /// `DURABLE_STATEMENT_PROFILE`: prints the writer's statement profile when the last clone is dropped.
+    _profile: Option<Arc<statement_profile::Report>>,
 }
 
 impl SqliteStore {
@@ -75,9 +77,7 @@ impl SqliteStore {
         // database. Hot pages (index leaves, the instances being worked on) are written to the WAL over and over;
         // checkpointing less often copies each of them once per checkpoint instead of once per 1,000 frames.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
-        if statement_profile::wanted() {
-            statement_profile::install(&mut conn, Default::default(), true)?;
-        }
+        let profile = statement_profile::start(&mut conn)?;
         let reader = match storage {
             Storage::InMemory => None,
             Storage::File(path) => Some(reader::Reader::spawn(rusqlite::Connection::open(path)?)?),
@@ -89,6 +89,7 @@ impl SqliteStore {
             reader,
             changes,
             leases,
+            _profile: profile,
         })
     }
 }

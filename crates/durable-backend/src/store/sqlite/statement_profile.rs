@@ -2,8 +2,8 @@
 //!
 //! It is off unless `DURABLE_STATEMENT_PROFILE` is set (to anything but empty or `0`) when the store opens. Then
 //! SQLite reports each statement's time as it finishes (`SQLITE_TRACE_PROFILE`). The calls and times are summed by
-//! the statement's SQL text (parameters, never values). The table goes to stderr when the writer closes its
-//! connection, that is when the store is dropped or the backend shuts down.
+//! the statement's SQL text (parameters, never values). The table goes to stderr when the store's last handle is
+//! dropped, which a backend's shutdown does before it returns.
 //!
 //! A statement's time runs from its first step to its end, in wall-clock time. A statement kept open while others
 //! run includes their time: the lease walks read each item they hand out as they go. A statement whose thread was
@@ -23,10 +23,10 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use crate::error::StoreError;
 
 /// The environment variable that switches the profile on.
-pub(super) const ENV: &str = "DURABLE_STATEMENT_PROFILE";
+const ENV: &str = "DURABLE_STATEMENT_PROFILE";
 
 /// Whether the environment asks for a profile.
-pub(super) fn wanted() -> bool {
+fn wanted() -> bool {
     std::env::var_os(ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
@@ -82,37 +82,41 @@ impl Totals {
     }
 }
 
-/// Prints the table when SQLite drops the trace callback, which it does when the connection closes.
-struct PrintOnClose {
+/// Prints the table when the store's last handle is dropped. The store holds it, not the connection: the writer
+/// thread closes its connection on its own time, which a process that exits right after its shutdown would not wait
+/// for.
+#[derive(Debug)]
+pub(super) struct Report {
     totals: Arc<Mutex<Totals>>,
-    print: bool,
 }
 
-impl Drop for PrintOnClose {
+impl Drop for Report {
     fn drop(&mut self) {
-        if self.print {
-            let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-            eprintln!(
-                "statement profile of the store's writer connection:\n{}",
-                totals.table()
-            );
-        }
+        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        eprintln!(
+            "statement profile of the store's writer connection:\n{}",
+            totals.table()
+        );
     }
 }
 
-/// Sums every statement `conn` runs into `totals`; with `print`, the table goes to stderr when it closes.
-pub(super) fn install(
-    conn: &mut Connection,
-    totals: Arc<Mutex<Totals>>,
-    print: bool,
-) -> Result<(), StoreError> {
-    let guard = PrintOnClose { totals, print };
+/// When the environment asks for it, profiles `conn` and returns what prints the table.
+pub(super) fn start(conn: &mut Connection) -> Result<Option<Arc<Report>>, StoreError> {
+    if !wanted() {
+        return Ok(None);
+    }
+    let totals = Arc::new(Mutex::new(Totals::default()));
+    install(conn, totals.clone())?;
+    Ok(Some(Arc::new(Report { totals })))
+}
+
+/// Sums every statement `conn` runs into `totals`.
+fn install(conn: &mut Connection, totals: Arc<Mutex<Totals>>) -> Result<(), StoreError> {
     conn.trace_v2(
         TraceEventCodes::SQLITE_TRACE_PROFILE,
         Some(move |event: TraceEvent<'_>| {
             if let TraceEvent::Profile(statement, took) = event {
-                guard
-                    .totals
+                totals
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .add(&statement.sql(), took);
@@ -130,7 +134,7 @@ mod tests {
     fn every_run_of_a_statement_is_counted_under_its_sql_text() {
         let totals = Arc::new(Mutex::new(Totals::default()));
         let mut c = Connection::open_in_memory().unwrap();
-        install(&mut c, totals.clone(), false).unwrap();
+        install(&mut c, totals.clone()).unwrap();
         c.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY, y TEXT)")
             .unwrap();
         let insert = "INSERT INTO t (y) VALUES (?1)";
