@@ -311,6 +311,79 @@ async fn entities_vanish_once_empty_and_cleaning_finds_nothing() {
 }
 
 #[tokio::test]
+async fn turns_that_do_not_finish_keep_the_instances_payloads() {
+    let s = memory();
+    let input = format!("\"{}\"", "x".repeat(200_000));
+    let mut request = start("payloads", None);
+    request.input = Some(input.clone());
+    request.tags = [("team".to_owned(), "billing".to_owned())].into();
+    s.start_instance(HUB.into(), request).await.unwrap();
+    let state = || async {
+        s.get_instance(HUB.into(), "payloads".into(), true)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    // Two turns that schedule an activity and set a custom status: neither writes the input or the tags.
+    for (turn_number, status) in [(0, "\"first\""), (1, "\"second\"")] {
+        let work = lease_one(&s, WorkKind::Orchestration).await;
+        let schedule = action(
+            turn_number,
+            OrchestratorActionType::ScheduleTask(ScheduleTaskAction {
+                name: "step".into(),
+                ..Default::default()
+            }),
+        );
+        let response = OrchestratorResponse {
+            actions: vec![schedule],
+            custom_status: Some(status.into()),
+            completion_token: work.token.clone(),
+            ..Default::default()
+        };
+        s.complete_orchestration(HUB.into(), response)
+            .await
+            .unwrap();
+        let now = state().await;
+        assert_eq!(now.input.as_deref(), Some(input.as_str()));
+        assert_eq!(now.tags.get("team").map(String::as_str), Some("billing"));
+        assert_eq!(now.custom_status.as_deref(), Some(status));
+        let activity = lease_one(&s, WorkKind::Activity).await;
+        let Some(work_item::Request::ActivityRequest(a)) = &activity.item.request else {
+            panic!("an activity was expected");
+        };
+        s.complete_activity(
+            HUB.into(),
+            ActivityResponse {
+                instance_id: "payloads".into(),
+                task_id: a.task_id,
+                result: Some("1".into()),
+                completion_token: activity.token.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // The turn that finishes writes the row whole: the input and tags are still there, beside the output.
+    let work = lease_one(&s, WorkKind::Orchestration).await;
+    let mut finish = complete(2);
+    if let Some(OrchestratorActionType::CompleteOrchestration(a)) =
+        &mut finish.orchestrator_action_type
+    {
+        a.result = Some("\"done\"".into());
+    }
+    turn(&s, &work, vec![finish]).await;
+    let done = state().await;
+    assert_eq!(
+        done.orchestration_status,
+        OrchestrationStatus::Completed as i32
+    );
+    assert_eq!(done.input.as_deref(), Some(input.as_str()));
+    assert_eq!(done.tags.get("team").map(String::as_str), Some("billing"));
+    assert_eq!(done.output.as_deref(), Some("\"done\""));
+}
+
+#[tokio::test]
 async fn an_orchestration_that_finishes_holding_a_lock_gives_it_back() {
     let s = memory();
     let lock = |section: &str| {
