@@ -88,6 +88,16 @@ fn entity_message(id: i32, message: EntityMessageType) -> OrchestratorAction {
     )
 }
 
+/// An orchestration's request to lock one entity, in critical section `section`.
+fn lock_request(section: &str, entity: &str) -> EntityMessageType {
+    EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
+        critical_section_id: section.into(),
+        lock_set: vec![entity.into()],
+        position: 0,
+        parent_instance_id: None,
+    })
+}
+
 fn complete(id: i32) -> OrchestratorAction {
     action(
         id,
@@ -267,12 +277,7 @@ async fn entities_vanish_once_empty_and_cleaning_finds_nothing() {
         .await
         .unwrap();
     let work = lease_one(&s, WorkKind::Orchestration).await;
-    let lock = EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
-        critical_section_id: "cs".into(),
-        lock_set: vec!["@counter@locked".into()],
-        position: 0,
-        parent_instance_id: None,
-    });
+    let lock = lock_request("cs", "@counter@locked");
     turn(&s, &work, vec![entity_message(0, lock)]).await;
     let granted = lease_after_locks(&s).await;
     let held = s
@@ -386,14 +391,7 @@ async fn turns_that_do_not_finish_keep_the_instances_payloads() {
 #[tokio::test]
 async fn an_orchestration_that_finishes_holding_a_lock_gives_it_back() {
     let s = memory();
-    let lock = |section: &str| {
-        EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
-            critical_section_id: section.into(),
-            lock_set: vec!["@counter@held".into()],
-            position: 0,
-            parent_instance_id: None,
-        })
-    };
+    let lock = |section: &str| lock_request(section, "@counter@held");
     let locked_by = |s: Arc<dyn Store>| async move {
         s.get_entity(HUB.into(), "@counter@held".into(), false)
             .await
@@ -446,12 +444,7 @@ async fn replacing_a_running_instance_gives_its_entity_locks_back() {
         .await
         .unwrap();
     let work = lease_one(&s, WorkKind::Orchestration).await;
-    let lock = EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
-        critical_section_id: "cs".into(),
-        lock_set: vec!["@counter@held".into()],
-        position: 0,
-        parent_instance_id: None,
-    });
+    let lock = lock_request("cs", "@counter@held");
     turn(&s, &work, vec![entity_message(0, lock)]).await;
     let granted = lease_after_locks(&s).await;
     turn(&s, &granted, vec![]).await;
@@ -475,14 +468,7 @@ async fn replacing_a_running_instance_gives_its_entity_locks_back() {
 #[tokio::test]
 async fn a_lock_request_of_a_replaced_execution_is_not_granted_to_the_new_one() {
     let s = memory();
-    let lock = |section: &str| {
-        EntityMessageType::EntityLockRequested(EntityLockRequestedEvent {
-            critical_section_id: section.into(),
-            lock_set: vec!["@counter@busy".into()],
-            position: 0,
-            parent_instance_id: None,
-        })
-    };
+    let lock = |section: &str| lock_request(section, "@counter@busy");
     // `other` holds the entity, so `holder`'s request waits in the entity's queue.
     s.start_instance(HUB.into(), start("other", None))
         .await

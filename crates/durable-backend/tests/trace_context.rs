@@ -21,6 +21,18 @@ fn traced(mut response: OrchestratorResponse, span_id: &str) -> OrchestratorResp
     response
 }
 
+/// Wakes the waiting orchestration `traced` with the event it waits for.
+async fn go(client: &mut raw::Client) {
+    client
+        .raise_event(RaiseEventRequest {
+            instance_id: "traced".into(),
+            name: "go".into(),
+            input: None,
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn the_orchestration_span_comes_back_for_the_same_execution_only() {
     let backend = common::backend(common::memory()).await;
@@ -44,14 +56,7 @@ async fn the_orchestration_span_comes_back_for_the_same_execution_only() {
         ("00f067aa0ba902b7", "53995c3f42cd8ad8"),
         ("53995c3f42cd8ad8", "53995c3f42cd8ad8"),
     ] {
-        client
-            .raise_event(RaiseEventRequest {
-                instance_id: "traced".into(),
-                name: "go".into(),
-                input: None,
-            })
-            .await
-            .unwrap();
+        go(&mut client).await;
         let work = next(&mut s).await;
         let carried = orchestration(&work)
             .orchestration_trace_context
@@ -67,14 +72,7 @@ async fn the_orchestration_span_comes_back_for_the_same_execution_only() {
             .await
             .unwrap();
     }
-    client
-        .raise_event(RaiseEventRequest {
-            instance_id: "traced".into(),
-            name: "go".into(),
-            input: None,
-        })
-        .await
-        .unwrap();
+    go(&mut client).await;
     let second = next(&mut s).await;
     assert_eq!(
         orchestration(&second)
