@@ -329,16 +329,16 @@ fn turn_rows(events: &[HistoryEvent], limit: usize) -> impl Iterator<Item = &[Hi
 }
 
 /// Writes what a turn that did not finish its instance changes in its row: the time, the custom status, the status
-/// when the turn changed it, and the trace context the worker returned (kept for this execution only). The other
-/// columns stay as they are, so their values are not encoded and written again. The status is left out of the
-/// statement when it did not change (most turns): SQLite rewrites the entry of every index on a column the `SET`
-/// names, even to the same value.
+/// when the turn changed it, and the encoded trace context when the worker returned a new one (kept for this
+/// execution only). The other columns stay as they are, so their values are not encoded and written again. The
+/// status is left out of the statement when it did not change (most turns): SQLite rewrites the entry of every
+/// index on a column the `SET` names, even to the same value.
 pub(super) fn save_turn(
     c: &Connection,
     hub: &str,
     row: &InstanceRow,
     status_changed: bool,
-    trace: Option<&durable_proto::OrchestrationTraceContext>,
+    trace: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     super::changes::note_instance(hub, &row.instance_id);
     // By (status changed, trace given); every variant binds ?1-?5 (?3 unused without the status), plus ?6 with the
@@ -356,7 +356,6 @@ pub(super) fn save_turn(
              trace_execution_id = execution_id WHERE hub = ?1 AND instance_id = ?2",
         ],
     ];
-    let trace = trace.map(encode);
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![
         &hub,
         &row.instance_id,

@@ -260,22 +260,17 @@ pub(super) fn complete(
         instances::load(c, hub, id)?.ok_or_else(|| StoreError::StaleLease(token.clone()))?;
     let loaded_status = row.status;
     // Kept for this execution only: a continued-as-new or restarted instance starts a new span. The worker returns
-    // it with every turn; it is written when it differs from the one stored.
+    // it with every turn, encoded once here; it is written when it differs from the one stored.
     let trace = response
         .orchestration_trace_context
         .as_ref()
-        .filter(|t| lease.trace.as_deref() != Some(prost::Message::encode_to_vec(*t).as_slice()))
-        .cloned();
+        .map(prost::Message::encode_to_vec)
+        .filter(|bytes| lease.trace.as_ref() != Some(bytes));
     if let Some(trace) = trace.as_ref().filter(|_| has_completion(&response)) {
         c.prepare_cached(
             "UPDATE instances SET trace_context = ?3, trace_execution_id = ?4 WHERE hub = ?1 AND instance_id = ?2",
         )?
-        .execute(rusqlite::params![
-            hub,
-            row.instance_id,
-            prost::Message::encode_to_vec(trace),
-            row.execution_id
-        ])?;
+        .execute(rusqlite::params![hub, row.instance_id, trace, row.execution_id])?;
     }
     let next_seq = lease.next_seq;
     let mut new_events = Vec::with_capacity(lease.events.len() + 1);
@@ -471,7 +466,7 @@ pub(super) fn complete(
         }
         _ => {
             instances::append_history_at(c, hub, &row.instance_id, next_seq, &appended)?;
-            instances::save_turn(c, hub, &row, row.status != loaded_status, trace.as_ref())
+            instances::save_turn(c, hub, &row, row.status != loaded_status, trace.as_deref())
         }
     }
 }
