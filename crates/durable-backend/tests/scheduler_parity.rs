@@ -63,6 +63,28 @@ async fn lease_after_locks(store: &Arc<dyn Store>) -> LeasedWork {
     panic!("the lock was never granted");
 }
 
+/// Starts orchestration `id`, has its first turn lock `entity` (critical section `section`), and returns its turn
+/// once the lock is granted.
+async fn start_holding(
+    store: &Arc<dyn Store>,
+    id: &str,
+    section: &str,
+    entity: &str,
+) -> LeasedWork {
+    store
+        .start_instance(HUB.into(), start(id, None))
+        .await
+        .unwrap();
+    let work = lease_one(store, WorkKind::Orchestration).await;
+    turn(
+        store,
+        &work,
+        vec![entity_message(0, lock_request(section, entity))],
+    )
+    .await;
+    lease_after_locks(store).await
+}
+
 fn start(id: &str, version: Option<&str>) -> CreateInstanceRequest {
     CreateInstanceRequest {
         instance_id: id.into(),
@@ -273,13 +295,7 @@ async fn entities_vanish_once_empty_and_cleaning_finds_nothing() {
     assert_eq!(transient_entities(&s).await, ["@counter@kept"]);
 
     // Locked, never given state, released by an unlock: gone too.
-    s.start_instance(HUB.into(), start("locker", None))
-        .await
-        .unwrap();
-    let work = lease_one(&s, WorkKind::Orchestration).await;
-    let lock = lock_request("cs", "@counter@locked");
-    turn(&s, &work, vec![entity_message(0, lock)]).await;
-    let granted = lease_after_locks(&s).await;
+    let granted = start_holding(&s, "locker", "cs", "@counter@locked").await;
     let held = s
         .get_entity(HUB.into(), "@counter@locked".into(), false)
         .await
@@ -391,26 +407,25 @@ async fn turns_that_do_not_finish_keep_the_instances_payloads() {
 #[tokio::test]
 async fn an_orchestration_that_finishes_holding_a_lock_gives_it_back() {
     let s = memory();
-    let lock = |section: &str| lock_request(section, "@counter@held");
     let locked_by = |s: Arc<dyn Store>| async move {
         s.get_entity(HUB.into(), "@counter@held".into(), false)
             .await
             .unwrap()
             .and_then(|m| m.locked_by)
     };
-    s.start_instance(HUB.into(), start("holder", None))
-        .await
-        .unwrap();
-    let holder = lease_one(&s, WorkKind::Orchestration).await;
-    turn(&s, &holder, vec![entity_message(0, lock("cs-1"))]).await;
-    let granted = lease_after_locks(&s).await;
+    let granted = start_holding(&s, "holder", "cs-1", "@counter@held").await;
     assert_eq!(locked_by(s.clone()).await.as_deref(), Some("holder"));
     // Another orchestration asks for the same entity and waits behind the lock.
     s.start_instance(HUB.into(), start("waiter", None))
         .await
         .unwrap();
     let waiter = lease_one(&s, WorkKind::Orchestration).await;
-    turn(&s, &waiter, vec![entity_message(0, lock("cs-2"))]).await;
+    turn(
+        &s,
+        &waiter,
+        vec![entity_message(0, lock_request("cs-2", "@counter@held"))],
+    )
+    .await;
     assert!(
         lease(&s, WorkKind::Orchestration, None).await.is_empty(),
         "the waiter was granted a held lock"
@@ -440,13 +455,7 @@ async fn an_orchestration_that_finishes_holding_a_lock_gives_it_back() {
 #[tokio::test]
 async fn replacing_a_running_instance_gives_its_entity_locks_back() {
     let s = memory();
-    s.start_instance(HUB.into(), start("holder", None))
-        .await
-        .unwrap();
-    let work = lease_one(&s, WorkKind::Orchestration).await;
-    let lock = lock_request("cs", "@counter@held");
-    turn(&s, &work, vec![entity_message(0, lock)]).await;
-    let granted = lease_after_locks(&s).await;
+    let granted = start_holding(&s, "holder", "cs", "@counter@held").await;
     turn(&s, &granted, vec![]).await;
     let mut replace = start("holder", None);
     replace.orchestration_id_reuse_policy = Some(OrchestrationIdReusePolicy {
@@ -468,19 +477,21 @@ async fn replacing_a_running_instance_gives_its_entity_locks_back() {
 #[tokio::test]
 async fn a_lock_request_of_a_replaced_execution_is_not_granted_to_the_new_one() {
     let s = memory();
-    let lock = |section: &str| lock_request(section, "@counter@busy");
     // `other` holds the entity, so `holder`'s request waits in the entity's queue.
-    s.start_instance(HUB.into(), start("other", None))
-        .await
-        .unwrap();
-    let work = lease_one(&s, WorkKind::Orchestration).await;
-    turn(&s, &work, vec![entity_message(0, lock("cs-other"))]).await;
-    let other = lease_after_locks(&s).await;
+    let other = start_holding(&s, "other", "cs-other", "@counter@busy").await;
     s.start_instance(HUB.into(), start("holder", None))
         .await
         .unwrap();
     let work = lease_one(&s, WorkKind::Orchestration).await;
-    turn(&s, &work, vec![entity_message(0, lock("cs-holder"))]).await;
+    turn(
+        &s,
+        &work,
+        vec![entity_message(
+            0,
+            lock_request("cs-holder", "@counter@busy"),
+        )],
+    )
+    .await;
     // `holder` is replaced while its request is on its way; then `other` lets go.
     let mut replace = start("holder", None);
     replace.orchestration_id_reuse_policy = Some(OrchestrationIdReusePolicy {
