@@ -187,13 +187,7 @@ fn column<P: rusqlite::Params>(
 }
 
 fn leases(c: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
-    for table in [
-        "instances",
-        "inbox",
-        "activities",
-        "entities",
-        "entity_inbox",
-    ] {
+    for table in ["inbox", "activities", "entities", "entity_inbox"] {
         let held: i64 = c.query_row(
             &format!("SELECT COUNT(*) FROM {table} WHERE lease_token IS NOT NULL"),
             [],

@@ -112,7 +112,7 @@ async fn broken_invariants_are_each_reported() {
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
-            "UPDATE instances SET lease_token = 'gone-worker' WHERE instance_id = 'w1';
+            "UPDATE entities SET lease_token = 'gone-worker' WHERE entity_id = '@counter@c';
              DELETE FROM inbox WHERE instance_id = 'idle';
              INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event) VALUES ('h', 'nobody', 1, 1000000, 0, NULL);
              UPDATE entities SET locked_by = 'w2' WHERE entity_id = '@counter@c';
@@ -124,7 +124,7 @@ async fn broken_invariants_are_each_reported() {
     assert!(!report.is_ok());
     let text = report.to_string();
     for expected in [
-        "1 rows of instances still leased with no backend running",
+        "1 rows of entities still leased with no backend running",
         "h/idle waits for timer",
         "messages queued for h/nobody, an instance that does not exist",
         "entity h/@counter@c is locked by w2, which has finished",

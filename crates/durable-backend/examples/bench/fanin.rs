@@ -62,7 +62,7 @@ pub(crate) async fn drive(
             .await?;
     }
     let ids: Vec<String> = (0..beside).map(|i| format!("{prefix}-{i:06}")).collect();
-    start_sequences(&client, &ids).await?;
+    start_sequences(&client, &ids, 0).await?;
     let workload = completion_spans(&client, &ids).await?;
     let mut fan_spans = Vec::with_capacity(fans.len());
     for id in &fans {

@@ -11,7 +11,7 @@
 //! cargo run --release -p durable-backend --example bench -- [--orchestrations 5000] [--workers rust,python]
 //!     [--sync full|normal|off] [--python PATH] [--baseline PATH] [--rounds N] [--dir PATH]
 //!     [--commit-batch N] [--latency K] [--seed-completed N | --seed-waiting N] [--entity SENDERS]
-//!     [--fan-out N [--fan-outs F]]
+//!     [--fan-out N [--fan-outs F]] [--payload BYTES]
 //! ```
 //!
 //! Every run first prints the machine (CPU model, cores, kernel, load average), the filesystem of the database's
@@ -34,6 +34,9 @@
 //! each to one entity and reports operations/s and how many arrived out of their sender's order. `--fan-out N`
 //! has `--fan-outs F` (1) orchestrations schedule N activities each at once and wait for all, with the usual
 //! workload of `--orchestrations` instances (0: none) beside them; it reports both wall times and backend CPU.
+//! `--payload B` gives the workload's orchestrations an input of B bytes, which each activity takes and returns
+//! and the orchestration returns at the end: what an app whose data travels with its
+//! orchestrations costs the store.
 //!
 //! `BENCH_BACKEND_THREADS=N` in the environment gives this build's backend process a runtime of N worker threads
 //! instead of one per core (a baseline build ignores it), to measure the runtime's shape.
@@ -71,6 +74,15 @@ async fn sequence(ctx: OrchestrationContext, _: ()) -> Result<Vec<String>, Orche
     Ok(out)
 }
 
+/// The workload with a payload (`--payload`): the input goes to each activity and comes back as its result.
+async fn carry(ctx: OrchestrationContext, input: String) -> Result<String, OrchestrationError> {
+    let mut value = input;
+    for _ in STEPS {
+        value = ctx.call_activity::<_, String>("noop", &value).await?;
+    }
+    Ok(value)
+}
+
 async fn noop(_ctx: ActivityContext, input: String) -> Result<String, ActivityError> {
     Ok(input)
 }
@@ -88,8 +100,14 @@ def sequence(ctx, _):
         out.append((yield ctx.call_activity(noop, input=step)))
     return out
 
+def carry(ctx, value):
+    for _ in range(5):
+        value = yield ctx.call_activity(noop, input=value)
+    return value
+
 w = worker.TaskHubGrpcWorker(host_address=sys.argv[1])
 w.add_orchestrator(sequence)
+w.add_orchestrator(carry)
 w.add_activity(noop)
 w.start()
 print("ready", flush=True)
@@ -219,19 +237,25 @@ async fn completion_spans(
         .collect()
 }
 
-/// Starts a `sequence` orchestration under each id, `DRIVER_CONCURRENCY` calls at a time.
-async fn start_sequences(client: &DurableClient, ids: &[String]) -> Result<()> {
+/// Starts a `sequence` orchestration under each id (a `carry` one with an input of `payload` bytes when that is
+/// not 0), `DRIVER_CONCURRENCY` calls at a time.
+async fn start_sequences(client: &DurableClient, ids: &[String], payload: usize) -> Result<()> {
+    let input = "x".repeat(payload);
     let started: Vec<_> = futures::stream::iter(ids.iter().cloned())
         .map(|id| {
             let client = client.clone();
+            let input = &input;
             async move {
-                client
-                    .schedule_new_orchestration(
-                        "sequence",
-                        &(),
-                        StartOptions::new().with_instance_id(id),
-                    )
-                    .await
+                let options = StartOptions::new().with_instance_id(id);
+                if payload == 0 {
+                    client
+                        .schedule_new_orchestration("sequence", &(), options)
+                        .await
+                } else {
+                    client
+                        .schedule_new_orchestration("carry", input, options)
+                        .await
+                }
             }
         })
         .buffer_unordered(DRIVER_CONCURRENCY)
@@ -243,11 +267,11 @@ async fn start_sequences(client: &DurableClient, ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-async fn drive(endpoint: &str, n: usize) -> Result<(f64, f64, f64)> {
+async fn drive(endpoint: &str, n: usize, payload: usize) -> Result<(f64, f64, f64)> {
     let client = DurableClient::new(&ConnectionOptions::new(endpoint))?;
     let prefix = unique_prefix();
     let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:06}")).collect();
-    start_sequences(&client, &ids).await?;
+    start_sequences(&client, &ids, payload).await?;
     let spans = completion_spans(&client, &ids).await?;
     let first = spans.iter().map(|s| s.0).min().context("no instances")?;
     let last = spans.iter().map(|s| s.1).max().context("no instances")?;
@@ -309,6 +333,8 @@ struct Case<'a> {
     entity: Option<(usize, i64)>,
     /// Beside the workload: (activities per fan-out, fan-outs).
     fan_out: Option<(usize, usize)>,
+    /// The workload's input size in bytes (0: the plain `sequence`).
+    payload: usize,
 }
 
 async fn run_case(case: &Case<'_>) -> Result<Report> {
@@ -324,6 +350,7 @@ async fn run_case(case: &Case<'_>) -> Result<Report> {
         commit_batch,
         entity: entity_signals,
         fan_out,
+        payload,
     } = *case;
     let dir = match dir {
         Some(parent) => tempfile::tempdir_in(parent)?,
@@ -376,7 +403,7 @@ async fn run_case(case: &Case<'_>) -> Result<Report> {
             Err(e) => Err(e),
         }
     } else if n > 0 {
-        drive(&endpoint, n).await
+        drive(&endpoint, n, payload).await
     } else {
         Ok((f64::NAN, f64::NAN, f64::NAN))
     };
@@ -446,6 +473,7 @@ async fn worker_main(endpoint: String) -> Result<()> {
     let mut registry = Registry::new();
     registry
         .add_orchestrator("sequence", sequence)
+        .add_orchestrator("carry", carry)
         .add_activity("noop", noop);
     entity::register(&mut registry);
     registry
@@ -502,6 +530,7 @@ fn main() -> Result<()> {
     let mut entity_senders = 0usize;
     let mut fan_out = 0usize;
     let mut fan_outs = 1usize;
+    let mut payload = 0usize;
     let mut n_given = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -525,6 +554,7 @@ fn main() -> Result<()> {
             "--entity" => entity_senders = value()?.parse()?,
             "--fan-out" => fan_out = value()?.parse()?,
             "--fan-outs" => fan_outs = value()?.parse()?,
+            "--payload" => payload = value()?.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -545,6 +575,7 @@ fn main() -> Result<()> {
         rounds,
         runtime: &runtime,
         commit_batch,
+        payload,
         ratios: Vec::new(),
     };
     if seed_completed > 0 || seed_waiting > 0 {

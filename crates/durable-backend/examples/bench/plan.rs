@@ -17,6 +17,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) rounds: usize,
     pub(crate) runtime: &'a tokio::runtime::Runtime,
     pub(crate) commit_batch: Option<usize>,
+    /// The workload's input size in bytes (`--payload`; 0: none).
+    pub(crate) payload: usize,
     /// (worker, this / baseline) per round.
     pub(crate) ratios: Vec<(String, f64)>,
 }
@@ -42,15 +44,24 @@ impl Plan<'_> {
             commit_batch: self.commit_batch,
             entity: None,
             fan_out: None,
+            payload: self.payload,
         }
     }
 
     pub(crate) fn header(&self) {
         println!(
-            "workload: {} orchestrations x {} sequential no-op activities, synchronous={}",
+            "workload: {} orchestrations x {} sequential no-op activities, synchronous={}{}",
             self.n,
             STEPS.len(),
-            self.sync
+            self.sync,
+            if self.payload > 0 {
+                format!(
+                    ", an input of {} bytes carried through each activity",
+                    self.payload
+                )
+            } else {
+                String::new()
+            }
         );
         println!(
             "| backend | worker | orchestrations/s | work items/s | p50 latency | p99 latency | backend peak RSS | \

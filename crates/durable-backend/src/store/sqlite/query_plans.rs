@@ -93,7 +93,7 @@ fn list_queries_use_their_indexes() {
         (
             "first page",
             InstanceQuery::default(),
-            &["SEARCH instances USING PRIMARY KEY (hub=? AND instance_id>?)"],
+            &["SEARCH instances USING INDEX instances_by_key (hub=? AND instance_id>?)"],
             PAGE as usize,
         ),
         (
@@ -102,7 +102,7 @@ fn list_queries_use_their_indexes() {
                 continuation_token: Some("80000000".into()),
                 ..Default::default()
             },
-            &["SEARCH instances USING PRIMARY KEY (hub=? AND instance_id>?)"],
+            &["SEARCH instances USING INDEX instances_by_key (hub=? AND instance_id>?)"],
             PAGE as usize,
         ),
         (
@@ -111,7 +111,9 @@ fn list_queries_use_their_indexes() {
                 instance_id_prefix: Some("ab".into()),
                 ..Default::default()
             },
-            &["SEARCH instances USING PRIMARY KEY (hub=? AND instance_id>? AND instance_id<?)"],
+            &[
+                "SEARCH instances USING INDEX instances_by_key (hub=? AND instance_id>? AND instance_id<?)",
+            ],
             PAGE as usize,
         ),
         (

@@ -216,6 +216,52 @@ CREATE INDEX inbox_ready ON inbox (hub, id, visible_at, lease_token) WHERE lease
 DROP INDEX activities_ready;
 CREATE INDEX activities_ready ON activities (hub, id, lease_token) WHERE lease_token IS NULL;
 "#,
+    // Instances get row ids, and their payloads go to the end of the row. Clustered by its key (`WITHOUT ROWID`),
+    // the table held whole rows in its interior pages, so a lookup by key compared against, and read the overflow
+    // pages of, every row over about 1 KB on its way down. Now the key is a unique index beside the table, a
+    // lookup reads one small index entry per level, and reading a row's leading columns stops before the payloads
+    // (custom status, tags, failure, output, input). The status index keeps the instance ID, which the table's key
+    // gave it before, so lists by status still come in ID order from the index. The lease columns orchestrator
+    // turns stopped using at version 9 go.
+    r#"
+CREATE TABLE instances_v14 (
+    hub TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT,
+    status INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    completed_at INTEGER,
+    scheduled_start_at INTEGER,
+    parent_instance_id TEXT,
+    parent_execution_id TEXT,
+    parent_task_id INTEGER,
+    parent_name TEXT,
+    parent_version TEXT,
+    trace_execution_id TEXT,
+    trace_context BLOB,
+    custom_status TEXT,
+    tags TEXT,
+    failure BLOB,
+    output TEXT,
+    input TEXT
+);
+INSERT INTO instances_v14 (hub, instance_id, execution_id, name, version, status, created_at, updated_at,
+        completed_at, scheduled_start_at, parent_instance_id, parent_execution_id, parent_task_id, parent_name,
+        parent_version, trace_execution_id, trace_context, custom_status, tags, failure, output, input)
+    SELECT hub, instance_id, execution_id, name, version, status, created_at, updated_at,
+        completed_at, scheduled_start_at, parent_instance_id, parent_execution_id, parent_task_id, parent_name,
+        parent_version, trace_execution_id, trace_context, custom_status, tags, failure, output, input
+    FROM instances ORDER BY hub, created_at, instance_id;
+DROP TABLE instances;
+ALTER TABLE instances_v14 RENAME TO instances;
+CREATE UNIQUE INDEX instances_by_key ON instances (hub, instance_id);
+CREATE INDEX instances_by_status ON instances (hub, status, instance_id);
+CREATE INDEX instances_by_created ON instances (hub, created_at);
+CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id) WHERE parent_instance_id IS NOT NULL;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.

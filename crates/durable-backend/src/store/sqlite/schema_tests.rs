@@ -218,9 +218,15 @@ fn a_version_5_file_keeps_no_token_index_and_its_leases_are_released_on_open() {
         )
         .unwrap();
     assert_eq!(token_indexes, 0);
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM instances WHERE hub = 'h'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows, 2);
     let still_leased: i64 = conn
         .query_row(
-            "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
+            "SELECT (SELECT COUNT(*) FROM pragma_table_info('instances') WHERE name LIKE 'lease%') \
              + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
              + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL)",
             [],
@@ -283,8 +289,7 @@ fn a_version_8_file_keeps_its_history_rows_and_lets_go_of_its_leases() {
     assert_eq!(rows, 3);
     let still_leased: i64 = conn
         .query_row(
-            "SELECT (SELECT COUNT(*) FROM instances WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL \
-                     OR lease_started_at IS NOT NULL) \
+            "SELECT (SELECT COUNT(*) FROM pragma_table_info('instances') WHERE name LIKE 'lease%') \
              + (SELECT COUNT(*) FROM inbox WHERE lease_token IS NOT NULL) \
              + (SELECT COUNT(*) FROM activities WHERE lease_token IS NOT NULL OR lease_expires_at IS NOT NULL) \
              + (SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE '%lease_expiry' AND name NOT LIKE 'entities%')",
@@ -473,6 +478,125 @@ fn a_version_12_file_walks_its_ready_queues_from_the_indexes_alone_and_in_the_sa
     );
     let queue = leased_activity_rows(&conn, &request);
     assert_eq!(queue, [Some(1), Some(3)]);
+}
+
+#[test]
+fn a_version_13_file_keeps_its_instances_whole_with_their_payloads_after_the_small_columns() {
+    use super::super::instances;
+    let input = "i".repeat(20_000);
+    let (_dir, conn) = opened_after_version(13, |c| {
+        c.execute(
+            "INSERT INTO instances (hub, instance_id, execution_id, name, version, status, created_at, updated_at,
+                 completed_at, scheduled_start_at, input, output, custom_status, failure, parent_instance_id,
+                 parent_execution_id, parent_task_id, parent_name, parent_version, tags, lease_token,
+                 trace_context, trace_execution_id)
+             VALUES ('h', 'child', 'e2', 'Order', 'v1', 3, 10, 20, 30, 5, ?1, 'out', 'half way', NULL, 'parent',
+                 'e1', 7, 'Parent', 'v0', '{\"team\":\"a\"}', 'stale', x'0102', 'e2'),
+                 ('h', 'parent', 'e1', 'Parent', NULL, 0, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                 ('g', 'child', 'x', 'Other', NULL, 1, 2, 2, NULL, NULL, 'other hub', NULL, NULL, NULL, NULL,
+                 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+            [&input],
+        )
+        .unwrap();
+    });
+    let child = instances::load(&conn, "h", "child").unwrap().unwrap();
+    assert_eq!(
+        (
+            child.execution_id.as_str(),
+            child.name.as_str(),
+            child.version.as_deref(),
+            child.status,
+            child.created_at,
+            child.updated_at,
+            child.completed_at,
+            child.scheduled_start_at,
+        ),
+        ("e2", "Order", Some("v1"), 3, 10, 20, Some(30), Some(5))
+    );
+    assert_eq!(child.input.as_deref(), Some(input.as_str()));
+    assert_eq!(
+        (child.output.as_deref(), child.custom_status.as_deref()),
+        (Some("out"), Some("half way"))
+    );
+    let parent = child.parent.unwrap();
+    assert_eq!(
+        (
+            parent.instance_id.as_str(),
+            parent.execution_id.as_deref(),
+            parent.task_id
+        ),
+        ("parent", Some("e1"), 7)
+    );
+    assert_eq!(child.tags.get("team").map(String::as_str), Some("a"));
+    let trace: (Vec<u8>, String) = conn
+        .query_row(
+            "SELECT trace_context, trace_execution_id FROM instances WHERE hub = 'h' AND instance_id = 'child'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(trace, (vec![1, 2], "e2".to_owned()));
+    assert_eq!(
+        instances::load(&conn, "g", "child")
+            .unwrap()
+            .unwrap()
+            .input
+            .as_deref(),
+        Some("other hub")
+    );
+    // Row ids, the key a unique index, the payloads last (a read of the leading columns stops before them).
+    let rowids: i64 = conn
+        .query_row("SELECT COUNT(rowid) FROM instances", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rowids, 3);
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('instances') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        columns[columns.len() - 5..],
+        ["custom_status", "tags", "failure", "output", "input"]
+    );
+    assert!(
+        !columns.iter().any(|c| c.starts_with("lease")),
+        "{columns:?}"
+    );
+    let duplicate = conn.execute(
+        "INSERT INTO instances (hub, instance_id, execution_id, name, status, created_at, updated_at)
+             VALUES ('h', 'child', 'e3', 'Order', 0, 0, 0)",
+        [],
+    );
+    assert!(duplicate.is_err(), "the key stays unique");
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "instances_by_created",
+            "instances_by_key",
+            "instances_by_parent",
+            "instances_by_status"
+        ]
+    );
+    let children: Vec<String> = conn
+        .prepare(
+            "SELECT instance_id FROM instances WHERE hub = 'h' AND parent_instance_id = 'parent'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(children, ["child"]);
 }
 
 #[test]
