@@ -147,6 +147,7 @@ pub fn check_database(path: &Path) -> Result<CheckReport, StoreError> {
     leases(&conn, &mut report)?;
     let instances = load_instances(&conn)?;
     let turn_rows = report.schema_version >= 9;
+    let blobs = report.schema_version >= 15;
     for row in instances.values() {
         let name = status_from_i32(row.status)
             .as_str_name()
@@ -154,9 +155,12 @@ pub fn check_database(path: &Path) -> Result<CheckReport, StoreError> {
             .to_owned();
         *report.instances.entry(name).or_default() += 1;
     }
-    let queues = Queues::load(&conn, &instances, &mut report)?;
+    let queues = Queues::load(&conn, &instances, blobs, &mut report)?;
+    if blobs {
+        unreferenced_blobs(&conn, &mut report)?;
+    }
     for (key, row) in &instances {
-        let history = load_history(&conn, key, turn_rows)?;
+        let history = load_history(&conn, key, turn_rows, blobs)?;
         report.history_events += history.len();
         check_history(key, row, &history, &queues, &instances, &mut report);
     }
@@ -186,6 +190,33 @@ fn column<P: rusqlite::Params>(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Large events live in `blobs` while a history or inbox row names them; a blob nothing names is space lost.
+fn unreferenced_blobs(c: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+    let lost: i64 = c.query_row(
+        "SELECT COUNT(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM history h WHERE h.blob = b.id) \
+           AND NOT EXISTS (SELECT 1 FROM inbox m WHERE m.blob = b.id)",
+        [],
+        |r| r.get(0),
+    )?;
+    let dangling: i64 = c.query_row(
+        "SELECT (SELECT COUNT(*) FROM history h WHERE h.blob IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = h.blob)) \
+              + (SELECT COUNT(*) FROM inbox m WHERE m.blob IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = m.blob))",
+        [],
+        |r| r.get(0),
+    )?;
+    if lost > 0 {
+        report.problem(format!("{lost} blobs named by no history or inbox row"));
+    }
+    if dangling > 0 {
+        report.problem(format!(
+            "{dangling} history or inbox rows name a blob that does not exist"
+        ));
+    }
+    Ok(())
+}
+
 fn leases(c: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
     for table in ["inbox", "activities", "entities", "entity_inbox"] {
         let held: i64 = c.query_row(
@@ -210,13 +241,18 @@ fn load_instances(c: &Connection) -> Result<HashMap<Key, InstanceRow>, StoreErro
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A history as the backend reads it. Files before schema 9 have no `turn` column: each of their rows is one event.
+/// A history as the backend reads it. Files before schema 9 have no `turn` column: each of their rows is one event;
+/// files before schema 15 keep every event in its row.
 fn load_history(
     c: &Connection,
     (hub, id): &Key,
     turn_rows: bool,
+    blobs: bool,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
-    let sql = if turn_rows {
+    let sql = if blobs {
+        "SELECT COALESCE(b.data, h.event), h.turn FROM history h LEFT JOIN blobs b ON b.id = h.blob \
+         WHERE h.hub = ?1 AND h.instance_id = ?2 ORDER BY h.seq"
+    } else if turn_rows {
         "SELECT event, turn FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq"
     } else {
         "SELECT event, 0 FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq"
@@ -246,10 +282,16 @@ impl Queues {
     fn load(
         c: &Connection,
         instances: &HashMap<Key, InstanceRow>,
+        blobs: bool,
         report: &mut CheckReport,
     ) -> Result<Self, StoreError> {
         let mut queues = Queues::default();
-        let mut stmt = c.prepare("SELECT hub, instance_id, event FROM inbox ORDER BY id")?;
+        let mut stmt = c.prepare(if blobs {
+            "SELECT m.hub, m.instance_id, COALESCE(b.data, m.event) FROM inbox m \
+             LEFT JOIN blobs b ON b.id = m.blob ORDER BY m.id"
+        } else {
+            "SELECT hub, instance_id, event FROM inbox ORDER BY id"
+        })?;
         let mut rows = stmt.query([])?;
         let mut missing: BTreeMap<Key, usize> = BTreeMap::new();
         while let Some(row) = rows.next()? {

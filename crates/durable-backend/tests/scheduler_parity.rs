@@ -345,13 +345,33 @@ async fn turns_that_do_not_finish_keep_the_instances_payloads() {
             .unwrap()
             .unwrap()
     };
+    // Events too large for a row of their own (see the store's `blobs`): an activity's input and its result.
+    let argument = format!("\"{}\"", "a".repeat(5_000));
+    let result = |turn_number: i32| format!("\"{}{turn_number}\"", "r".repeat(3_000));
     // Two turns that schedule an activity and set a custom status: neither writes the input or the tags.
     for (turn_number, status) in [(0, "\"first\""), (1, "\"second\"")] {
         let work = lease_one(&s, WorkKind::Orchestration).await;
+        if turn_number > 0 {
+            let item = work.clone().into_item().unwrap();
+            let Some(work_item::Request::OrchestratorRequest(o)) = &item.request else {
+                panic!("an orchestrator turn was expected");
+            };
+            let delivered = o.new_events.iter().find_map(|e| match &e.event_type {
+                Some(EventType::TaskCompleted(c)) => c.result.clone(),
+                _ => None,
+            });
+            assert_eq!(delivered, Some(result(turn_number - 1)));
+            let scheduled = o.past_events.iter().find_map(|e| match &e.event_type {
+                Some(EventType::TaskScheduled(t)) => t.input.clone(),
+                _ => None,
+            });
+            assert_eq!(scheduled, Some(argument.clone()));
+        }
         let schedule = action(
             turn_number,
             OrchestratorActionType::ScheduleTask(ScheduleTaskAction {
                 name: "step".into(),
+                input: Some(argument.clone()),
                 ..Default::default()
             }),
         );
@@ -372,12 +392,13 @@ async fn turns_that_do_not_finish_keep_the_instances_payloads() {
         let Some(work_item::Request::ActivityRequest(a)) = &activity.item.request else {
             panic!("an activity was expected");
         };
+        assert_eq!(a.input.as_deref(), Some(argument.as_str()));
         s.complete_activity(
             HUB.into(),
             ActivityResponse {
                 instance_id: "payloads".into(),
                 task_id: a.task_id,
-                result: Some("1".into()),
+                result: Some(result(turn_number)),
                 completion_token: activity.token.clone(),
                 ..Default::default()
             },

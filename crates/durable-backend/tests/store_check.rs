@@ -116,7 +116,8 @@ async fn broken_invariants_are_each_reported() {
              DELETE FROM inbox WHERE instance_id = 'idle';
              INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event) VALUES ('h', 'nobody', 1, 1000000, 0, NULL);
              UPDATE entities SET locked_by = 'w2' WHERE entity_id = '@counter@c';
-             DELETE FROM history WHERE instance_id = 'w2' AND seq = (SELECT MAX(seq) FROM history WHERE instance_id = 'w2');",
+             DELETE FROM history WHERE instance_id = 'w2' AND seq = (SELECT MAX(seq) FROM history WHERE instance_id = 'w2');
+             INSERT INTO blobs (data) VALUES (x'00');",
         )
         .unwrap();
     }
@@ -129,10 +130,11 @@ async fn broken_invariants_are_each_reported() {
         "messages queued for h/nobody, an instance that does not exist",
         "entity h/@counter@c is locked by w2, which has finished",
         "h/w2 finished (ORCHESTRATION_STATUS_COMPLETED) but its history has 0 ExecutionCompleted events",
+        "1 blobs named by no history or inbox row",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
-    assert_eq!(report.problems.len(), 5, "{text}");
+    assert_eq!(report.problems.len(), 6, "{text}");
 }
 
 /// `durable-backend --check --db FILE` prints the report and says by its exit status whether everything held.

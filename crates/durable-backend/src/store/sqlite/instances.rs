@@ -253,7 +253,8 @@ fn each_history_row(
     mut f: impl FnMut(&[u8], bool, i64) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT event, turn, seq FROM history WHERE hub = ?1 AND instance_id = ?2 ORDER BY seq",
+        "SELECT COALESCE(b.data, h.event), h.turn, h.seq FROM history h LEFT JOIN blobs b ON b.id = h.blob \
+         WHERE h.hub = ?1 AND h.instance_id = ?2 ORDER BY h.seq",
     )?;
     let mut rows = stmt.query((hub, id))?;
     while let Some(row) = rows.next()? {
@@ -289,19 +290,20 @@ pub(super) fn append_history_at(
     // is kept small enough to live in its B-tree page, since SQLite reads the overflow pages of a larger one from
     // the file on every read, past its page cache: a fan-out turn of 50,000 events as one row made every later
     // turn of that instance re-read megabytes with a system call per page.
+    // An event larger than that is a row of its own, and its bytes go to `blobs`.
     let mut insert = c.prepare_cached(
-        "INSERT INTO history (hub, instance_id, seq, event, turn) VALUES (?1, ?2, ?3, ?4, 1)",
+        "INSERT INTO history (hub, instance_id, seq, event, turn, blob) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
     )?;
     for (seq, rows) in (next..).zip(turn_rows(events, TURN_ROW_BYTES)) {
-        insert.execute(rusqlite::params![hub, id, seq, encode_turn(rows)])?;
+        let (event, blob) = super::blobs::place(c, encode_turn(rows))?;
+        insert.execute(rusqlite::params![hub, id, seq, event, blob])?;
     }
     Ok(())
 }
 
-/// The largest encoded turn row, before a turn's events go on in the next row. A WITHOUT ROWID table keeps about
-/// a quarter of a 4 KiB page of a row in its B-tree page (SQLite's `maxLocal` for index pages: 1,002 bytes);
-/// this leaves room for the key (hub, instance id, seq).
-const TURN_ROW_BYTES: usize = 800;
+/// The largest encoded turn row, before a turn's events go on in the next row: what a row keeps itself (see
+/// `blobs`).
+const TURN_ROW_BYTES: usize = super::blobs::INLINE_BYTES;
 
 /// Splits a turn's events into runs whose encoding stays within `limit` bytes; an event larger than that is a
 /// run of its own.
@@ -394,9 +396,17 @@ pub(super) fn enqueue(
         Ok(c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM inbox")?
             .query_row([], |r| r.get(0))?)
     })?;
+    // A large event (an activity's result, a raised event's data) goes to `blobs`.
+    let (event, blob) = match message.map(encode) {
+        Some(bytes) => {
+            let (event, blob) = super::blobs::place(c, bytes)?;
+            (Some(event), blob)
+        }
+        None => (None, None),
+    };
     c.prepare_cached(
-        "INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, lease_token) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, lease_token, blob) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(rusqlite::params![
         hub,
@@ -404,9 +414,10 @@ pub(super) fn enqueue(
         priority,
         row,
         visible_at,
-        message.map(encode),
+        event,
         delayed,
-        held.then_some(HELD)
+        held.then_some(HELD),
+        blob
     ])?;
     Ok(())
 }

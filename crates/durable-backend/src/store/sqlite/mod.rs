@@ -2,6 +2,7 @@
 //! groups (one transaction, one fsync, many operations), acknowledging each only after the commit.
 
 mod activity;
+mod blobs;
 mod changes;
 mod control;
 mod entity;

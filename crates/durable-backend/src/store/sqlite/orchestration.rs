@@ -223,8 +223,8 @@ fn visible_messages(
     now: i64,
 ) -> Result<(Vec<MessageKey>, Vec<HistoryEvent>), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT priority, id, event FROM inbox \
-         WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?3 ORDER BY priority, id",
+        "SELECT m.priority, m.id, COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob \
+         WHERE m.hub = ?1 AND m.instance_id = ?2 AND m.visible_at <= ?3 ORDER BY m.priority, m.id",
     )?;
     let mut rows = stmt.query((hub, id, now))?;
     let mut keys = Vec::new();
@@ -607,7 +607,8 @@ fn continue_as_new(
 /// Timers belong to the generation that created them; a new generation must not see the old one's firings.
 fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT priority, id, event FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
+        "SELECT m.priority, m.id, COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob \
+         WHERE m.hub = ?1 AND m.instance_id = ?2 AND m.event IS NOT NULL",
     )?;
     let rows = stmt
         .query_map((hub, id), |r| {

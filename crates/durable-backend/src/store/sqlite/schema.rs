@@ -262,6 +262,34 @@ CREATE INDEX instances_by_status ON instances (hub, status, instance_id);
 CREATE INDEX instances_by_created ON instances (hub, created_at);
 CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id) WHERE parent_instance_id IS NOT NULL;
 "#,
+    // History and inbox events over 800 bytes move to `blobs`, a rowid table, and their rows keep an empty event
+    // and the blob's id (see `blobs.rs`): a search of the clustered tables then never reads a large row's
+    // overflow pages. The rows already stored move too, and triggers delete a blob with the row naming it.
+    r#"
+CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+ALTER TABLE history ADD COLUMN blob INTEGER;
+ALTER TABLE inbox ADD COLUMN blob INTEGER;
+CREATE TEMP TABLE spilled (hub TEXT, instance_id TEXT, n INTEGER, id INTEGER, PRIMARY KEY (hub, instance_id, n));
+INSERT INTO spilled SELECT hub, instance_id, seq, row_number() OVER (ORDER BY hub, instance_id, seq)
+    FROM history WHERE length(event) > 800;
+INSERT INTO blobs (id, data) SELECT s.id, h.event FROM spilled s
+    JOIN history h ON h.hub = s.hub AND h.instance_id = s.instance_id AND h.seq = s.n;
+UPDATE history SET blob = s.id, event = x'' FROM spilled s
+    WHERE s.hub = history.hub AND s.instance_id = history.instance_id AND s.n = history.seq;
+DELETE FROM spilled;
+INSERT INTO spilled SELECT hub, instance_id, id,
+        (SELECT COALESCE(MAX(id), 0) FROM blobs) + row_number() OVER (ORDER BY hub, instance_id, id)
+    FROM inbox WHERE length(event) > 800;
+INSERT INTO blobs (id, data) SELECT s.id, m.event FROM spilled s
+    JOIN inbox m ON m.hub = s.hub AND m.instance_id = s.instance_id AND m.id = s.n;
+UPDATE inbox SET blob = s.id, event = x'' FROM spilled s
+    WHERE s.hub = inbox.hub AND s.instance_id = inbox.instance_id AND s.n = inbox.id;
+DROP TABLE spilled;
+CREATE TRIGGER history_blob AFTER DELETE ON history WHEN old.blob IS NOT NULL
+    BEGIN DELETE FROM blobs WHERE id = old.blob; END;
+CREATE TRIGGER inbox_blob AFTER DELETE ON inbox WHEN old.blob IS NOT NULL
+    BEGIN DELETE FROM blobs WHERE id = old.blob; END;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.
@@ -328,6 +356,7 @@ pub(super) fn ensure_hub(conn: &Connection, hub: &str) -> Result<(), StoreError>
 
 pub(super) fn delete_hub(conn: &Connection, hub: &str) -> Result<(), StoreError> {
     super::leases::drop_hub(hub);
+    // The triggers of `history` and `inbox` take their blobs along.
     for table in [
         "instances",
         "history",

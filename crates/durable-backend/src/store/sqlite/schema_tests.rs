@@ -600,6 +600,91 @@ fn a_version_13_file_keeps_its_instances_whole_with_their_payloads_after_the_sma
 }
 
 #[test]
+fn a_version_14_file_moves_its_large_events_to_blobs_and_reads_them_the_same() {
+    use crate::codec::{encode, encode_turn, event};
+    use durable_proto::history_event::EventType;
+    let raised = |name: &str, size: usize| {
+        event(
+            -1,
+            1000,
+            EventType::EventRaised(durable_proto::EventRaisedEvent {
+                name: name.to_owned(),
+                input: Some("r".repeat(size)),
+            }),
+        )
+    };
+    let (small, large, later) = (
+        raised("small", 10),
+        raised("large", 5000),
+        raised("later", 3000),
+    );
+    let (_dir, conn) = opened_after_version(14, |c| {
+        let mut history = c
+            .prepare("INSERT INTO history (hub, instance_id, seq, event, turn) VALUES ('h', ?1, ?2, ?3, 1)")
+            .unwrap();
+        history
+            .execute(("a", 0, encode_turn(std::slice::from_ref(&small))))
+            .unwrap();
+        history
+            .execute(("a", 1, encode_turn(std::slice::from_ref(&large))))
+            .unwrap();
+        history
+            .execute(("b", 0, encode_turn(std::slice::from_ref(&later))))
+            .unwrap();
+        let mut inbox = c
+            .prepare(
+                "INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed) \
+                 VALUES ('h', 'a', 1, ?1, 0, ?2, 0)",
+            )
+            .unwrap();
+        inbox.execute((1, encode(&large))).unwrap();
+        inbox.execute((2, encode(&small))).unwrap();
+        inbox.execute((3, None::<Vec<u8>>)).unwrap();
+    });
+    assert_eq!(
+        super::super::instances::history(&conn, "h", "a").unwrap(),
+        [small.clone(), large.clone()]
+    );
+    assert_eq!(
+        super::super::instances::history(&conn, "h", "b").unwrap(),
+        [later]
+    );
+    let messages: Vec<Option<Vec<u8>>> = conn
+        .prepare(
+            "SELECT COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob ORDER BY m.id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(messages, [Some(encode(&large)), Some(encode(&small)), None]);
+    // Only the three large events moved, each to a blob of its own, and their rows keep no copy.
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(DISTINCT id) FROM blobs"), 3);
+    assert_eq!(
+        count(
+            "SELECT (SELECT COUNT(*) FROM history WHERE blob IS NOT NULL AND length(event) = 0) \
+                    + (SELECT COUNT(*) FROM inbox WHERE blob IS NOT NULL AND length(event) = 0)"
+        ),
+        3
+    );
+    let longest = count(
+        "SELECT MAX((SELECT MAX(length(event)) FROM history), (SELECT MAX(length(event)) FROM inbox))",
+    );
+    assert!(longest <= 800, "{longest}");
+    // A history appended after them reads in order, and deleting the rows takes the blobs along.
+    super::super::instances::append_history(&conn, "h", "a", std::slice::from_ref(&large)).unwrap();
+    assert_eq!(
+        super::super::instances::history(&conn, "h", "a").unwrap(),
+        [small, large.clone(), large]
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM blobs"), 4);
+    super::super::instances::delete_data(&conn, "h", "a").unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM blobs"), 1);
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();

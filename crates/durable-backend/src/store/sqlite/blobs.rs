@@ -1,0 +1,99 @@
+//! Event bytes too large for the clustered tables' rows, kept in a rowid table of their own.
+//!
+//! `history` and `inbox` are clustered by their key (`WITHOUT ROWID`): a row is stored whole in the B-tree, and
+//! a row over about 1,000 bytes spills the rest into overflow pages. SQLite compares a search key against whole
+//! records, so every search that passes such a row (the next turn's history append, a message's delete, a turn's
+//! read of its inbox) reads all of its overflow pages first. A larger event therefore lives in `blobs`, keyed by
+//! an integer (a search there compares integers only), and its row keeps an empty event and the blob's id in
+//! `blob`. Triggers delete a blob with the row that names it (see the schema's version 15), so no delete path has
+//! to know about them.
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+/// The largest event a row keeps itself: with its key it stays within SQLite's in-page limit for index pages
+/// (`maxLocal`, 1,002 bytes of a 4 KiB page).
+pub(super) const INLINE_BYTES: usize = 800;
+
+/// The value of a row's `event` and `blob` columns for `bytes`: the bytes themselves, or an empty event and the id
+/// of the `blobs` row that now holds them.
+pub(super) fn place(c: &Connection, bytes: Vec<u8>) -> Result<(Vec<u8>, Option<i64>), StoreError> {
+    if bytes.len() <= INLINE_BYTES {
+        return Ok((bytes, None));
+    }
+    c.prepare_cached("INSERT INTO blobs (data) VALUES (?1)")?
+        .execute([&bytes])?;
+    Ok((Vec::new(), Some(c.last_insert_rowid())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Synchronous;
+
+    fn store() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        super::super::schema::prepare(&c, Synchronous::Off).unwrap();
+        c
+    }
+
+    fn count(c: &Connection, sql: &str) -> i64 {
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn small_events_stay_in_their_row_and_large_ones_go_to_a_blob() {
+        let c = store();
+        let small = vec![7; INLINE_BYTES];
+        assert_eq!(place(&c, small.clone()).unwrap(), (small, None));
+        let large = vec![9; INLINE_BYTES + 1];
+        let (event, blob) = place(&c, large.clone()).unwrap();
+        assert!(event.is_empty());
+        let stored: Vec<u8> = c
+            .query_row(
+                "SELECT data FROM blobs WHERE id = ?1",
+                [blob.unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, large);
+    }
+
+    /// Whatever deletes a row (a turn's message, a purge, a rewind, a whole hub), its blob goes with it, and only
+    /// its own.
+    #[test]
+    fn a_blob_goes_with_the_row_that_names_it() {
+        let c = store();
+        for (table, key) in [("history", "seq"), ("inbox", "id")] {
+            let mut blobs = Vec::new();
+            for n in 0..3 {
+                let (event, blob) = place(&c, vec![1; 5000]).unwrap();
+                blobs.push(blob.unwrap());
+                let sql = if table == "history" {
+                    "INSERT INTO history (hub, instance_id, seq, event, turn, blob) VALUES ('h', 'i', ?1, ?2, 1, ?3)"
+                } else {
+                    "INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, delayed, blob) \
+                     VALUES ('h', 'i', 1, ?1, 0, ?2, 0, ?3)"
+                };
+                c.execute(sql, rusqlite::params![n, event, blob]).unwrap();
+            }
+            c.execute(
+                &format!("DELETE FROM {table} WHERE hub = 'h' AND {key} = 0"),
+                [],
+            )
+            .unwrap();
+            let left: Vec<i64> = c
+                .prepare("SELECT id FROM blobs ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(left, blobs[1..], "{table}");
+            c.execute(&format!("DELETE FROM {table} WHERE hub = 'h'"), [])
+                .unwrap();
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM blobs"), 0, "{table}");
+        }
+    }
+}
