@@ -114,7 +114,7 @@ async fn broken_invariants_are_each_reported() {
         conn.execute_batch(
             "UPDATE entities SET lease_token = 'gone-worker' WHERE entity_id = '@counter@c';
              DELETE FROM inbox WHERE instance_id = 'idle';
-             INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event) VALUES ('h', 'nobody', 1, 1000000, 0, NULL);
+             INSERT INTO inbox (hub, instance_id, priority, id, visible_at, event, blob) VALUES ('h', 'nobody', 1, 1000000, 0, x'', 424242);
              UPDATE entities SET locked_by = 'w2' WHERE entity_id = '@counter@c';
              DELETE FROM history WHERE instance_id = 'w2' AND seq = (SELECT MAX(seq) FROM history WHERE instance_id = 'w2');
              INSERT INTO blobs (data) VALUES (x'00');",
@@ -131,10 +131,11 @@ async fn broken_invariants_are_each_reported() {
         "entity h/@counter@c is locked by w2, which has finished",
         "h/w2 finished (ORCHESTRATION_STATUS_COMPLETED) but its history has 0 ExecutionCompleted events",
         "1 blobs named by no history or inbox row",
+        "1 history or inbox rows name a blob that does not exist",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
-    assert_eq!(report.problems.len(), 6, "{text}");
+    assert_eq!(report.problems.len(), 7, "{text}");
 }
 
 /// `durable-backend --check --db FILE` prints the report and says by its exit status whether everything held.

@@ -5,7 +5,8 @@
 //! records, so every search that passes such a row (the next turn's history append, a message's delete, a turn's
 //! read of its inbox) reads all of its overflow pages first. A larger event therefore lives in `blobs`, keyed by
 //! an integer (a search there compares integers only), and its row keeps an empty event and the blob's id in
-//! `blob`. Triggers delete a blob with the row that names it (see the schema's version 15), so no delete path has
+//! `blob`. A reader fetches the blob by id when a row names one ([`read`]), so the rows that name none cost no
+//! join. Triggers delete a blob with the row that names it (see the schema's version 15), so no delete path has
 //! to know about them.
 
 use rusqlite::Connection;
@@ -25,6 +26,16 @@ pub(super) fn place(c: &Connection, bytes: Vec<u8>) -> Result<(Vec<u8>, Option<i
     c.prepare_cached("INSERT INTO blobs (data) VALUES (?1)")?
         .execute([&bytes])?;
     Ok((Vec::new(), Some(c.last_insert_rowid())))
+}
+
+/// The bytes of blob `id`. A row names only a blob that exists (its trigger deletes the blob with it), so a
+/// missing one is a damaged store.
+pub(super) fn read(c: &Connection, id: i64) -> Result<Vec<u8>, StoreError> {
+    use rusqlite::OptionalExtension;
+    c.prepare_cached("SELECT data FROM blobs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Internal(format!("blob {id} is named by a row but missing")))
 }
 
 #[cfg(test)]
@@ -58,6 +69,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stored, large);
+    }
+
+    #[test]
+    fn a_missing_blob_is_an_error_not_an_empty_event() {
+        let c = store();
+        let (_, blob) = place(&c, vec![3; 2000]).unwrap();
+        assert_eq!(read(&c, blob.unwrap()).unwrap(), vec![3; 2000]);
+        let error = read(&c, blob.unwrap() + 1).unwrap_err();
+        assert!(error.to_string().contains("missing"), "{error}");
     }
 
     /// Whatever deletes a row (a turn's message, a purge, a rewind, a whole hub), its blob goes with it, and only

@@ -223,20 +223,22 @@ fn visible_messages(
     now: i64,
 ) -> Result<(Vec<MessageKey>, Vec<HistoryEvent>), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT m.priority, m.id, COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob \
-         WHERE m.hub = ?1 AND m.instance_id = ?2 AND m.visible_at <= ?3 ORDER BY m.priority, m.id",
+        "SELECT priority, id, event, blob FROM inbox \
+         WHERE hub = ?1 AND instance_id = ?2 AND visible_at <= ?3 ORDER BY priority, id",
     )?;
     let mut rows = stmt.query((hub, id, now))?;
     let mut keys = Vec::new();
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
         keys.push((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
-        if let Some(blob) = row
+        if let Some(blob) = row.get::<_, Option<i64>>(3)? {
+            events.push(decode_event(&super::blobs::read(c, blob)?)?);
+        } else if let Some(bytes) = row
             .get_ref(2)?
             .as_blob_or_null()
             .map_err(rusqlite::Error::from)?
         {
-            events.push(decode_event(blob)?);
+            events.push(decode_event(bytes)?);
         }
     }
     Ok((keys, events))
@@ -607,8 +609,7 @@ fn continue_as_new(
 /// Timers belong to the generation that created them; a new generation must not see the old one's firings.
 fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT m.priority, m.id, COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob \
-         WHERE m.hub = ?1 AND m.instance_id = ?2 AND m.event IS NOT NULL",
+        "SELECT priority, id, event, blob FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
     )?;
     let rows = stmt
         .query_map((hub, id), |r| {
@@ -616,12 +617,17 @@ fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreE
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (priority, row_id, blob) in rows {
+    for (priority, row_id, event, blob) in rows {
+        let event = match blob {
+            Some(blob) => super::blobs::read(c, blob)?,
+            None => event,
+        };
         if matches!(
-            decode_event(&blob)?.event_type,
+            decode_event(&event)?.event_type,
             Some(EventType::TimerFired(_))
         ) {
             c.prepare_cached(

@@ -61,7 +61,7 @@ pub(super) fn query_instances(
 }
 
 /// The smallest string greater than every string that starts with `prefix` (`None` when there is none), so that a
-/// prefix becomes a range of the primary key. Text compares as UTF-8 bytes, which order as code points do.
+/// prefix becomes a range of the instance key (`instances_by_key`, or an entity table's primary key). Text compares as UTF-8 bytes, which order as code points do.
 pub(super) fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
@@ -80,11 +80,11 @@ pub(super) fn prefix_end(prefix: &str) -> Option<String> {
 /// The `SELECT` for one page of `QueryInstances` (`limit` rows, ordered by instance ID), written so that each
 /// filter is served by an index rather than by reading the hub (dashboards list from stores of 100,000 instances):
 ///
-/// - an ID prefix is a range of the primary key;
+/// - an ID prefix is a range of the key's index (`instances_by_key`);
 /// - otherwise a creation-time window reads `instances_by_created` over the window, then keeps the first IDs;
 /// - otherwise statuses read `instances_by_status` (hub, status, instance ID) once per status, each already in
 ///   ID order, and merge;
-/// - with no filter, the primary key from the continuation token on.
+/// - with no filter, the key's index from the continuation token on.
 ///
 /// The remaining filters are checked on the rows so found. `query_plans::list_queries_use_their_indexes` holds the
 /// plans.
@@ -150,7 +150,7 @@ pub(super) fn instance_page(
             "SELECT {columns} FROM instances{index} WHERE {filter}{status} ORDER BY instance_id LIMIT ?2"
         )
     } else {
-        // Without statistics SQLite would rather walk the primary key in order and test each status than read the
+        // Without statistics SQLite would rather walk the key's index in order and test each status than read the
         // status index, which costs a walk of the hub for a rare status; the hint keeps it on the index.
         let branch = |s: &i32| {
             format!(

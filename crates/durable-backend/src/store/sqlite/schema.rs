@@ -220,8 +220,9 @@ CREATE INDEX activities_ready ON activities (hub, id, lease_token) WHERE lease_t
     // the table held whole rows in its interior pages, so a lookup by key compared against, and read the overflow
     // pages of, every row over about 1 KB on its way down. Now the key is a unique index beside the table, a
     // lookup reads one small index entry per level, and reading a row's leading columns stops before the payloads
-    // (custom status, tags, failure, output, input). The status index keeps the instance ID, which the table's key
-    // gave it before, so lists by status still come in ID order from the index. The lease columns orchestrator
+    // (custom status, tags, failure, output, input). The status and creation-time indexes keep the instance ID, which
+    // the table's key gave them before: lists by status still come in ID order from the index, and a page of a
+    // time window tests its continuation token without reading rows. The lease columns orchestrator
     // turns stopped using at version 9 go.
     r#"
 CREATE TABLE instances_v14 (
@@ -259,7 +260,7 @@ DROP TABLE instances;
 ALTER TABLE instances_v14 RENAME TO instances;
 CREATE UNIQUE INDEX instances_by_key ON instances (hub, instance_id);
 CREATE INDEX instances_by_status ON instances (hub, status, instance_id);
-CREATE INDEX instances_by_created ON instances (hub, created_at);
+CREATE INDEX instances_by_created ON instances (hub, created_at, instance_id);
 CREATE INDEX instances_by_parent ON instances (hub, parent_instance_id) WHERE parent_instance_id IS NOT NULL;
 "#,
     // History and inbox events over 800 bytes move to `blobs`, a rowid table, and their rows keep an empty event

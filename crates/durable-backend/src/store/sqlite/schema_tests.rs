@@ -677,9 +677,14 @@ fn a_version_14_file_moves_its_large_events_to_blobs_and_reads_them_the_same() {
     super::super::instances::append_history(&conn, "h", "a", std::slice::from_ref(&large)).unwrap();
     assert_eq!(
         super::super::instances::history(&conn, "h", "a").unwrap(),
-        [small, large.clone(), large]
+        [small, large.clone(), large.clone()]
     );
     assert_eq!(count("SELECT COUNT(*) FROM blobs"), 4);
+    // So does a message queued after them.
+    super::super::leases::install(super::super::leases::Leases::default());
+    super::super::instances::enqueue(&conn, "h", "a", 1, 0, Some(&large)).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM blobs"), 5);
+    assert!(count("SELECT MAX(length(event)) FROM inbox") <= 800);
     super::super::instances::delete_data(&conn, "h", "a").unwrap();
     assert_eq!(count("SELECT COUNT(*) FROM blobs"), 1);
 }
