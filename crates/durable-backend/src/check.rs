@@ -157,7 +157,7 @@ pub fn check_database(path: &Path) -> Result<CheckReport, StoreError> {
     }
     let queues = Queues::load(&conn, &instances, blobs, &mut report)?;
     if blobs {
-        unreferenced_blobs(&conn, &mut report)?;
+        unreferenced_blobs(&conn, report.schema_version >= 16, &mut report)?;
     }
     for (key, row) in &instances {
         let history = load_history(&conn, key, turn_rows, blobs)?;
@@ -190,30 +190,45 @@ fn column<P: rusqlite::Params>(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Large events live in `blobs` while a history or inbox row names them; a blob nothing names is space lost.
-fn unreferenced_blobs(c: &Connection, report: &mut CheckReport) -> Result<(), StoreError> {
+/// Large events and entity states live in `blobs` while a row names them; a blob nothing names is space lost, and
+/// a row naming a missing blob has lost its event or state. Entities name blobs from schema 16 on.
+fn unreferenced_blobs(
+    c: &Connection,
+    entity_states: bool,
+    report: &mut CheckReport,
+) -> Result<(), StoreError> {
+    let mut names = vec![("history", "blob"), ("inbox", "blob")];
+    if entity_states {
+        names.push(("entities", "state_blob"));
+    }
+    // The named ids are gathered once (the columns have no index of their own).
+    let named = names
+        .iter()
+        .map(|(table, column)| format!("SELECT {column} FROM {table} WHERE {column} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
     let lost: i64 = c.query_row(
-        // The named ids are gathered once (`blob` has no index of its own).
-        "SELECT COUNT(*) FROM blobs WHERE id NOT IN \
-           (SELECT blob FROM history WHERE blob IS NOT NULL UNION ALL SELECT blob FROM inbox WHERE blob IS NOT NULL)",
-        [],
-        |r| r.get(0),
-    )?;
-    let dangling: i64 = c.query_row(
-        "SELECT (SELECT COUNT(*) FROM history h WHERE h.blob IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = h.blob)) \
-              + (SELECT COUNT(*) FROM inbox m WHERE m.blob IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = m.blob))",
+        &format!("SELECT COUNT(*) FROM blobs WHERE id NOT IN ({named})"),
         [],
         |r| r.get(0),
     )?;
     if lost > 0 {
-        report.problem(format!("{lost} blobs named by no history or inbox row"));
+        report.problem(format!("{lost} blobs named by no row"));
     }
-    if dangling > 0 {
-        report.problem(format!(
-            "{dangling} history or inbox rows name a blob that does not exist"
-        ));
+    for (table, column) in names {
+        let dangling: i64 = c.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM {table} t WHERE t.{column} IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = t.{column})"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        if dangling > 0 {
+            report.problem(format!(
+                "{dangling} rows of {table} name a blob that does not exist"
+            ));
+        }
     }
     Ok(())
 }

@@ -130,8 +130,8 @@ async fn broken_invariants_are_each_reported() {
         "messages queued for h/nobody, an instance that does not exist",
         "entity h/@counter@c is locked by w2, which has finished",
         "h/w2 finished (ORCHESTRATION_STATUS_COMPLETED) but its history has 0 ExecutionCompleted events",
-        "1 blobs named by no history or inbox row",
-        "1 history or inbox rows name a blob that does not exist",
+        "1 blobs named by no row",
+        "1 rows of inbox name a blob that does not exist",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }

@@ -693,6 +693,84 @@ async fn many_concurrent_operations_all_commit(f: Fixture) {
     );
 }
 
+/// An entity's state comes back whole, small or large, to the next batch and to queries; a removed entity leaves
+/// nothing behind (in a file, the store keeps large states apart and must delete them with their entity).
+async fn entity_states_of_any_size_come_back_whole(f: Fixture) {
+    let s = &f.store;
+    let blobs = || {
+        f.path.as_ref().map(|path| {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        })
+    };
+    let states = [
+        Some(format!("\"{}\"", "s".repeat(5_000))),
+        Some(format!("\"{}\"", "t".repeat(900))),
+        Some("1".to_owned()),
+        Some(format!("\"{}\"", "u".repeat(4_000))),
+        None,
+    ];
+    let mut previous: Option<String> = None;
+    for (n, state) in states.iter().enumerate() {
+        let signal = SignalEntityRequest {
+            instance_id: "@cart@big".into(),
+            name: "set".into(),
+            request_id: format!("s{n}"),
+            ..Default::default()
+        };
+        s.signal_entity(HUB.into(), signal).await.unwrap();
+        let work = lease_one(s, WorkKind::Entity).await;
+        assert_eq!(entity_request(&work).entity_state, previous, "batch {n}");
+        let ok = OperationResult {
+            result_type: Some(operation_result::ResultType::Success(
+                OperationResultSuccess::default(),
+            )),
+        };
+        let result = EntityBatchResult {
+            results: vec![ok],
+            entity_state: state.clone(),
+            completion_token: work.token.clone(),
+            ..Default::default()
+        };
+        s.complete_entity(HUB.into(), result).await.unwrap();
+        let meta = s
+            .get_entity(HUB.into(), "@cart@big".into(), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            meta.and_then(|m| m.serialized_state),
+            state.clone(),
+            "state {n}"
+        );
+        if let Some(state) = state {
+            let listed = s
+                .query_entities(
+                    HUB.into(),
+                    EntityQuery {
+                        include_state: true,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let found = listed
+                .entities
+                .iter()
+                .find(|e| e.instance_id == "@cart@big")
+                .and_then(|e| e.serialized_state.as_ref());
+            assert_eq!(found, Some(state), "listed state {n}");
+        }
+        // Only the current state, when it is large, is kept apart.
+        let large = state.as_ref().is_some_and(|s| s.len() > 800);
+        if let Some(count) = blobs() {
+            assert_eq!(count, i64::from(large), "blobs after state {n}");
+        }
+        previous = state.clone();
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod in_memory {
@@ -712,6 +790,7 @@ conformance!(
     continue_as_new_starts_a_fresh_generation,
     sub_orchestrations_know_and_notify_their_parent,
     entities_batch_operations_and_honour_locks,
+    entity_states_of_any_size_come_back_whole,
     commits_are_announced,
     many_concurrent_operations_all_commit,
 );

@@ -1,13 +1,14 @@
 //! Event bytes too large for the clustered tables' rows, kept in a rowid table of their own.
 //!
-//! `history` and `inbox` are clustered by their key (`WITHOUT ROWID`): a row is stored whole in the B-tree, and
+//! `history`, `inbox` and `entities` are clustered by their key (`WITHOUT ROWID`): a row is stored whole in the
+//! B-tree, and
 //! a row over about 1,000 bytes spills the rest into overflow pages. SQLite compares a search key against whole
 //! records, so every search that passes such a row (the next turn's history append, a message's delete, a turn's
-//! read of its inbox) reads all of its overflow pages first. A larger event therefore lives in `blobs`, keyed by
-//! an integer (a search there compares integers only), and its row keeps an empty event and the blob's id in
-//! `blob`. A reader fetches the blob by id when a row names one ([`read`]), so the rows that name none cost no
-//! join. Triggers delete a blob with the row that names it (see the schema's version 15), so no delete path has
-//! to know about them.
+//! read of its inbox, an entity's lease) reads all of its overflow pages first. A larger event therefore lives in
+//! `blobs`, keyed by an integer (a search there compares integers only), and its row keeps an empty event and the
+//! blob's id in `blob`; a larger entity state likewise keeps an empty state and the id in `state_blob`. A reader fetches the blob by id when a row names one ([`read`]), so the rows that name none cost no
+//! join. Triggers delete a blob with the row that names it, and an entity's old state blob when a new state
+//! replaces it (see the schema's versions 15 and 16), so no delete path has to know about them.
 
 use rusqlite::Connection;
 
@@ -23,9 +24,41 @@ pub(super) fn place(c: &Connection, bytes: Vec<u8>) -> Result<(Vec<u8>, Option<i
     if bytes.len() <= INLINE_BYTES {
         return Ok((bytes, None));
     }
+    Ok((Vec::new(), Some(insert(c, &bytes)?)))
+}
+
+/// [`place`] for a text column (an entity's state): no text stays no text, and a large one leaves an empty text
+/// behind, so `state IS NULL` keeps meaning "no state".
+pub(super) fn place_text(
+    c: &Connection,
+    text: Option<String>,
+) -> Result<(Option<String>, Option<i64>), StoreError> {
+    match text {
+        Some(text) if text.len() > INLINE_BYTES => {
+            Ok((Some(String::new()), Some(insert(c, text.as_bytes())?)))
+        }
+        text => Ok((text, None)),
+    }
+}
+
+fn insert(c: &Connection, bytes: &[u8]) -> Result<i64, StoreError> {
     c.prepare_cached("INSERT INTO blobs (data) VALUES (?1)")?
-        .execute([&bytes])?;
-    Ok((Vec::new(), Some(c.last_insert_rowid())))
+        .execute([bytes])?;
+    Ok(c.last_insert_rowid())
+}
+
+/// The text of a row whose text column holds `text` and whose blob column holds `blob`.
+pub(super) fn read_text(
+    c: &Connection,
+    text: Option<String>,
+    blob: Option<i64>,
+) -> Result<Option<String>, StoreError> {
+    match blob {
+        None => Ok(text),
+        Some(id) => String::from_utf8(read(c, id)?)
+            .map(Some)
+            .map_err(|e| StoreError::Internal(format!("blob {id} is not text: {e}"))),
+    }
 }
 
 /// The bytes of blob `id`. A row names only a blob that exists (its trigger deletes the blob with it), so a

@@ -193,17 +193,26 @@ struct EntityRow {
 }
 
 fn load_row(c: &Connection, hub: &str, id: &str) -> Result<Option<EntityRow>, StoreError> {
-    Ok(c.prepare_cached(
-        "SELECT locked_by, lock_section, state FROM entities WHERE hub = ?1 AND entity_id = ?2",
-    )?
-    .query_row((hub, id), |r| {
-        Ok(EntityRow {
-            locked_by: r.get(0)?,
-            lock_section: r.get(1)?,
-            state: r.get(2)?,
+    let found = c
+        .prepare_cached(
+            "SELECT locked_by, lock_section, state, state_blob FROM entities WHERE hub = ?1 AND entity_id = ?2",
+        )?
+        .query_row((hub, id), |r| {
+            Ok((
+                EntityRow {
+                    locked_by: r.get(0)?,
+                    lock_section: r.get(1)?,
+                    state: r.get(2)?,
+                },
+                r.get::<_, Option<i64>>(3)?,
+            ))
         })
-    })
-    .optional()?)
+        .optional()?;
+    let Some((mut row, blob)) = found else {
+        return Ok(None);
+    };
+    row.state = super::blobs::read_text(c, row.state.take(), blob)?;
+    Ok(Some(row))
 }
 
 pub(super) fn lease(
@@ -502,9 +511,12 @@ pub(super) fn complete(
         }
     }
     if !whole_batch_failed {
-        c.prepare_cached("UPDATE entities SET state = ?3, last_modified_at = ?4 WHERE hub = ?1 AND entity_id = ?2")?.execute(
-            rusqlite::params![hub, id, result.entity_state, now],
-        )?;
+        // A large state goes to `blobs`; a trigger deletes the blob of the state it replaces.
+        let (state, blob) = super::blobs::place_text(c, result.entity_state)?;
+        c.prepare_cached(
+            "UPDATE entities SET state = ?3, state_blob = ?5, last_modified_at = ?4 WHERE hub = ?1 AND entity_id = ?2",
+        )?
+        .execute(rusqlite::params![hub, id, state, now, blob])?;
         for action in result.actions {
             match action.operation_action_type {
                 Some(operation_action::OperationActionType::SendSignal(s)) => {

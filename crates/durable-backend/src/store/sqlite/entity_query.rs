@@ -15,11 +15,16 @@ fn metadata(
     c: &Connection,
     hub: &str,
     id: &str,
-    state: Option<String>,
+    (state, state_blob): (Option<String>, Option<i64>),
     locked_by: Option<String>,
     last_modified: i64,
     include_state: bool,
 ) -> Result<EntityMetadata, StoreError> {
+    let state = if include_state {
+        super::blobs::read_text(c, state, state_blob)?
+    } else {
+        None
+    };
     let backlog: i64 = c.query_row(
         "SELECT COUNT(*) FROM entity_inbox WHERE hub = ?1 AND entity_id = ?2",
         (hub, id),
@@ -30,7 +35,7 @@ fn metadata(
         last_modified_time: Some(ts(last_modified)),
         backlog_queue_size: i32::try_from(backlog).unwrap_or(i32::MAX),
         locked_by,
-        serialized_state: state.filter(|_| include_state),
+        serialized_state: state,
     })
 }
 
@@ -47,15 +52,30 @@ pub(super) fn get(
     };
     let row = c
         .query_row(
-            "SELECT state, locked_by, last_modified_at FROM entities WHERE hub = ?1 AND entity_id = ?2",
+            "SELECT state, locked_by, last_modified_at, state_blob FROM entities WHERE hub = ?1 AND entity_id = ?2",
             (hub, &id),
-            |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            },
         )
         .optional()?;
     match row {
-        Some((state, locked_by, modified)) if state.is_some() || locked_by.is_some() => Ok(Some(
-            metadata(c, hub, &id, state, locked_by, modified, include_state)?,
-        )),
+        Some((state, locked_by, modified, blob)) if state.is_some() || locked_by.is_some() => {
+            Ok(Some(metadata(
+                c,
+                hub,
+                &id,
+                (state, blob),
+                locked_by,
+                modified,
+                include_state,
+            )?))
+        }
         _ => Ok(None),
     }
 }
@@ -95,6 +115,7 @@ pub(super) fn query(
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
                 ))
             },
         )?
@@ -106,12 +127,12 @@ pub(super) fn query(
         None
     };
     let mut entities = Vec::with_capacity(rows.len());
-    for (id, state, locked_by, modified) in rows {
+    for (id, state, locked_by, modified, blob) in rows {
         entities.push(metadata(
             c,
             hub,
             &id,
-            state,
+            (state, blob),
             locked_by,
             modified,
             q.include_state,
@@ -127,7 +148,7 @@ pub(super) fn query(
 /// when `bounded` (else `NULL`, so the parameters stay the same).
 pub(super) fn page_sql(op: &str, bounded: bool) -> String {
     format!(
-        "SELECT entity_id, state, locked_by, last_modified_at FROM entities \
+        "SELECT entity_id, state, locked_by, last_modified_at, state_blob FROM entities \
          WHERE hub = ?1 AND entity_id {op} ?2 AND substr(entity_id, 1, length(?3)) = ?3 \
            AND last_modified_at >= ?4 AND last_modified_at <= ?5 AND (?6 OR state IS NOT NULL) {} \
          ORDER BY entity_id LIMIT ?7",

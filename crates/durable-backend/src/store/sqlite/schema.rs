@@ -291,6 +291,26 @@ CREATE TRIGGER history_blob AFTER DELETE ON history WHEN old.blob IS NOT NULL
 CREATE TRIGGER inbox_blob AFTER DELETE ON inbox WHEN old.blob IS NOT NULL
     BEGIN DELETE FROM blobs WHERE id = old.blob; END;
 "#,
+    // Entity states over 800 bytes move to `blobs` too: the row keeps an empty state (so `state IS NULL` still
+    // means "no state") and the blob's id in `state_blob`. A new state's blob replaces the old one, which a
+    // trigger deletes, as it deletes the blob of a removed entity.
+    r#"
+ALTER TABLE entities ADD COLUMN state_blob INTEGER;
+CREATE TEMP TABLE spilled (hub TEXT, entity_id TEXT, id INTEGER, PRIMARY KEY (hub, entity_id));
+INSERT INTO spilled SELECT hub, entity_id,
+        (SELECT COALESCE(MAX(id), 0) FROM blobs) + row_number() OVER (ORDER BY hub, entity_id)
+    FROM entities WHERE length(CAST(state AS BLOB)) > 800;
+INSERT INTO blobs (id, data) SELECT s.id, CAST(e.state AS BLOB) FROM spilled s
+    JOIN entities e ON e.hub = s.hub AND e.entity_id = s.entity_id;
+UPDATE entities SET state_blob = s.id, state = '' FROM spilled s
+    WHERE s.hub = entities.hub AND s.entity_id = entities.entity_id;
+DROP TABLE spilled;
+CREATE TRIGGER entity_state_blob AFTER DELETE ON entities WHEN old.state_blob IS NOT NULL
+    BEGIN DELETE FROM blobs WHERE id = old.state_blob; END;
+CREATE TRIGGER entity_state_blob_replaced AFTER UPDATE OF state_blob ON entities
+    WHEN old.state_blob IS NOT NULL AND old.state_blob IS NOT new.state_blob
+    BEGIN DELETE FROM blobs WHERE id = old.state_blob; END;
+"#,
 ];
 
 /// Sets the connection up (WAL, durability, foreign-key-free schema) and brings the schema to the latest version.

@@ -690,6 +690,68 @@ fn a_version_14_file_moves_its_large_events_to_blobs_and_reads_them_the_same() {
 }
 
 #[test]
+fn a_version_15_file_moves_its_large_entity_states_to_blobs() {
+    let large = format!("\"{}\"", "e".repeat(3000));
+    let (_dir, conn) = opened_after_version(15, |c| {
+        // A blob already named by history, so the states' ids must come after it.
+        c.execute_batch(
+            "INSERT INTO blobs (id, data) VALUES (7, x'00');
+             INSERT INTO history (hub, instance_id, seq, event, turn, blob) VALUES ('h', 'i', 0, x'', 1, 7);",
+        )
+        .unwrap();
+        let mut insert = c
+            .prepare(
+                "INSERT INTO entities (hub, entity_id, name, state, created_at, last_modified_at, locked_by) \
+                 VALUES (?1, ?2, 'cart', ?3, 0, 5, ?4)",
+            )
+            .unwrap();
+        insert
+            .execute(("h", "@cart@big", Some(&large), None::<&str>))
+            .unwrap();
+        insert
+            .execute(("g", "@cart@big", Some(&large), None::<&str>))
+            .unwrap();
+        insert
+            .execute(("h", "@cart@small", Some("2"), None::<&str>))
+            .unwrap();
+        insert
+            .execute(("h", "@cart@locked", None::<&str>, Some("owner")))
+            .unwrap();
+    });
+    let state = |hub: &str, id: &str| {
+        super::super::entity_query::get(&conn, hub, id, true)
+            .unwrap()
+            .and_then(|m| m.serialized_state)
+    };
+    assert_eq!(state("h", "@cart@big").as_deref(), Some(large.as_str()));
+    assert_eq!(state("g", "@cart@big").as_deref(), Some(large.as_str()));
+    assert_eq!(state("h", "@cart@small").as_deref(), Some("2"));
+    assert_eq!(state("h", "@cart@locked"), None);
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM blobs WHERE id > 7"), 2);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM entities WHERE state_blob IS NOT NULL AND state = ''"),
+        2
+    );
+    // `state IS NULL` still tells an entity without state.
+    assert_eq!(
+        count("SELECT COUNT(*) FROM entities WHERE state IS NULL"),
+        1
+    );
+    // A new state replaces the old blob; removing the entity removes its blob.
+    let (small, blob) = super::super::blobs::place_text(&conn, Some("3".to_owned())).unwrap();
+    conn.execute(
+        "UPDATE entities SET state = ?1, state_blob = ?2 WHERE hub = 'h' AND entity_id = '@cart@big'",
+        rusqlite::params![small, blob],
+    )
+    .unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM blobs WHERE id > 7"), 1);
+    conn.execute("DELETE FROM entities WHERE hub = 'g'", [])
+        .unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM blobs"), 1);
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
