@@ -19,6 +19,11 @@ fn registry() -> Registry {
     registry
         .add_orchestrator("work", |ctx: OrchestrationContext, n: i64| async move {
             let doubled: i64 = ctx.call_activity("double", n).await?;
+            // Large enough that the store keeps the events and the entity's state apart, in `blobs`.
+            let note: String = ctx.call_activity("echo", "n".repeat(2_000)).await?;
+            let (): () = ctx
+                .call_entity(&EntityId::new("notes", "all"), "keep", note)
+                .await?;
             ctx.create_timer_after(Duration::from_millis(50)).await?;
             let total: i64 = ctx
                 .call_entity(&EntityId::new("counter", "c"), "add", doubled)
@@ -34,6 +39,16 @@ fn registry() -> Registry {
         .add_activity("double", |_ctx: ActivityContext, n: i64| async move {
             Ok::<_, ActivityError>(n * 2)
         })
+        .add_activity("echo", |_ctx: ActivityContext, text: String| async move {
+            Ok::<_, ActivityError>(text)
+        })
+        .add_entity(
+            "notes",
+            Entity::<String>::new().operation("keep", |all: &mut String, _ctx, note: String| {
+                all.push_str(&note);
+                Ok::<_, EntityError>(())
+            }),
+        )
         .add_entity(
             "counter",
             Entity::<i64>::new().operation("add", |total: &mut i64, _ctx, n: i64| {
@@ -95,6 +110,20 @@ async fn written_store(dir: &std::path::Path) -> std::path::PathBuf {
 async fn a_store_left_by_a_clean_run_passes() {
     let dir = tempfile::tempdir().unwrap();
     let db = written_store(dir.path()).await;
+    // The store keeps large events and an entity's large state in `blobs`, all named by their rows.
+    let named: (i64, i64, i64, i64) = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM history WHERE blob IS NOT NULL), \
+                    (SELECT COUNT(*) FROM inbox WHERE blob IS NOT NULL), \
+                    (SELECT COUNT(*) FROM entities WHERE state_blob IS NOT NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert!(named.1 > 0, "{named:?}");
+    assert_eq!(named.3, 1, "{named:?}");
+    assert_eq!(named.0, named.1 + named.2 + named.3, "{named:?}");
     let report = check_database(&db).unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.integrity, ["ok"]);

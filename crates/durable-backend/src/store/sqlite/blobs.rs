@@ -1,13 +1,13 @@
-//! Event bytes too large for the clustered tables' rows, kept in a rowid table of their own.
+//! Event bytes and entity states too large for the clustered tables' rows, kept in a rowid table of their own.
 //!
 //! `history`, `inbox` and `entities` are clustered by their key (`WITHOUT ROWID`): a row is stored whole in the
-//! B-tree, and
-//! a row over about 1,000 bytes spills the rest into overflow pages. SQLite compares a search key against whole
-//! records, so every search that passes such a row (the next turn's history append, a message's delete, a turn's
-//! read of its inbox, an entity's lease) reads all of its overflow pages first. A larger event therefore lives in
-//! `blobs`, keyed by an integer (a search there compares integers only), and its row keeps an empty event and the
-//! blob's id in `blob`; a larger entity state likewise keeps an empty state and the id in `state_blob`. A reader fetches the blob by id when a row names one ([`read`]), so the rows that name none cost no
-//! join. Triggers delete a blob with the row that names it, and an entity's old state blob when a new state
+//! B-tree, and a row over about 1,000 bytes spills the rest into overflow pages. SQLite compares a search key
+//! against whole records, so every search that passes such a row (the next turn's history append, a message's
+//! delete, a turn's read of its inbox, an entity's lease) reads all of its overflow pages first. A larger event
+//! therefore lives in `blobs`, keyed by an integer (a search there compares integers only), and its row keeps an
+//! empty event and the blob's id in `blob`; a larger entity state likewise keeps an empty state and the id in
+//! `state_blob`. A reader fetches the blob by id when a row names one ([`read`]), so the rows that name none cost
+//! no join. Triggers delete a blob with the row that names it, and an entity's old state blob when a new state
 //! replaces it (see the schema's versions 15 and 16), so no delete path has to know about them.
 
 use rusqlite::Connection;
@@ -47,13 +47,14 @@ fn insert(c: &Connection, bytes: &[u8]) -> Result<i64, StoreError> {
     Ok(c.last_insert_rowid())
 }
 
-/// The text of a row whose text column holds `text` and whose blob column holds `blob`.
+/// The text of a row whose text column holds `text` and whose blob column holds `blob`. Only the empty text that
+/// [`place_text`] leaves behind defers to the blob.
 pub(super) fn read_text(
     c: &Connection,
     text: Option<String>,
     blob: Option<i64>,
 ) -> Result<Option<String>, StoreError> {
-    match blob {
+    match blob.filter(|_| text.as_deref() == Some("")) {
         None => Ok(text),
         Some(id) => String::from_utf8(read(c, id)?)
             .map(Some)

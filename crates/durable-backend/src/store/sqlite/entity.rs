@@ -189,30 +189,32 @@ fn sender_of(e: &HistoryEvent) -> Option<&str> {
 struct EntityRow {
     locked_by: Option<String>,
     lock_section: Option<String>,
+    /// As stored: a large state is `""` here and its text is in blob `state_blob` (see [`EntityRow::state`]).
     state: Option<String>,
+    state_blob: Option<i64>,
+}
+
+impl EntityRow {
+    /// The entity's state, read from `blobs` when it is large: only once a batch needs it, since a lease pass that
+    /// moves only lock messages never does.
+    fn state(self, c: &Connection) -> Result<Option<String>, StoreError> {
+        super::blobs::read_text(c, self.state, self.state_blob)
+    }
 }
 
 fn load_row(c: &Connection, hub: &str, id: &str) -> Result<Option<EntityRow>, StoreError> {
-    let found = c
-        .prepare_cached(
-            "SELECT locked_by, lock_section, state, state_blob FROM entities WHERE hub = ?1 AND entity_id = ?2",
-        )?
-        .query_row((hub, id), |r| {
-            Ok((
-                EntityRow {
-                    locked_by: r.get(0)?,
-                    lock_section: r.get(1)?,
-                    state: r.get(2)?,
-                },
-                r.get::<_, Option<i64>>(3)?,
-            ))
+    Ok(c.prepare_cached(
+        "SELECT locked_by, lock_section, state, state_blob FROM entities WHERE hub = ?1 AND entity_id = ?2",
+    )?
+    .query_row((hub, id), |r| {
+        Ok(EntityRow {
+            locked_by: r.get(0)?,
+            lock_section: r.get(1)?,
+            state: r.get(2)?,
+            state_blob: r.get(3)?,
         })
-        .optional()?;
-    let Some((mut row, blob)) = found else {
-        return Ok(None);
-    };
-    row.state = super::blobs::read_text(c, row.state.take(), blob)?;
-    Ok(Some(row))
+    })
+    .optional()?)
 }
 
 pub(super) fn lease(
@@ -414,17 +416,18 @@ fn lease_one(
             _ => OperationRequest::default(),
         });
     }
+    let state = entity.state(c)?;
     let work = if request.entity_v2 {
         work_item::Request::EntityRequestV2(durable_proto::EntityRequest {
             instance_id: id.to_owned(),
             execution_id: String::new(),
-            entity_state: entity.state,
+            entity_state: state,
             operation_requests: batch.into_iter().map(|(_, message)| message).collect(),
         })
     } else {
         work_item::Request::EntityRequest(EntityBatchRequest {
             instance_id: id.to_owned(),
-            entity_state: entity.state,
+            entity_state: state,
             operations,
             properties: Default::default(),
         })
@@ -511,7 +514,8 @@ pub(super) fn complete(
         }
     }
     if !whole_batch_failed {
-        // A large state goes to `blobs`; a trigger deletes the blob of the state it replaces.
+        // A large state goes to `blobs`; a trigger deletes the blob of the state it replaces. Every write of
+        // `state` names `state_blob` too, or a stale blob would outlive the state it held.
         let (state, blob) = super::blobs::place_text(c, result.entity_state)?;
         c.prepare_cached(
             "UPDATE entities SET state = ?3, state_blob = ?5, last_modified_at = ?4 WHERE hub = ?1 AND entity_id = ?2",

@@ -609,7 +609,9 @@ fn continue_as_new(
 /// Timers belong to the generation that created them; a new generation must not see the old one's firings.
 fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT priority, id, event, blob FROM inbox WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL",
+        // A timer's firing is a few bytes, never a blob.
+        "SELECT priority, id, event FROM inbox \
+         WHERE hub = ?1 AND instance_id = ?2 AND event IS NOT NULL AND blob IS NULL",
     )?;
     let rows = stmt
         .query_map((hub, id), |r| {
@@ -617,15 +619,10 @@ fn drop_pending_timers(c: &Connection, hub: &str, id: &str) -> Result<(), StoreE
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Option<i64>>(3)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (priority, row_id, event, blob) in rows {
-        let event = match blob {
-            Some(blob) => super::blobs::read(c, blob)?,
-            None => event,
-        };
+    for (priority, row_id, event) in rows {
         if matches!(
             decode_event(&event)?.event_type,
             Some(EventType::TimerFired(_))

@@ -61,7 +61,8 @@ pub(super) fn query_instances(
 }
 
 /// The smallest string greater than every string that starts with `prefix` (`None` when there is none), so that a
-/// prefix becomes a range of the instance key (`instances_by_key`, or an entity table's primary key). Text compares as UTF-8 bytes, which order as code points do.
+/// prefix becomes a range of a key (`instances_by_key`, or the primary key of `entities`). Text compares as UTF-8
+/// bytes, which order as code points do.
 pub(super) fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
