@@ -29,6 +29,16 @@ fn opened_after_version(
     (dir, conn)
 }
 
+/// The first column of every row `sql` returns.
+fn first_column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// A lease call for one orchestrator turn and up to ten activities.
 fn one_turn_and_ten_activities() -> crate::store::LeaseRequest {
     crate::store::LeaseRequest {
@@ -78,13 +88,10 @@ fn a_version_1_file_gains_the_lease_indexes_and_keeps_its_rows() {
         )
         .unwrap();
     });
-    let indexes: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%ready' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let indexes: Vec<String> = first_column(
+        &conn,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%ready' ORDER BY name",
+    );
     assert_eq!(indexes, ["activities_ready", "inbox_ready"]);
     let queued: i64 = conn
         .query_row("SELECT COUNT(*) FROM inbox INDEXED BY inbox_ready WHERE hub = 'h' AND lease_token IS NULL", [], |r| r.get(0))
@@ -162,16 +169,11 @@ fn a_version_5_file_gains_the_creation_time_index_and_keeps_its_rows() {
         )
         .unwrap();
     });
-    let recent: Vec<String> = conn
-        .prepare(
-            "SELECT instance_id FROM instances INDEXED BY instances_by_created \
+    let recent: Vec<String> = first_column(
+        &conn,
+        "SELECT instance_id FROM instances INDEXED BY instances_by_created \
              WHERE hub = 'h' AND created_at >= 5000",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    );
     assert_eq!(recent, ["new"]);
 }
 
@@ -316,13 +318,10 @@ fn a_version_9_file_keeps_its_queued_messages_due() {
     // New messages are delayed only when queued for later.
     super::super::instances::enqueue(&conn, "h", "later", 1, i64::MAX - 1, None).unwrap();
     super::super::instances::enqueue(&conn, "h", "at-once", 1, 0, None).unwrap();
-    let delayed: Vec<String> = conn
-        .prepare("SELECT instance_id FROM inbox INDEXED BY inbox_delayed WHERE hub = 'h' AND delayed = 1 ORDER BY visible_at")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let delayed: Vec<String> = first_column(
+        &conn,
+        "SELECT instance_id FROM inbox INDEXED BY inbox_delayed WHERE hub = 'h' AND delayed = 1 ORDER BY visible_at",
+    );
     assert_eq!(delayed, ["now", "timer", "later"]);
 }
 
@@ -346,14 +345,7 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
         .unwrap();
     });
     release_all_leases(&conn).unwrap();
-    let names = |sql: &str| -> Vec<String> {
-        conn.prepare(sql)
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
+    let names = |sql: &str| -> Vec<String> { first_column(&conn, sql) };
     assert_eq!(
         names(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('inbox', 'activities') \
@@ -550,13 +542,10 @@ fn a_version_13_file_keeps_its_instances_whole_with_their_payloads_after_the_sma
         .query_row("SELECT COUNT(rowid) FROM instances", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rowids, 3);
-    let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('instances') ORDER BY cid")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let columns: Vec<String> = first_column(
+        &conn,
+        "SELECT name FROM pragma_table_info('instances') ORDER BY cid",
+    );
     assert_eq!(
         columns[columns.len() - 5..],
         ["custom_status", "tags", "failure", "output", "input"]
@@ -571,13 +560,10 @@ fn a_version_13_file_keeps_its_instances_whole_with_their_payloads_after_the_sma
         [],
     );
     assert!(duplicate.is_err(), "the key stays unique");
-    let indexes: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let indexes: Vec<String> = first_column(
+        &conn,
+        "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name",
+    );
     assert_eq!(
         indexes,
         [
@@ -587,15 +573,10 @@ fn a_version_13_file_keeps_its_instances_whole_with_their_payloads_after_the_sma
             "instances_by_status"
         ]
     );
-    let children: Vec<String> = conn
-        .prepare(
-            "SELECT instance_id FROM instances WHERE hub = 'h' AND parent_instance_id = 'parent'",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let children: Vec<String> = first_column(
+        &conn,
+        "SELECT instance_id FROM instances WHERE hub = 'h' AND parent_instance_id = 'parent'",
+    );
     assert_eq!(children, ["child"]);
 }
 
@@ -649,15 +630,10 @@ fn a_version_14_file_moves_its_large_events_to_blobs_and_reads_them_the_same() {
         super::super::instances::history(&conn, "h", "b").unwrap(),
         [later]
     );
-    let messages: Vec<Option<Vec<u8>>> = conn
-        .prepare(
-            "SELECT COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob ORDER BY m.id",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let messages: Vec<Option<Vec<u8>>> = first_column(
+        &conn,
+        "SELECT COALESCE(b.data, m.event) FROM inbox m LEFT JOIN blobs b ON b.id = m.blob ORDER BY m.id",
+    );
     assert_eq!(messages, [Some(encode(&large)), Some(encode(&small)), None]);
     // Only the three large events moved, each to a blob of its own, and their rows keep no copy.
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
