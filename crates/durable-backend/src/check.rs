@@ -9,7 +9,8 @@
 //! - each history whole: one `ExecutionStarted`, each scheduled task, timer or sub-orchestration answered at most
 //!   once and never answered without being scheduled, and a finished instance's history ending in one
 //!   `ExecutionCompleted` with the instance's status;
-//! - no lock held by an orchestration that has finished or is gone.
+//! - no lock held by an orchestration that has finished or is gone;
+//! - every blob (a large event or entity state kept apart) named by a row, and every blob a row names present.
 //!
 //! Messages still queued for an instance that has finished (a timer that lost a race against an event, an event
 //! raised during the last turn) are counted apart as `stale_messages`: a finished instance takes nothing more, so
