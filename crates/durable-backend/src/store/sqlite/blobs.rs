@@ -10,7 +10,9 @@
 //! no join. Triggers delete a blob with the row that names it, and an entity's old state blob when a new state
 //! replaces it (see the schema's versions 15 and 16), so no delete path has to know about them.
 
-use rusqlite::Connection;
+use std::borrow::Cow;
+
+use rusqlite::{Connection, Row};
 
 use crate::error::StoreError;
 
@@ -25,6 +27,24 @@ pub(super) fn place(c: &Connection, bytes: Vec<u8>) -> Result<(Vec<u8>, Option<i
         return Ok((bytes, None));
     }
     Ok((Vec::new(), Some(insert(c, &bytes)?)))
+}
+
+/// The event of a history or inbox row: its own bytes (column `event`), or its blob's when column `blob` names
+/// one. `None` for a row without an event (an inbox message that only wakes its instance).
+pub(super) fn event_of<'r>(
+    c: &Connection,
+    row: &'r Row<'_>,
+    event: usize,
+    blob: usize,
+) -> Result<Option<Cow<'r, [u8]>>, StoreError> {
+    if let Some(id) = row.get::<_, Option<i64>>(blob)? {
+        return Ok(Some(Cow::Owned(read(c, id)?)));
+    }
+    Ok(row
+        .get_ref(event)?
+        .as_blob_or_null()
+        .map_err(rusqlite::Error::from)?
+        .map(Cow::Borrowed))
 }
 
 /// [`place`] for a text column (an entity's state): no text stays no text, and a large one leaves an empty text

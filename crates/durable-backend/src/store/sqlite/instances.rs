@@ -258,13 +258,9 @@ fn each_history_row(
     )?;
     let mut rows = stmt.query((hub, id))?;
     while let Some(row) = rows.next()? {
-        match row.get::<_, Option<i64>>(3)? {
-            None => {
-                let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-                f(bytes, row.get(1)?, row.get(2)?)?;
-            }
-            Some(blob) => f(&super::blobs::read(c, blob)?, row.get(1)?, row.get(2)?)?,
-        }
+        let bytes = super::blobs::event_of(c, row, 0, 3)?
+            .ok_or_else(|| StoreError::Internal(format!("a history row of {id} has no event")))?;
+        f(&bytes, row.get(1)?, row.get(2)?)?;
     }
     Ok(())
 }

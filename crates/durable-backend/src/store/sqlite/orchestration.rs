@@ -231,14 +231,8 @@ fn visible_messages(
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
         keys.push((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
-        if let Some(blob) = row.get::<_, Option<i64>>(3)? {
-            events.push(decode_event(&super::blobs::read(c, blob)?)?);
-        } else if let Some(bytes) = row
-            .get_ref(2)?
-            .as_blob_or_null()
-            .map_err(rusqlite::Error::from)?
-        {
-            events.push(decode_event(bytes)?);
+        if let Some(bytes) = super::blobs::event_of(c, row, 2, 3)? {
+            events.push(decode_event(&bytes)?);
         }
     }
     Ok((keys, events))
