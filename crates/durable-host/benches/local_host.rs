@@ -10,7 +10,9 @@
 //!
 //! Both paths store on a fresh SQLite file (WAL, `synchronous=FULL`), as the backend's and the worker's benchmarks
 //! do and as `cargo run` does: every completion is on disk before it is acknowledged. The first lines printed are
-//! what makes two runs comparable: the machine, its load, the filesystem of the databases and its fsync floor.
+//! what makes two runs comparable: the machine, its load, the filesystem of the databases and its fsync floor, and
+//! the HTTP floor (see `local_host/http_floor.rs`): the CPU of one bare HTTP/1.1 exchange between two processes,
+//! which the host path makes once per work item.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,6 +25,9 @@ use durable_grpc::{ConnectionOptions, DurableClient, OrchestrationStatus, StartO
 use durable_host::{BackendChoice, HostOptions};
 use durable_testkit::machine;
 use futures::StreamExt as _;
+
+#[path = "local_host/http_floor.rs"]
+mod http_floor;
 
 // The sample app's allocator (src/main.rs), in both roles of this binary: the benchmark process (backend, direct
 // worker or local host) and the custom handler the host starts. See BENCHMARKS.md.
@@ -62,6 +67,9 @@ fn main() -> Result<()> {
     if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() {
         return serve_handler();
     }
+    if std::env::var_os(http_floor::SERVER_ENV).is_some() {
+        return http_floor::serve();
+    }
     let n = env_number("BENCH_ORCHESTRATIONS")?.unwrap_or(5000);
     let latency = env_number("BENCH_LATENCY")?;
     let rounds = env_number("BENCH_ROUNDS")?.unwrap_or(1).max(1);
@@ -70,6 +78,7 @@ fn main() -> Result<()> {
         .build()?;
     let dir = tempfile::tempdir()?;
     print_machine(dir.path())?;
+    runtime.block_on(http_floor::print())?;
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let direct_db = dir.path().join(format!("direct-{round}.db"));

@@ -1,0 +1,164 @@
+//! The HTTP floor: what one bare HTTP/1.1 exchange between two processes costs on this machine, with the stacks
+//! the custom-handler path uses (hyper's HTTP/1 client connections on the host's side, `axum::serve` with
+//! `TCP_NODELAY` on the handler's) and nothing else: a fixed request body in, a fixed JSON reply out, no envelope
+//! and no engine. The host path makes one such exchange per work item, as the Functions host does, so this is the
+//! part of what that path adds over the direct worker that no code of ours on either side can remove.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use tokio::io::AsyncBufReadExt as _;
+
+/// The environment variable that makes this binary the floor's server, in a process of its own.
+pub(crate) const SERVER_ENV: &str = "BENCH_HTTP_FLOOR_SERVER";
+
+/// Exchanges measured, after a tenth as many that warm the connections up, and how many are in flight at once.
+const EXCHANGES: usize = 20_000;
+const CONCURRENCY: usize = 64;
+/// About the sizes of this workload's invocations: an activity's request envelope and a turn's reply.
+const REQUEST_BYTES: usize = 1024;
+const REPLY_BYTES: usize = 512;
+
+/// Serves `POST /Floor` on a free port of 127.0.0.1 and prints the port first.
+pub(crate) fn serve() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        use axum::serve::ListenerExt as _;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        println!("{}", listener.local_addr()?.port());
+        let (open, close) = ("{\"ReturnValue\":\"", "\"}");
+        let filler = "x".repeat(REPLY_BYTES - open.len() - close.len());
+        let reply = Bytes::from(format!("{open}{filler}{close}"));
+        let app = axum::Router::new().route(
+            "/Floor",
+            axum::routing::post(move |body: Bytes| {
+                let reply = reply.clone();
+                async move {
+                    let _ = body.len();
+                    ([(http::header::CONTENT_TYPE, "application/json")], reply)
+                }
+            }),
+        );
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+/// Measures the floor against a server process of its own and prints it.
+pub(crate) async fn print() -> Result<()> {
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .env(SERVER_ENV, "1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let server_pid = server.id().context("the floor's server has no pid")?;
+    let mut first = String::new();
+    tokio::io::BufReader::new(server.stdout.take().context("no stdout")?)
+        .read_line(&mut first)
+        .await?;
+    let port: u16 = first
+        .trim()
+        .parse()
+        .context("the floor's server did not print its port")?;
+    let pool = Pool {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        idle: Mutex::new(Vec::new()),
+    };
+    let body = Bytes::from(vec![b'x'; REQUEST_BYTES]);
+    pool.run(EXCHANGES / 10, &body).await?;
+    let cpu = || {
+        Some((
+            super::cpu_seconds(std::process::id())?,
+            super::cpu_seconds(server_pid)?,
+        ))
+    };
+    let before = cpu();
+    let started = Instant::now();
+    pool.run(EXCHANGES, &body).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let after = cpu();
+    server.kill().await?;
+    let per = |t: f64| t / EXCHANGES as f64 * 1e6;
+    match before.zip(after) {
+        Some(((client0, server0), (client1, server1))) => println!(
+            "HTTP floor (bare POST over loopback HTTP/1.1, {CONCURRENCY} in flight, {EXCHANGES} exchanges, \
+             {REQUEST_BYTES}-byte request, {REPLY_BYTES}-byte reply): {:.0} us of CPU per exchange (client {:.0} \
+             + server {:.0}; the client's process idles at about the same rate as the host's), {:.0} exchanges/s",
+            per(client1 - client0 + server1 - server0),
+            per(client1 - client0),
+            per(server1 - server0),
+            EXCHANGES as f64 / seconds
+        ),
+        None => println!("HTTP floor: the processes' CPU time cannot be read here"),
+    }
+    Ok(())
+}
+
+/// Keep-alive connections to the server, each used by one exchange at a time.
+struct Pool {
+    addr: SocketAddr,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl Pool {
+    async fn run(&self, n: usize, body: &Bytes) -> Result<()> {
+        let answers: Vec<Result<()>> = futures::stream::iter(0..n)
+            .map(|_| self.exchange(body.clone()))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        answers.into_iter().collect()
+    }
+
+    async fn exchange(&self, body: Bytes) -> Result<()> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut sender = match pooled {
+            Some(sender) => sender,
+            None => self.connect().await?,
+        };
+        let request = http::Request::post("/Floor")
+            .header(http::header::HOST, "127.0.0.1")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))?;
+        // A pooled connection is ready once its task has finished with the previous answer.
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        if !response.status().is_success() {
+            bail!("the floor's server answered {}", response.status());
+        }
+        let reply = response.into_body().collect().await?.to_bytes();
+        if reply.len() != REPLY_BYTES {
+            bail!("the floor's server answered {} bytes", reply.len());
+        }
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(sender);
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+}
