@@ -269,7 +269,8 @@ pub(super) fn complete(
         .execute(rusqlite::params![hub, row.instance_id, trace, row.execution_id])?;
     }
     let next_seq = lease.next_seq;
-    let mut new_events = Vec::with_capacity(lease.events.len() + 1);
+    // Room for what the actions add too (an event each, and one for the end of the execution).
+    let mut new_events = Vec::with_capacity(lease.events.len() + response.actions.len() + 2);
     new_events.push(orchestrator_started(lease.started_at));
     new_events.extend(lease.events);
     let mut delete = c.prepare_cached(
