@@ -269,8 +269,8 @@ pub(super) fn complete(
         .execute(rusqlite::params![hub, row.instance_id, trace, row.execution_id])?;
     }
     let next_seq = lease.next_seq;
-    // Room for what the actions add too (an event each, and one for the end of the execution).
-    let mut new_events = Vec::with_capacity(lease.events.len() + response.actions.len() + 2);
+    // Room for what the actions add too: at most one event each (a completion's `ExecutionCompleted` included).
+    let mut new_events = Vec::with_capacity(lease.events.len() + 1 + response.actions.len());
     new_events.push(orchestrator_started(lease.started_at));
     new_events.extend(lease.events);
     let mut delete = c.prepare_cached(
