@@ -345,9 +345,9 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
         .unwrap();
     });
     release_all_leases(&conn).unwrap();
-    let names = |sql: &str| -> Vec<String> { first_column(&conn, sql) };
     assert_eq!(
-        names(
+        first_column::<String>(
+            &conn,
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('inbox', 'activities') \
              ORDER BY name"
         ),
@@ -372,7 +372,8 @@ fn a_version_11_file_keeps_its_queues_in_order_and_new_work_goes_after_it() {
     // is still due.
     instances::enqueue(&conn, "h", "a", 1, 0, None).unwrap();
     assert_eq!(
-        names(
+        first_column::<String>(
+            &conn,
             "SELECT instance_id || id FROM inbox INDEXED BY inbox_ready \
              WHERE hub = 'h' AND lease_token IS NULL ORDER BY id"
         ),
